@@ -1,0 +1,1 @@
+"""arqd: a production task queue on Redis."""

@@ -1,0 +1,180 @@
+"""The producer's side: enqueue, inspect, cancel, retry and wait for tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from arqd.core.errors import InvalidTask, InvalidTransition, TaskNotFound, TaskWaitTimeout
+from arqd.core.settings import Settings
+from arqd.core.task import Task, TaskStatus, check_queue
+from arqd.store import listing
+from arqd.store.codec import NewTask
+from arqd.store.connection import connect, resolve_url
+from arqd.store.store import QueueStats, Store
+
+__all__ = ["Client", "NewTask", "TaskPage", "WorkerInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of a listing; pass ``next_cursor`` back for the next (None: no more)."""
+
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker, as it last described itself."""
+
+    id: str
+    last_seen: datetime
+    details: dict[str, Any]
+
+
+class Client:
+    """Async client. ``Client.from_settings()`` connects as the environment says."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.settings = store.settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Client:
+        settings = settings or Settings.from_env()
+        return cls(Store(connect(resolve_url(settings)), settings))
+
+    async def close(self) -> None:
+        await self.store.redis.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
+        """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
+        eta, max_retries, timeout, idempotency_key, result_ttl)."""
+        return (await self.enqueue_many([NewTask(task_type, payload, **options)]))[0]
+
+    async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
+        """Enqueue many tasks in one round trip; all are validated before any is written."""
+        for task in tasks:
+            check_queue(task.queue or self.settings.queue)
+        outcomes = await self.store.enqueue(tasks)
+        now = datetime.now(UTC)
+        result = []
+        for task, (task_id, created) in zip(tasks, outcomes, strict=True):
+            if created:
+                result.append(_snapshot(task, task.queue or self.settings.queue, now))
+            else:
+                result.append(await self._require(task_id, task.queue or self.settings.queue))
+        return result
+
+    async def get(self, task_id: str, queue: str | None = None) -> Task | None:
+        """The task with this id, or None (never existed, or expired after its TTL)."""
+        return await self.store.get(task_id, queue)
+
+    async def _require(self, task_id: str, queue: str | None) -> Task:
+        task = await self.store.get(task_id, queue)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    async def list_tasks(
+        self,
+        queue: str | None = None,
+        status: TaskStatus | str | None = None,
+        task_type: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> TaskPage:
+        """Tasks by queue, status and type, a page at a time."""
+        if not 1 <= limit <= 1000:
+            raise InvalidTask(f"limit must be between 1 and 1000, got {limit}")
+        try:
+            statuses = (TaskStatus(status),) if status else listing.ORDER
+        except ValueError:
+            choices = ", ".join(s.value for s in TaskStatus)
+            raise InvalidTask(f"unknown status {status!r}: use one of {choices}") from None
+        queues = [check_queue(queue)] if queue else await self.store.queues()
+        tasks, nxt = await listing.list_tasks(
+            self.store, queues, statuses, task_type, cursor, limit
+        )
+        return TaskPage(tasks, nxt)
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> Task:
+        """Cancel a queued or scheduled task at once; ask a running one to stop."""
+        task = await self._require(task_id, queue)
+        outcome = await self.store.cancel(task.queue, task_id)
+        if outcome == "missing":
+            raise TaskNotFound(task_id)
+        if outcome not in ("cancelled", "requested"):
+            raise InvalidTransition(f"task {task_id} has already finished ({outcome})")
+        return await self._require(task_id, task.queue)
+
+    async def retry(self, task_id: str, queue: str | None = None) -> Task:
+        """Queue a failed (or cancelled) task again with a fresh retry budget."""
+        task = await self._require(task_id, queue)
+        outcome = await self.store.retry(task.queue, task_id)
+        if outcome == "missing":
+            raise TaskNotFound(task_id)
+        if outcome != "queued":
+            raise InvalidTransition(
+                f"task {task_id} is {outcome}; only failed or cancelled tasks can be retried"
+            )
+        return await self._require(task_id, task.queue)
+
+    async def wait(
+        self, task_id: str, timeout: float | None = None, queue: str | None = None
+    ) -> Task:
+        """Wait until the task finishes; raises TaskWaitTimeout after ``timeout`` seconds."""
+        task = await self._require(task_id, queue)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = await self.store.last_event_id(task.queue)
+        while True:
+            task = await self._require(task_id, task.queue)
+            if task.status.is_finished:
+                return task
+            left = 5.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise TaskWaitTimeout(f"task {task_id} still {task.status} after {timeout} s")
+            block = max(1, int(min(left, 5.0) * 1000))
+            for event_id, _fields in await self.store.read_events(task.queue, last, block):
+                last = event_id
+
+    async def stats(self, queue: str | None = None) -> list[QueueStats]:
+        """Counts per status for ``queue``, or for every known queue."""
+        queues = [check_queue(queue)] if queue else await self.store.queues()
+        return list(await asyncio.gather(*(self.store.stats(q) for q in queues)))
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Workers whose heartbeat is recent."""
+        return [
+            WorkerInfo(worker_id, datetime.fromtimestamp(seen, UTC), details)
+            for worker_id, seen, details in await self.store.live_workers()
+        ]
+
+
+def _snapshot(task: NewTask, queue: str, now: datetime) -> Task:
+    delayed = bool(task.delay) or task.eta is not None
+    return Task(
+        id=task.id,
+        type=task.type,
+        queue=queue,
+        status=TaskStatus.SCHEDULED if delayed else TaskStatus.QUEUED,
+        payload=task.payload,
+        priority=task.priority,
+        max_retries=task.max_retries,
+        timeout=task.timeout,
+        created_at=now,
+        idempotency_key=task.idempotency_key,
+        result_ttl=task.result_ttl,
+        trace_context=task.trace_context or {},
+    )

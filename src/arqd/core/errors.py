@@ -1,0 +1,81 @@
+"""Every error arqd raises on purpose derives from one root.
+
+ArqdError
+├── ConfigurationError        a setting is missing or invalid; names the variable
+├── EmbeddedServerError       the embedded Redis-compatible server could not start
+├── TaskError                 something about one task
+│   ├── TaskNotFound          no task with that id (it may have expired)
+│   ├── InvalidTask           a request to enqueue is malformed (name, payload, options)
+│   │   └── PayloadTooLarge   the JSON payload exceeds the configured limit
+│   ├── InvalidTransition     e.g. retrying a task that has not failed
+│   └── TaskWaitTimeout       a wait for a result ran out of time
+└── HandlerError              raised by handlers to steer the retry policy
+    ├── Retry                 retry this attempt after ``delay`` seconds (or the backoff)
+    └── NonRetryable          fail at once, no retries left or not
+"""
+
+from __future__ import annotations
+
+
+class ArqdError(Exception):
+    """Root of every error arqd raises on purpose."""
+
+
+class ConfigurationError(ArqdError):
+    """A setting is missing or has a value arqd cannot use."""
+
+
+class EmbeddedServerError(ArqdError):
+    """The embedded Redis-compatible server could not be started or reached."""
+
+
+class TaskError(ArqdError):
+    """An error about one task."""
+
+
+class TaskNotFound(TaskError):
+    """No task has this id; finished tasks expire after their result TTL."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no task with id {task_id!r} (it may never have existed or expired)")
+        self.task_id = task_id
+
+
+class InvalidTask(TaskError):
+    """A request to enqueue a task is malformed."""
+
+
+class PayloadTooLarge(InvalidTask):
+    """The serialized payload is larger than the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"payload is {size} bytes, over the limit of {limit} bytes "
+            "(raise ARQD_MAX_PAYLOAD_BYTES, or store large data elsewhere and pass a reference)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class InvalidTransition(TaskError):
+    """The task is not in a state that allows the requested change."""
+
+
+class TaskWaitTimeout(TaskError):
+    """The task did not finish within the time the caller waited."""
+
+
+class HandlerError(ArqdError):
+    """Base of the errors a handler raises to steer what happens next."""
+
+
+class Retry(HandlerError):
+    """Retry the task; after ``delay`` seconds, or after the backoff delay when None."""
+
+    def __init__(self, delay: float | None = None, message: str = "retry requested") -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class NonRetryable(HandlerError):
+    """Fail the task at once: retrying cannot help (bad input, a permanent refusal)."""

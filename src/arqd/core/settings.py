@@ -1,0 +1,96 @@
+"""One typed settings object, read from the environment once and passed in.
+
+Names from the spec keep their names (``REDIS_URL``, ``TASK_TIMEOUT``...); settings of
+arqd's own carry the ``ARQD_`` prefix. Durations are in milliseconds, as in the spec.
+An unknown ``ARQD_*`` variable is an error, so a misspelling never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arqd.core.errors import ConfigurationError
+
+PREFIX = "ARQD_"
+
+
+def _env(name: str, default: Any, **constraints: Any) -> Any:
+    return Field(default, validation_alias=AliasChoices(name), **constraints)
+
+
+class Settings(BaseSettings):
+    """Every setting arqd reads, with its environment variable and default."""
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True, frozen=True, extra="forbid", case_sensitive=True
+    )
+
+    # From the spec.
+    redis_url: str | None = _env("REDIS_URL", None)
+    queue_max_retries: int = _env("QUEUE_MAX_RETRIES", 3, ge=0, le=1000)
+    task_timeout: int = _env("TASK_TIMEOUT", 30_000, gt=0)
+    requests_per_minute: int = _env("REQUESTS_PER_MINUTE", 60, gt=0)
+    circuit_breaker_threshold: int = _env("CIRCUIT_BREAKER_THRESHOLD", 5, gt=0)
+    circuit_breaker_timeout: int = _env("CIRCUIT_BREAKER_TIMEOUT", 30_000, gt=0)
+    metrics_port: int = _env("METRICS_PORT", 9090, ge=0, le=65535)
+    enable_prometheus: bool = _env("ENABLE_PROMETHEUS", True)
+    jaeger_enabled: bool = _env("JAEGER_ENABLED", False)
+    jaeger_endpoint: str | None = _env("JAEGER_ENDPOINT", None)
+    trace_sample_rate: float = _env("TRACE_SAMPLE_RATE", 1.0, ge=0.0, le=1.0)
+
+    # arqd's own.
+    data_dir: Path = _env("ARQD_DATA_DIR", Path(".arqd"))
+    key_prefix: str = _env("ARQD_KEY_PREFIX", "arqd", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    queue: str = _env("ARQD_QUEUE", "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    concurrency: int = _env("ARQD_CONCURRENCY", 50, gt=0, le=10_000)
+    lease_timeout: int = _env("ARQD_LEASE_TIMEOUT", 5_000, ge=500)
+    shutdown_grace: int = _env("ARQD_SHUTDOWN_GRACE", 30_000, ge=0)
+    retry_base_delay: int = _env("ARQD_RETRY_BASE_DELAY", 1_000, ge=0)
+    retry_max_delay: int = _env("ARQD_RETRY_MAX_DELAY", 300_000, ge=0)
+    result_ttl: int = _env("ARQD_RESULT_TTL", 3_600_000, gt=0)
+    failed_ttl: int = _env("ARQD_FAILED_TTL", 604_800_000, gt=0)
+    failed_max: int = _env("ARQD_FAILED_MAX", 10_000, gt=0)
+    finished_index_max: int = _env("ARQD_FINISHED_INDEX_MAX", 10_000, gt=0)
+    events_max: int = _env("ARQD_EVENTS_MAX", 10_000, gt=0)
+    idempotency_ttl: int = _env("ARQD_IDEMPOTENCY_TTL", 86_400_000, gt=0)
+    max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
+    log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings, raising ConfigurationError naming any bad variable."""
+        env = dict(os.environ if environ is None else environ)
+        known = {_alias(name) for name in cls.model_fields}
+        unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            raise ConfigurationError(f"unknown setting(s): {', '.join(unknown)}")
+        values = {k: v for k, v in env.items() if k in known and v != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc, values)) from None
+
+    def retry_delays(self) -> tuple[float, float]:
+        """The default backoff base and cap, in seconds."""
+        return self.retry_base_delay / 1000, self.retry_max_delay / 1000
+
+
+def _alias(field_name: str) -> str:
+    alias = Settings.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def _describe(exc: ValidationError, values: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        shown = values.get(name, "")
+        problems.append(f"{name}={shown!r}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

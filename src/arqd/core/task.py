@@ -1,0 +1,100 @@
+"""The task model: what a task is, the states it moves through, and name rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from arqd.core.errors import InvalidTask
+
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life. ``failed`` is the dead-letter state."""
+
+    SCHEDULED = "scheduled"
+    """Waiting for its due time: delayed at enqueue, or backing off before a retry."""
+    QUEUED = "queued"
+    """Ready, waiting for a worker with a free slot."""
+    ACTIVE = "active"
+    """Leased by a worker that is running it."""
+    SUCCEEDED = "succeeded"
+    """Finished; its result is kept for the result TTL."""
+    FAILED = "failed"
+    """Out of retries or not retryable; kept in the capped dead-letter set."""
+    CANCELLED = "cancelled"
+    """Cancelled before or while it ran."""
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What went wrong in the last failed attempt."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A snapshot of one task as stored in Redis."""
+
+    id: str
+    type: str
+    queue: str
+    status: TaskStatus
+    payload: Any = None
+    priority: int = 0
+    attempts: int = 0
+    max_retries: int | None = None
+    timeout: float | None = None
+    created_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    idempotency_key: str | None = None
+    result_ttl: float | None = None
+    cancel_requested: bool = False
+    worker: str | None = None
+    trace_context: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: datetimes as ISO 8601 strings."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return data
+
+
+def check_name(name: str) -> str:
+    """Validate a task type name, returning it."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidTask(
+            f"invalid task type {name!r}: use 1-128 characters, letters, digits and _ . : -, "
+            "starting with a letter or _"
+        )
+    return name
+
+
+def check_queue(queue: str) -> str:
+    """Validate a queue name, returning it."""
+    if not isinstance(queue, str) or not QUEUE_PATTERN.match(queue):
+        raise InvalidTask(
+            f"invalid queue name {queue!r}: use 1-64 characters, letters, digits and _ . -"
+        )
+    return queue

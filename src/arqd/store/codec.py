@@ -1,0 +1,190 @@
+"""Pure conversions between arqd's Python objects and what the scripts take and return.
+
+A task's hash uses short field names to keep Redis memory low:
+
+    type   task type             data   payload JSON          state  status
+    prio   priority (absent: 0)  att    attempts so far       tok    lease token (fencing)
+    maxr   max retries           tmo    timeout ms            rttl   result TTL ms
+    ctime  created ms            due    scheduled-at ms       stime  last start ms
+    ftime  finished ms           result result JSON           error  last error JSON
+    idem   idempotency key       trace  trace context JSON    wkr    worker id
+    cxl    "1" once cancellation of a running task was requested
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from arqd.core.errors import InvalidTask, PayloadTooLarge
+from arqd.core.task import ErrorInfo, Task, TaskStatus, check_name, check_queue
+
+ArgList = list[str | bytes | int | float]
+
+
+def text(value: object) -> str:
+    """A Redis reply item as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def new_task_id() -> str:
+    """A random, URL-safe 16-character id (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(slots=True)
+class NewTask:
+    """Everything a producer says about a task it enqueues. Durations are in seconds."""
+
+    type: str
+    payload: Any = None
+    queue: str | None = None
+    priority: int = 0
+    delay: float | None = None
+    eta: datetime | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    result_ttl: float | None = None
+    trace_context: dict[str, str] | None = None
+    id: str = field(default_factory=new_task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One attempt of a task, leased to a worker."""
+
+    queue: str
+    id: str
+    token: bytes
+    type: str
+    payload: bytes
+    attempt: int
+    max_retries: int | None
+    timeout_ms: int | None
+    trace: bytes | None
+
+
+def dumps_payload(payload: Any, limit: int) -> bytes:
+    """Serialize a payload to JSON, refusing what is not JSON or is too large."""
+    try:
+        data = orjson.dumps(payload)
+    except TypeError as exc:
+        raise InvalidTask(f"payload is not JSON-serializable: {exc}") from None
+    if len(data) > limit:
+        raise PayloadTooLarge(len(data), limit)
+    return data
+
+
+def _delay_ms(task: NewTask) -> int:
+    if task.delay is not None and task.eta is not None:
+        raise InvalidTask("give either delay or eta, not both")
+    if task.eta is not None:
+        if task.eta.tzinfo is None:
+            raise InvalidTask("eta must be timezone-aware (e.g. datetime.now(UTC))")
+        return max(0, round((task.eta - datetime.now(UTC)).total_seconds() * 1000))
+    if task.delay is not None:
+        if task.delay < 0:
+            raise InvalidTask(f"delay must be >= 0 seconds, got {task.delay}")
+        return round(task.delay * 1000)
+    return 0
+
+
+def _extra_fields(task: NewTask) -> ArgList:
+    extra: ArgList = []
+    if task.max_retries is not None:
+        if task.max_retries < 0:
+            raise InvalidTask(f"max_retries must be >= 0, got {task.max_retries}")
+        extra += ["maxr", task.max_retries]
+    if task.timeout is not None:
+        if task.timeout <= 0:
+            raise InvalidTask(f"timeout must be > 0 seconds, got {task.timeout}")
+        extra += ["tmo", round(task.timeout * 1000)]
+    if task.result_ttl is not None:
+        if task.result_ttl <= 0:
+            raise InvalidTask(f"result_ttl must be > 0 seconds, got {task.result_ttl}")
+        extra += ["rttl", round(task.result_ttl * 1000)]
+    if task.trace_context:
+        extra += ["trace", orjson.dumps(task.trace_context)]
+    return extra
+
+
+def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> ArgList:
+    """The enqueue script's arguments for one task (see enqueue.lua), validating it."""
+    check_name(task.type)
+    if not isinstance(task.priority, int) or not -1_000_000 <= task.priority <= 1_000_000:
+        raise InvalidTask(f"priority must be an integer in ±1,000,000, got {task.priority!r}")
+    idem = task.idempotency_key or ""
+    if len(idem) > 256:
+        raise InvalidTask("idempotency_key must be at most 256 characters")
+    extra = _extra_fields(task)
+    data = dumps_payload(task.payload, payload_limit)
+    head: ArgList = [task.id, task.type, data, task.priority, _delay_ms(task), idem]
+    return [*head, idempotency_ttl_ms, len(extra) // 2, *extra]
+
+
+def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, list[Lease]]:
+    """The dequeue script's reply: ms until the next due time (-1: none), and the leases."""
+    leases = []
+    for i in range(2, 2 + 8 * int(reply[1]), 8):
+        tid, token, ttype, payload, att, maxr, tmo, trace = reply[i : i + 8]
+        leases.append(
+            Lease(
+                queue=queue,
+                id=tid.decode(),
+                token=token if isinstance(token, bytes) else str(token).encode(),
+                type=ttype.decode(),
+                payload=payload,
+                attempt=int(att),
+                max_retries=int(maxr) if maxr else None,
+                timeout_ms=int(tmo) if tmo else None,
+                trace=trace or None,
+            )
+        )
+    return int(reply[0]), leases
+
+
+def _time(value: bytes | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+def _error(value: bytes | None) -> ErrorInfo | None:
+    if not value:
+        return None
+    data = orjson.loads(value)
+    return ErrorInfo(type=data["type"], message=data["message"], traceback=data.get("traceback"))
+
+
+def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
+    """A Task from its hash (see the field table above)."""
+    return Task(
+        id=task_id,
+        type=h[b"type"].decode(),
+        queue=check_queue(queue),
+        status=TaskStatus(h[b"state"].decode()),
+        payload=orjson.loads(h[b"data"]),
+        priority=int(h.get(b"prio", 0)),
+        attempts=int(h.get(b"att", 0)),
+        max_retries=int(h[b"maxr"]) if b"maxr" in h else None,
+        timeout=int(h[b"tmo"]) / 1000 if b"tmo" in h else None,
+        created_at=_time(h.get(b"ctime")),
+        scheduled_at=_time(h.get(b"due")),
+        started_at=_time(h.get(b"stime")),
+        finished_at=_time(h.get(b"ftime")),
+        result=orjson.loads(h[b"result"]) if b"result" in h else None,
+        error=_error(h.get(b"error")),
+        idempotency_key=h[b"idem"].decode() if b"idem" in h else None,
+        result_ttl=int(h[b"rttl"]) / 1000 if b"rttl" in h else None,
+        cancel_requested=b"cxl" in h,
+        worker=h[b"wkr"].decode() if b"wkr" in h else None,
+        trace_context=orjson.loads(h[b"trace"]) if b"trace" in h else {},
+    )
+
+
+def error_json(error_type: str, message: str, traceback: str | None) -> bytes:
+    return orjson.dumps({"type": error_type, "message": message, "traceback": traceback})

@@ -1,0 +1,26 @@
+"""Connecting to Redis: the configured server, or the embedded one when none is."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from arqd.core.settings import Settings
+
+
+def resolve_url(settings: Settings) -> str:
+    """REDIS_URL, or the URL of the embedded server for ARQD_DATA_DIR (started if needed)."""
+    if settings.redis_url:
+        return settings.redis_url
+    from arqd.store.embedded import EmbeddedServer
+
+    return EmbeddedServer(settings.data_dir).ensure_running()
+
+
+def connect(url: str, max_connections: int | None = None) -> aioredis.Redis:
+    """An asyncio Redis client; replies stay bytes (payloads go straight to orjson)."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        max_connections=max_connections,
+        socket_connect_timeout=5,
+    )

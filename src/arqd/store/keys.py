@@ -1,0 +1,54 @@
+"""Every Redis key arqd uses is named here, and only here.
+
+All keys of one queue share the hash tag ``{queue}``, so each Lua script touches a single
+Cluster slot. Scripts receive the queue prefix as KEYS[1] and append the suffixes listed in
+``lua/common.lua``; the builders below produce the same names for Python-side reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FINISHED_INDEXES = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one application prefix (``ARQD_KEY_PREFIX``)."""
+
+    prefix: str = "arqd"
+
+    def queue(self, queue: str) -> str:
+        """The prefix of every key of ``queue``: the KEYS[1] of each script."""
+        return f"{self.prefix}:{{{queue}}}:"
+
+    def task(self, queue: str, task_id: str) -> str:
+        return f"{self.queue(queue)}t:{task_id}"
+
+    def ready(self, queue: str, priority: int | str) -> str:
+        return f"{self.queue(queue)}q:{priority}"
+
+    def priorities(self, queue: str) -> str:
+        return f"{self.queue(queue)}prios"
+
+    def index(self, queue: str, name: str) -> str:
+        """``scheduled``, ``active`` or one of FINISHED_INDEXES."""
+        return f"{self.queue(queue)}{name}"
+
+    def events(self, queue: str) -> str:
+        return f"{self.queue(queue)}events"
+
+    def wake(self, queue: str) -> str:
+        return f"{self.queue(queue)}wake"
+
+    def queues(self) -> str:
+        """Set of every queue name ever enqueued to."""
+        return f"{self.prefix}:queues"
+
+    def workers(self) -> str:
+        """Sorted set of live worker ids, scored by last heartbeat (ms)."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """One worker's description (JSON), expiring unless renewed."""
+        return f"{self.prefix}:worker:{worker_id}"

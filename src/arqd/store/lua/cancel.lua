@@ -1,0 +1,35 @@
+-- Cancel a task: at once if queued or scheduled; a running one is asked to stop.
+-- KEYS[1]  queue prefix "<app>:{<queue>}:"
+-- ARGV[1]  task id, ARGV[2] events stream cap, ARGV[3] finished index cap,
+-- ARGV[4]  default result TTL ms
+-- Returns  'cancelled', 'requested' (running; the worker is told), 'missing',
+--          or the task's status when it has already finished
+local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
+local key = prefix .. 't:' .. id
+local f = redis.call('HMGET', key, 'state', 'type', 'prio', 'att', 'rttl')
+local state = f[1]
+if not state then
+  return 'missing'
+end
+if state == 'active' then
+  redis.call('HSET', key, 'cxl', '1')
+  emit(prefix, maxlen, id, 'cancel_requested', 'active', f[2], f[4] or 0)
+  return 'requested'
+end
+if state == 'queued' then
+  local prio = f[3] or 0
+  redis.call('LREM', prefix .. 'q:' .. prio, 1, id)
+  if redis.call('LLEN', prefix .. 'q:' .. prio) == 0 then
+    redis.call('ZREM', prefix .. 'prios', prio)
+  end
+elseif state == 'scheduled' then
+  redis.call('ZREM', prefix .. 'scheduled', id)
+else
+  return state
+end
+local now = now_ms()
+redis.call('HSET', key, 'state', 'cancelled', 'ftime', now)
+redis.call('PEXPIRE', key, f[5] or ARGV[4])
+index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
+emit(prefix, maxlen, id, 'cancelled', 'cancelled', f[2], f[4] or 0)
+return 'cancelled'

@@ -1,0 +1,72 @@
+-- Enqueue one or more tasks atomically.
+-- KEYS[1]  queue prefix "<app>:{<queue>}:"
+-- ARGV[1]  events stream cap
+-- ARGV[2]  number of tasks N, then per task:
+--          id, type, payload JSON, priority, delay ms (0 = ready now),
+--          idempotency key ('' = none), idempotency TTL ms, extra field count E,
+--          then E field/value pairs stored as they are (max_retries, timeout, trace...)
+-- Returns  per task: id, 1 if created or 0 if an idempotency key returned an earlier task
+local prefix = KEYS[1]
+local maxlen = ARGV[1]
+local n = tonumber(ARGV[2])
+local now = now_ms()
+local out = {}
+local i = 3
+local woke = false
+for _ = 1, n do
+  local id, task_type, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local prio, delay = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local idem, idem_ttl = ARGV[i + 5], ARGV[i + 6]
+  local extra = tonumber(ARGV[i + 7])
+  local fields = {'type', task_type, 'data', data, 'ctime', now}
+  for j = i + 8, i + 7 + 2 * extra do
+    fields[#fields + 1] = ARGV[j]
+  end
+  i = i + 8 + 2 * extra
+  local earlier = false
+  if idem ~= '' then
+    local idem_key = prefix .. 'idem:' .. idem
+    earlier = redis.call('GET', idem_key)
+    if earlier and redis.call('EXISTS', prefix .. 't:' .. earlier) == 0 then
+      earlier = false
+    end
+    if not earlier then
+      redis.call('SET', idem_key, id, 'PX', idem_ttl)
+      fields[#fields + 1] = 'idem'
+      fields[#fields + 1] = idem
+    end
+  end
+  if earlier then
+    out[#out + 1] = earlier
+    out[#out + 1] = 0
+  else
+    if prio ~= 0 then
+      fields[#fields + 1] = 'prio'
+      fields[#fields + 1] = prio
+    end
+    local key = prefix .. 't:' .. id
+    if delay > 0 then
+      local due = now + delay
+      fields[#fields + 1] = 'state'
+      fields[#fields + 1] = 'scheduled'
+      fields[#fields + 1] = 'due'
+      fields[#fields + 1] = due
+      redis.call('HSET', key, unpack(fields))
+      redis.call('ZADD', prefix .. 'scheduled', due, id)
+      emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, 0)
+    else
+      fields[#fields + 1] = 'state'
+      fields[#fields + 1] = 'queued'
+      redis.call('HSET', key, unpack(fields))
+      push_ready(prefix, id, prio, false)
+      emit(prefix, maxlen, id, 'queued', 'queued', task_type, 0)
+    end
+    woke = true
+    out[#out + 1] = id
+    out[#out + 1] = 1
+  end
+end
+if woke then
+  wake(prefix)
+end
+return out

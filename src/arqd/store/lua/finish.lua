@@ -1,0 +1,66 @@
+-- Record how attempts ended, in one batch. An answer whose token is not the task's
+-- current one (the lease lapsed and another attempt replaced it) is refused.
+-- KEYS[1]  queue prefix "<app>:{<queue>}:"
+-- ARGV[1]  events stream cap
+-- ARGV[2]  finished index cap (succeeded, cancelled)
+-- ARGV[3]  dead-letter cap
+-- ARGV[4]  default result TTL ms
+-- ARGV[5]  dead-letter TTL ms
+-- ARGV[6]  number of answers N, then per answer:
+--          id, token, outcome, value, delay ms
+--          outcome: succeeded (value = result JSON), failed (value = error JSON),
+--                   retry (value = error JSON, after delay ms), cancelled,
+--                   returned (handed back unfinished at shutdown; the attempt is not counted)
+-- Returns  per answer: 1 accepted, 0 refused
+local prefix, maxlen = KEYS[1], ARGV[1]
+local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
+local result_ttl, failed_ttl = ARGV[4], ARGV[5]
+local now = now_ms()
+local out = {}
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local id, token, outcome, value, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    tonumber(ARGV[i + 4])
+  i = i + 5
+  local key = prefix .. 't:' .. id
+  local f = redis.call('HMGET', key, 'tok', 'type', 'att', 'prio', 'rttl')
+  if f[1] ~= token or not redis.call('ZSCORE', prefix .. 'active', id) then
+    out[#out + 1] = 0
+  else
+    redis.call('ZREM', prefix .. 'active', id)
+    local task_type, att = f[2], f[3]
+    if outcome == 'succeeded' then
+      redis.call('HSET', key, 'state', 'succeeded', 'ftime', now, 'result', value)
+      if tonumber(att) > 1 then
+        redis.call('HDEL', key, 'error')
+      end
+      redis.call('PEXPIRE', key, f[5] or result_ttl)
+      index_finished(prefix, 'succeeded', id, now, index_cap, false)
+      emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
+    elseif outcome == 'failed' then
+      redis.call('HSET', key, 'state', 'failed', 'ftime', now, 'error', value)
+      redis.call('PEXPIRE', key, failed_ttl)
+      index_finished(prefix, 'failed', id, now, failed_cap, true)
+      emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
+    elseif outcome == 'retry' then
+      local due = now + delay
+      redis.call('HSET', key, 'state', 'scheduled', 'due', due, 'error', value)
+      redis.call('ZADD', prefix .. 'scheduled', due, id)
+      emit(prefix, maxlen, id, 'retrying', 'scheduled', task_type, att, value)
+      wake(prefix)
+    elseif outcome == 'cancelled' then
+      redis.call('HSET', key, 'state', 'cancelled', 'ftime', now)
+      redis.call('PEXPIRE', key, f[5] or result_ttl)
+      index_finished(prefix, 'cancelled', id, now, index_cap, false)
+      emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
+    else
+      redis.call('HINCRBY', key, 'att', -1)
+      redis.call('HSET', key, 'state', 'queued')
+      push_ready(prefix, id, f[4] or 0, true)
+      emit(prefix, maxlen, id, 'returned', 'queued', task_type, att - 1)
+      wake(prefix)
+    end
+    out[#out + 1] = 1
+  end
+end
+return out

@@ -1,0 +1,22 @@
+-- Put a failed or cancelled task back in its queue with a fresh retry budget.
+-- KEYS[1]  queue prefix "<app>:{<queue>}:"
+-- ARGV[1]  task id, ARGV[2] events stream cap
+-- Returns  'queued', 'missing', or the task's status when it cannot be retried
+local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
+local key = prefix .. 't:' .. id
+local f = redis.call('HMGET', key, 'state', 'type', 'prio')
+local state = f[1]
+if not state then
+  return 'missing'
+end
+if state ~= 'failed' and state ~= 'cancelled' then
+  return state
+end
+redis.call('ZREM', prefix .. state, id)
+redis.call('PERSIST', key)
+redis.call('HDEL', key, 'ftime', 'cxl')
+redis.call('HSET', key, 'state', 'queued', 'att', 0, 'due', now_ms())
+push_ready(prefix, id, f[3] or 0, false)
+emit(prefix, maxlen, id, 'queued', 'queued', f[2], 0)
+wake(prefix)
+return 'queued'

@@ -1,0 +1,255 @@
+"""Typed wrappers over the Lua scripts, and the reads the client needs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from arqd.core.settings import Settings
+from arqd.core.task import Task
+from arqd.store import codec, scripts
+from arqd.store.codec import Lease, NewTask, text
+from arqd.store.keys import Keys
+
+BLOCK_CAP = 5.0  # seconds; keep blocking reads shorter than the socket timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one attempt ended, for the finish script."""
+
+    lease: Lease
+    outcome: str  # succeeded | failed | retry | cancelled | returned
+    value: bytes = b""
+    delay_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts per status; ``oldest_age`` is the age in seconds of the oldest ready task."""
+
+    queue: str
+    queued: int
+    scheduled: int
+    active: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    oldest_age: float | None
+
+
+class Store:
+    """The only place that talks to Redis about tasks; every state change is a script."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self._sha = {
+            name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
+        }
+        self._known_queues: set[str] = set()
+
+    async def _load_scripts(self) -> None:
+        for name in scripts.NAMES:
+            await self.redis.script_load(scripts.source(name))
+
+    async def _call(self, name: str, queue: str, *args: Any) -> Any:
+        try:
+            return await self.redis.evalsha(self._sha[name], 1, self.keys.queue(queue), *args)
+        except NoScriptError:
+            await self._load_scripts()
+            return await self.redis.evalsha(self._sha[name], 1, self.keys.queue(queue), *args)
+
+    # Producers.
+
+    async def enqueue(self, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
+        """Enqueue tasks in one round trip (one script call per queue); (id, created) each."""
+        s = self.settings
+        by_queue: dict[str, list[int]] = {}
+        args: dict[str, list[Any]] = {}
+        for position, task in enumerate(tasks):
+            queue = task.queue or s.queue
+            by_queue.setdefault(queue, []).append(position)
+            args.setdefault(queue, []).extend(
+                codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
+            )
+        replies = await self._pipeline_enqueue(by_queue, args)
+        results: list[tuple[str, bool]] = [("", False)] * len(tasks)
+        for queue, reply in zip(by_queue, replies, strict=True):
+            for position, i in zip(by_queue[queue], range(0, len(reply), 2), strict=True):
+                results[position] = (reply[i].decode(), reply[i + 1] == 1)
+        return results
+
+    async def _pipeline_enqueue(
+        self, by_queue: dict[str, list[int]], args: dict[str, list[Any]]
+    ) -> list[Any]:
+        new_queues = [q for q in by_queue if q not in self._known_queues]
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for queue, positions in by_queue.items():
+                pipe.evalsha(
+                    self._sha["enqueue"],
+                    1,
+                    self.keys.queue(queue),
+                    self.settings.events_max,
+                    len(positions),
+                    *args[queue],
+                )
+            if new_queues:
+                pipe.sadd(self.keys.queues(), *new_queues)
+            replies = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                await self._load_scripts()
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            self._known_queues.update(new_queues)
+            return replies[: len(by_queue)]
+        raise AssertionError("unreachable")
+
+    async def cancel(self, queue: str, task_id: str) -> str:
+        s = self.settings
+        reply = await self._call(
+            "cancel", queue, task_id, s.events_max, s.finished_index_max, s.result_ttl
+        )
+        return str(reply.decode())
+
+    async def retry(self, queue: str, task_id: str) -> str:
+        reply = await self._call("retry", queue, task_id, self.settings.events_max)
+        return str(reply.decode())
+
+    # Workers.
+
+    async def dequeue(self, queue: str, count: int, worker_id: str) -> tuple[int, list[Lease]]:
+        s = self.settings
+        reply = await self._call(
+            "dequeue",
+            queue,
+            count,
+            s.lease_timeout,
+            worker_id,
+            s.events_max,
+            s.queue_max_retries,
+            s.failed_max,
+            s.failed_ttl,
+        )
+        return codec.parse_leases(queue, reply)
+
+    async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
+        s = self.settings
+        args: list[Any] = []
+        for a in answers:
+            args += [a.lease.id, a.lease.token, a.outcome, a.value, a.delay_ms]
+        reply = await self._call(
+            "finish",
+            queue,
+            s.events_max,
+            s.finished_index_max,
+            s.failed_max,
+            s.result_ttl,
+            s.failed_ttl,
+            len(answers),
+            *args,
+        )
+        return [r == 1 for r in reply]
+
+    async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> tuple[set[str], set[str]]:
+        """Renew leases; returns (ids lost to another attempt, ids asked to cancel)."""
+        args: list[Any] = []
+        for lease in leases:
+            args += [lease.id, lease.token]
+        lost, cancel = await self._call("heartbeat", queue, self.settings.lease_timeout, *args)
+        return {i.decode() for i in lost}, {i.decode() for i in cancel}
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a wake token arrives on one of the queues, or ``timeout`` seconds."""
+        keys = [self.keys.wake(q) for q in queues]
+        await self.redis.blpop(keys, timeout=max(0.01, min(timeout, BLOCK_CAP)))
+
+    # Reads.
+
+    async def stats(self, queue: str) -> QueueStats:
+        q, sch, act, ok, failed, cxl, oldest = await self._call("stats", queue)
+        return QueueStats(
+            queue, q, sch, act, ok, failed, cxl, None if oldest < 0 else oldest / 1000
+        )
+
+    async def queues(self) -> list[str]:
+        names = await self.redis.smembers(self.keys.queues())
+        return sorted(text(n) for n in names)
+
+    async def get(self, task_id: str, queue: str | None = None) -> Task | None:
+        """The task, looked up in ``queue`` or, when None, in every known queue."""
+        candidates = [queue] if queue else await self.queues()
+        pipe = self.redis.pipeline(transaction=False)
+        for q in candidates:
+            pipe.hgetall(self.keys.task(q, task_id))
+        for q, h in zip(candidates, await pipe.execute(), strict=True):
+            if h:
+                return codec.decode_task(q, task_id, h)
+        return None
+
+    async def last_event_id(self, queue: str) -> bytes:
+        """The id of the newest event of ``queue`` (``0-0`` when there is none)."""
+        newest = await self.redis.xrevrange(self.keys.events(queue), count=1)
+        return text(newest[0][0]).encode() if newest else b"0-0"
+
+    async def read_events(
+        self, queue: str, after: bytes, block_ms: int, count: int = 100
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Events of ``queue`` after id ``after``, waiting up to ``block_ms`` for the first."""
+        reply: Any = await self.redis.xread(
+            {self.keys.events(queue): after}, block=block_ms, count=count
+        )
+        return [(bytes(eid), dict(fields)) for _, entries in reply or [] for eid, fields in entries]
+
+    async def get_many(self, queue: str, task_ids: Sequence[str]) -> list[Task | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hgetall(self.keys.task(queue, task_id))
+        hashes = await pipe.execute()
+        return [
+            codec.decode_task(queue, i, h) if h else None
+            for i, h in zip(task_ids, hashes, strict=True)
+        ]
+
+    # The worker registry (not task state: plain commands).
+
+    async def register_worker(self, worker_id: str, details: dict[str, Any]) -> None:
+        """Record that a worker is alive; it drops out after three missed heartbeats."""
+        ttl = 3 * self.settings.lease_timeout
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.worker(worker_id), orjson.dumps({**details, "last_seen": now}), px=ttl)
+        pipe.zadd(self.keys.workers(), {worker_id: now * 1000})
+        pipe.zremrangebyscore(self.keys.workers(), "-inf", now * 1000 - ttl)
+        await pipe.execute()
+
+    async def remove_worker(self, worker_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.worker(worker_id))
+        pipe.zrem(self.keys.workers(), worker_id)
+        await pipe.execute()
+
+    async def live_workers(self) -> list[tuple[str, float, dict[str, Any]]]:
+        """(id, last seen epoch seconds, details) of each worker seen recently."""
+        horizon = time.time() * 1000 - 3 * self.settings.lease_timeout
+        ids = await self.redis.zrangebyscore(self.keys.workers(), horizon, "+inf")
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.keys.worker(text(i)) for i in ids])
+        live = []
+        for worker_id, raw in zip(ids, raws, strict=True):
+            if raw:
+                details = orjson.loads(raw)
+                live.append((text(worker_id), float(details["last_seen"]), details))
+        return live

@@ -1,0 +1,121 @@
+"""Declaring task types: a name, a handler, and how it is retried and timed out."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from arqd.core.backoff import RetryPolicy
+from arqd.core.errors import ConfigurationError
+from arqd.core.task import check_name
+
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskType:
+    """One declared task type. ``None`` options fall back to the settings' defaults."""
+
+    name: str
+    handler: Handler
+    is_async: bool
+    wants_context: bool
+    payload_adapter: TypeAdapter[Any] | None
+    max_retries: int | None = None
+    timeout: float | None = None
+    base_delay: float | None = None
+    max_delay: float | None = None
+    jitter: bool = True
+
+    def policy(self, default_retries: int, default_base: float, default_max: float) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=default_retries if self.max_retries is None else self.max_retries,
+            base_delay=default_base if self.base_delay is None else self.base_delay,
+            max_delay=default_max if self.max_delay is None else self.max_delay,
+            jitter=self.jitter,
+        )
+
+
+@dataclass
+class Registry:
+    """The task types a worker can run. Use ``@registry.task`` to declare one.
+
+    A handler takes the payload as its first argument; if that argument is annotated
+    (a pydantic model, a dataclass, ``dict[str, int]``...), the payload is validated
+    against it and a payload that does not fit fails the task without retries. A handler
+    that also takes a ``ctx`` keyword receives the ``TaskContext`` of the attempt.
+    """
+
+    types: dict[str, TaskType] = field(default_factory=dict)
+
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        base_delay: float | None = None,
+        max_delay: float | None = None,
+        jitter: bool = True,
+    ) -> Callable[[F], F]:
+        """Declare a task type; ``timeout`` and delays are in seconds."""
+
+        def declare(fn: F) -> F:
+            self.add(
+                fn,
+                name,
+                max_retries=max_retries,
+                timeout=timeout,
+                base_delay=base_delay,
+                max_delay=max_delay,
+                jitter=jitter,
+            )
+            return fn
+
+        return declare
+
+    def add(self, fn: Handler, name: str | None = None, **options: Any) -> TaskType:
+        """Declare ``fn`` as a task type (the decorator's plain-call form)."""
+        task_name = check_name(name or fn.__name__)
+        if task_name in self.types:
+            raise ConfigurationError(f"task type {task_name!r} is declared twice")
+        declared = TaskType(
+            name=task_name,
+            handler=fn,
+            is_async=inspect.iscoroutinefunction(fn),
+            wants_context="ctx" in inspect.signature(fn).parameters,
+            payload_adapter=_payload_adapter(fn),
+            **options,
+        )
+        self.types[task_name] = declared
+        return declared
+
+    def get(self, name: str) -> TaskType | None:
+        return self.types.get(name)
+
+    def __iter__(self) -> Iterator[TaskType]:
+        return iter(self.types.values())
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
+def _payload_adapter(fn: Handler) -> TypeAdapter[Any] | None:
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "ctx"]
+    if not params:
+        raise ConfigurationError(f"handler {fn.__name__} must take the payload as an argument")
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True)
+    except NameError as exc:
+        raise ConfigurationError(
+            f"handler {fn.__name__}: cannot resolve annotation: {exc}"
+        ) from exc
+    annotation = hints.get(params[0].name, inspect.Parameter.empty)
+    if annotation in (inspect.Parameter.empty, Any, object):
+        return None
+    return TypeAdapter(annotation)

@@ -1,0 +1,306 @@
+"""The worker: leases tasks as slots free up, runs them, answers in batches.
+
+One task group holds the loops: fetching (sized by free slots, blocking on a wake-up
+key when idle), answering (batched finish calls), and the heartbeat (lease renewal,
+cancellation and lost-lease notices, the worker registry). SIGTERM or SIGINT stop the
+fetching; running attempts get the grace period, then are handed back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from redis.exceptions import RedisError
+
+from arqd.core.backoff import RetryPolicy
+from arqd.core.settings import Settings
+from arqd.store.codec import Lease, new_task_id
+from arqd.store.store import Answer, Store
+from arqd.worker.attempt import Plan, StopReason, TaskContext, run_attempt
+from arqd.worker.registry import Registry
+
+log = logging.getLogger("arqd.worker")
+IDLE_BLOCK = 2.0  # seconds an idle worker blocks before it looks for lapsed leases again
+
+
+class Worker:
+    """Runs the task types of ``registry`` from ``queues`` with ``concurrency`` slots."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.settings: Settings = store.settings
+        self.queues = list(queues or [self.settings.queue])
+        self.concurrency = concurrency or self.settings.concurrency
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_task_id()[:6]}"
+        self._running: dict[str, tuple[asyncio.Task[None], Plan]] = {}
+        self._answers: dict[str, list[Answer]] = defaultdict(list)
+        self._answers_ready = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
+        self.started_at = time.time()
+        self.processed = 0
+
+    def stop(self) -> None:
+        """Stop fetching; running attempts get the grace period (safe from a signal handler)."""
+        self._stopping.set()
+
+    async def run(self, install_signals: bool = True) -> None:
+        """Work until ``stop()`` or SIGTERM/SIGINT, then shut down gracefully."""
+        if install_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        log.info(
+            "worker %s started: queues=%s concurrency=%d types=%s",
+            self.id,
+            self.queues,
+            self.concurrency,
+            sorted(self.registry.types),
+        )
+        await self.store.register_worker(self.id, self._describe())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._heartbeat_loop())
+                group.create_task(self._answer_loop())
+                await self._fetch_loop()
+                await self._drain()
+                self._drained.set()
+                self._answers_ready.set()
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            try:
+                await self._flush_answers()
+                await self.store.remove_worker(self.id)
+            except (RedisError, OSError) as exc:
+                log.error(
+                    "could not record the last answers (their leases will lapse and "
+                    "the tasks run again): %s",
+                    exc,
+                )
+            log.info("worker %s stopped after %d tasks", self.id, self.processed)
+
+    # Fetching.
+
+    async def _fetch_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                await self._wait_for(self._slot_free)
+                self._slot_free.clear()
+                continue
+            try:
+                took, soonest = await self._fetch(free)
+                if not took:
+                    await self._wait_for_work(soonest)
+                backoff.reset()
+            except (RedisError, OSError) as exc:
+                await self._wait_for_delay(backoff.next(), f"fetching failed: {exc}")
+
+    async def _fetch(self, free: int) -> tuple[int, float]:
+        took, soonest = 0, IDLE_BLOCK
+        for queue in self.queues:
+            next_ms, leases = await self.store.dequeue(queue, free - took, self.id)
+            for lease in leases:
+                self._start(lease)
+            took += len(leases)
+            if next_ms >= 0:
+                soonest = min(soonest, next_ms / 1000)
+            if took >= free:
+                break
+        return took, soonest
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        waiter = asyncio.ensure_future(self.store.wait_for_work(self.queues, timeout))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (waiter, stopping):
+            if pending not in done:
+                pending.cancel()
+        if waiter in done:
+            waiter.result()
+
+    async def _wait_for(self, event: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        other = asyncio.ensure_future(event.wait())
+        await asyncio.wait({stopping, other}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        other.cancel()
+
+    async def _wait_for_delay(self, delay: float, why: str) -> None:
+        log.warning("%s; retrying in %.1f s", why, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    # Running.
+
+    def _start(self, lease: Lease) -> None:
+        task_type = self.registry.get(lease.type)
+        s = self.settings
+        base, cap = s.retry_delays()
+        default_retries = s.queue_max_retries
+        policy = task_type.policy(default_retries, base, cap) if task_type else _no_retries()
+        if lease.max_retries is not None:
+            policy = _with_retries(policy, lease.max_retries)
+        timeout = (
+            lease.timeout_ms / 1000
+            if lease.timeout_ms
+            else task_type.timeout
+            if task_type and task_type.timeout
+            else s.task_timeout / 1000
+        )
+        context = TaskContext(lease.id, lease.type, lease.queue, lease.attempt, policy.max_retries)
+        plan = Plan(lease, task_type, policy, timeout, context)
+        task = asyncio.create_task(self._attempt(plan))
+        self._running[lease.id] = (task, plan)
+
+    async def _attempt(self, plan: Plan) -> None:
+        try:
+            answer = await run_attempt(plan, self._executor)
+        finally:
+            self._running.pop(plan.lease.id, None)
+            self._slot_free.set()
+        if answer is None:
+            log.warning("task %s: lease lost, its answer is dropped", plan.lease.id)
+            return
+        self.processed += 1
+        self._answers[plan.lease.queue].append(answer)
+        self._answers_ready.set()
+
+    def _interrupt(self, task_id: str, reason: StopReason) -> None:
+        entry = self._running.get(task_id)
+        if entry is None:
+            return
+        task, plan = entry
+        plan.context.stop_reason = reason
+        plan.context.cancel_event.set()
+        if plan.task_type is None or plan.task_type.is_async or reason is not StopReason.CANCEL:
+            task.cancel()
+
+    async def _drain(self) -> None:
+        """Give running attempts the grace period, then hand the rest back."""
+        tasks = [task for task, _ in self._running.values()]
+        if tasks:
+            log.info(
+                "stopping: waiting up to %.1f s for %d running tasks",
+                self.settings.shutdown_grace / 1000,
+                len(tasks),
+            )
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace / 1000)
+        for task_id in list(self._running):
+            self._interrupt(task_id, StopReason.SHUTDOWN)
+        remaining = [task for task, _ in self._running.values()]
+        if remaining:
+            await asyncio.wait(remaining)
+
+    # Answering.
+
+    async def _answer_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._drained.is_set():
+            await self._answers_ready.wait()
+            self._answers_ready.clear()
+            try:
+                await self._flush_answers()
+                backoff.reset()
+            except (RedisError, OSError) as exc:
+                self._answers_ready.set()
+                delay = backoff.next()
+                log.warning("answering failed: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _flush_answers(self) -> None:
+        for queue in list(self._answers):
+            batch = self._answers.pop(queue)
+            if not batch:
+                continue
+            try:
+                accepted = await self.store.finish(queue, batch)
+            except BaseException:
+                self._answers[queue][:0] = batch
+                raise
+            for answer, ok in zip(batch, accepted, strict=True):
+                if not ok:
+                    log.warning(
+                        "task %s: answer refused, a newer attempt holds the lease", answer.lease.id
+                    )
+
+    # Heartbeat.
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.lease_timeout / 3000
+        while not self._drained.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), interval)
+                return
+            try:
+                await self._heartbeat()
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _heartbeat(self) -> None:
+        by_queue: dict[str, list[Lease]] = defaultdict(list)
+        for _, plan in self._running.values():
+            by_queue[plan.lease.queue].append(plan.lease)
+        for queue, leases in by_queue.items():
+            lost, cancel = await self.store.heartbeat(queue, leases)
+            for task_id in lost:
+                self._interrupt(task_id, StopReason.LOST)
+            for task_id in cancel:
+                self._interrupt(task_id, StopReason.CANCEL)
+        await self.store.register_worker(self.id, self._describe())
+
+    def _describe(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": self.queues,
+            "concurrency": self.concurrency,
+            "running": sorted(self._running),
+            "processed": self.processed,
+            "started_at": self.started_at,
+            "types": sorted(self.registry.types),
+        }
+
+
+class _Backoff:
+    """Jittered exponential delays for reconnecting, capped at 10 s."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        return max(0.05, RetryPolicy(base_delay=0.1, max_delay=10.0).delay(self.failures))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _no_retries() -> RetryPolicy:
+    return RetryPolicy(max_retries=0)
+
+
+def _with_retries(policy: RetryPolicy, max_retries: int) -> RetryPolicy:
+    return replace(policy, max_retries=max_retries)
