@@ -25,7 +25,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, retry_number - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(60, max(0, retry_number - 1)))
         if not self.jitter:
             return ceiling
         return (rng or _RNG).uniform(0.0, ceiling)

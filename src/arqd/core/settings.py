@@ -44,7 +44,12 @@ class Settings(BaseSettings):
     jaeger_endpoint: str | None = _env("JAEGER_ENDPOINT", None)
     trace_sample_rate: float = _env("TRACE_SAMPLE_RATE", 1.0, ge=0.0, le=1.0)
 
+    api_keys: str | None = _env("API_KEYS", None)
+
     # arqd's own.
+    host: str = _env("ARQD_HOST", "127.0.0.1")
+    port: int = _env("ARQD_PORT", 3000, ge=0, le=65535)
+    max_body_bytes: int = _env("ARQD_MAX_BODY_BYTES", 1_048_576, gt=0)
     data_dir: Path = _env("ARQD_DATA_DIR", Path(".arqd"))
     key_prefix: str = _env("ARQD_KEY_PREFIX", "arqd", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     queue: str = _env("ARQD_QUEUE", "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -75,6 +80,10 @@ class Settings(BaseSettings):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigurationError(_describe(exc, values)) from None
+
+    def api_key_list(self) -> list[str]:
+        """The configured API keys (API_KEYS, comma-separated); empty means the API is open."""
+        return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
 
     def retry_delays(self) -> tuple[float, float]:
         """The default backoff base and cap, in seconds."""

@@ -106,7 +106,9 @@ class EmbeddedServer:
         """Whether the server recorded for this folder is alive and answering."""
         record = self._read_record()
         with contextlib.suppress(EmbeddedServerError):
-            return record is not None and self._identify(record) is not None
+            if record is not None and self._identify(record) is not None:
+                self.url = record.url
+                return True
         return False
 
     def stop(self, timeout: float = 10.0) -> None:

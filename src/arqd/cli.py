@@ -1,0 +1,242 @@
+"""The ``arqd`` command: worker, enqueue, inspect, embedded."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from arqd.client import Client
+from arqd.core.errors import ArqdError, ConfigurationError
+from arqd.core.settings import Settings
+from arqd.worker import Registry, Worker
+
+T = TypeVar("T")
+app = typer.Typer(help="arqd: a production task queue on Redis.", no_args_is_help=True)
+embedded_app = typer.Typer(help="The embedded Redis-compatible server (used with no REDIS_URL).")
+app.add_typer(embedded_app, name="embedded")
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def load_registry(target: str) -> Registry:
+    """Import ``MODULE[:ATTR]``; without ATTR, the module's one Registry."""
+    module_name, _, attr = target.partition(":")
+    sys.path.insert(0, ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from exc
+    if attr:
+        found = getattr(module, attr, None)
+        if not isinstance(found, Registry):
+            raise ConfigurationError(f"{target!r} is not an arqd Registry")
+        return found
+    registries = [v for v in vars(module).values() if isinstance(v, Registry)]
+    if len(registries) != 1:
+        raise ConfigurationError(
+            f"{module_name!r} has {len(registries)} Registry objects; name one as MODULE:ATTR"
+        )
+    return registries[0]
+
+
+@app.command()
+def worker(
+    target: Annotated[str, typer.Argument(help="MODULE[:ATTR] declaring the task types")],
+    queue: Annotated[
+        list[str] | None, typer.Option("--queue", "-q", help="Queue(s) to serve")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Tasks run at once")] = None,
+) -> None:
+    """Run a worker for the task types declared in MODULE[:ATTR]."""
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        registry = load_registry(target)
+        client = Client.from_settings(settings)
+    except ArqdError as exc:
+        raise _fail(str(exc), 2) from None
+
+    async def main() -> None:
+        try:
+            await Worker(registry, client.store, queue, concurrency).run()
+        finally:
+            await client.close()
+
+    _run(main())
+
+
+@app.command()
+def enqueue(
+    task_type: Annotated[str, typer.Argument(help="Task type name")],
+    payload: Annotated[str, typer.Option(help="Payload as JSON")] = "null",
+    queue: Annotated[str | None, typer.Option(help="Queue (default ARQD_QUEUE)")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first")] = 0,
+    delay: Annotated[float | None, typer.Option(help="Seconds to wait before it may run")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries after the first attempt")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="A repeat returns the first task")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the task to finish")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: seconds to wait")] = 60.0,
+) -> None:
+    """Enqueue a task and print it as JSON (with --wait, once it has finished)."""
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--payload is not valid JSON: {exc}", 2) from None
+    settings = _settings()
+
+    async def main() -> dict[str, Any]:
+        async with Client.from_settings(settings) as client:
+            task = await client.enqueue(
+                task_type,
+                data,
+                queue=queue,
+                priority=priority,
+                delay=delay,
+                max_retries=max_retries,
+                idempotency_key=idempotency_key,
+            )
+            if wait:
+                task = await client.wait(task.id, timeout=timeout)
+            return task.to_dict()
+
+    try:
+        result = _run(main())
+    except ArqdError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(json.dumps(result, indent=2))
+    if wait and result["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _inspect_tables(client: Client) -> Coroutine[Any, Any, Table]:
+    async def build() -> Table:
+        stats = await client.stats()
+        workers = await client.workers()
+        grid = Table.grid(padding=1)
+        queues = Table(
+            "queue",
+            "queued",
+            "scheduled",
+            "active",
+            "succeeded",
+            "failed",
+            "cancelled",
+            "oldest queued (s)",
+            title="Queues",
+        )
+        for s in stats:
+            age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
+            queues.add_row(
+                s.queue,
+                *(
+                    str(n)
+                    for n in (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
+                ),
+                age,
+            )
+        live = Table(
+            "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
+        )
+        for w in workers:
+            d = w.details
+            live.add_row(
+                w.id,
+                ",".join(d.get("queues", [])),
+                str(len(d.get("running", []))),
+                str(d.get("processed", 0)),
+                f"{time.time() - w.last_seen.timestamp():.1f}",
+            )
+        grid.add_row(queues)
+        grid.add_row(live)
+        return grid
+
+    return build()
+
+
+@app.command()
+def inspect(
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until interrupted")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes")] = 1.0,
+) -> None:
+    """Show queues, their counts, and live workers."""
+    settings = _settings()
+
+    async def main() -> None:
+        async with Client.from_settings(settings) as client:
+            console = Console()
+            if not watch:
+                console.print(await _inspect_tables(client))
+                return
+            with Live(await _inspect_tables(client), console=console) as live:
+                while True:
+                    await asyncio.sleep(interval)
+                    live.update(await _inspect_tables(client))
+
+    try:
+        _run(main())
+    except KeyboardInterrupt:
+        pass
+    except ArqdError as exc:
+        raise _fail(str(exc)) from None
+
+
+@embedded_app.command("status")
+def embedded_status() -> None:
+    """Say whether the embedded server for ARQD_DATA_DIR runs, and its URL."""
+    from arqd.store.embedded import EmbeddedServer
+
+    server = EmbeddedServer(_settings().data_dir)
+    if server.is_running():
+        typer.echo(f"running: {server.url}")
+    else:
+        typer.echo("not running")
+        raise typer.Exit(1)
+
+
+@embedded_app.command("stop")
+def embedded_stop() -> None:
+    """Stop the embedded server for ARQD_DATA_DIR (its data stays in the folder)."""
+    from arqd.store.embedded import EmbeddedServer
+
+    EmbeddedServer(_settings().data_dir).stop()
+    typer.echo("stopped")
+
+
+def main() -> None:
+    app()

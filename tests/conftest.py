@@ -1,0 +1,102 @@
+"""Shared fixtures: a private redis-server on a free port for the whole session.
+
+Tests never touch the shared Redis at 6379. Each test gets its own key prefix, so tests
+never see each other's keys and nothing needs flushing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from arqd.client import Client
+from arqd.core.settings import Settings
+from arqd.store.connection import connect
+from arqd.store.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server process the tests own: they may flush, kill or restart it."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server must be on the PATH to run the tests"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer) -> Settings:
+    """Settings for one test: the test's Redis and a key prefix of its own."""
+    return Settings(
+        redis_url=redis_server.url,
+        key_prefix=f"t{uuid.uuid4().hex[:10]}",
+        lease_timeout=1500,
+        retry_base_delay=50,
+        retry_max_delay=1000,
+        shutdown_grace=5000,
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    s = Store(connect(settings.redis_url or ""), settings)
+    yield s
+    await s.redis.aclose()
+
+
+@pytest.fixture
+async def client(store: Store) -> Client:
+    return Client(store)
