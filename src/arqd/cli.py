@@ -100,6 +100,29 @@ def worker(
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default ARQD_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default ARQD_PORT, 3000)")] = None,
+    app_target: Annotated[
+        str | None, typer.Option("--app", help="MODULE[:ATTR] with your task types")
+    ] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only, no worker")] = False,
+) -> None:
+    """Serve the HTTP API (with an in-process worker unless --no-worker)."""
+    from arqd.api.server import serve as run_server
+
+    settings = _settings()
+    try:
+        registry = load_registry(app_target) if app_target else None
+    except ArqdError as exc:
+        raise _fail(str(exc), 2) from None
+    run_server(
+        settings, host or settings.host, port if port is not None else settings.port,
+        registry, with_worker=not no_worker,
+    )
+
+
+@app.command()
 def enqueue(
     task_type: Annotated[str, typer.Argument(help="Task type name")],
     payload: Annotated[str, typer.Option(help="Payload as JSON")] = "null",
