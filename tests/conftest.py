@@ -6,13 +6,15 @@ never see each other's keys and nothing needs flushing.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -21,6 +23,7 @@ from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
+from arqd.worker import Registry, Worker
 
 
 def free_port() -> int:
@@ -46,8 +49,19 @@ class RedisServer:
         assert binary, "redis-server must be on the PATH to run the tests"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -100,3 +114,27 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 @pytest.fixture
 async def client(store: Store) -> Client:
     return Client(store)
+
+
+@pytest.fixture
+async def start_worker(store: Store) -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
+    """Start in-process workers on the test's store; they are stopped at teardown."""
+    running: list[tuple[Worker, asyncio.Task[None]]] = []
+
+    async def start(registry: Registry, **options: Any) -> Worker:
+        worker = Worker(registry, store, **options)
+        running.append((worker, asyncio.create_task(worker.run(install_signals=False))))
+        return worker
+
+    yield start
+    for worker, _task in running:
+        worker.stop()
+    await asyncio.wait_for(asyncio.gather(*(task for _, task in running)), 30)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Await ``check`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)

@@ -117,8 +117,11 @@ def serve(
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
     run_server(
-        settings, host or settings.host, port if port is not None else settings.port,
-        registry, with_worker=not no_worker,
+        settings,
+        host or settings.host,
+        port if port is not None else settings.port,
+        registry,
+        with_worker=not no_worker,
     )
 
 

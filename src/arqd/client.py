@@ -115,8 +115,8 @@ class Client:
         outcome = await self.store.cancel(task.queue, task_id)
         if outcome == "missing":
             raise TaskNotFound(task_id)
-        if outcome not in ("cancelled", "requested"):
-            raise InvalidTransition(f"task {task_id} has already finished ({outcome})")
+        if outcome == "finished":
+            raise InvalidTransition(f"task {task_id} has already finished ({task.status})")
         return await self._require(task_id, task.queue)
 
     async def retry(self, task_id: str, queue: str | None = None) -> Task:
@@ -142,10 +142,10 @@ class Client:
             task = await self._require(task_id, task.queue)
             if task.status.is_finished:
                 return task
-            left = 5.0 if deadline is None else deadline - time.monotonic()
+            left = 2.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TaskWaitTimeout(f"task {task_id} still {task.status} after {timeout} s")
-            block = max(1, int(min(left, 5.0) * 1000))
+            block = max(1, int(min(left, 2.0) * 1000))
             for event_id, _fields in await self.store.read_events(task.queue, last, block):
                 last = event_id
 

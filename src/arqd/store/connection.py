@@ -23,4 +23,7 @@ def connect(url: str, max_connections: int | None = None) -> aioredis.Redis:
         decode_responses=False,
         max_connections=max_connections,
         socket_connect_timeout=5,
+        # Longer than any blocking read arqd issues (store.BLOCK_CAP), so a quiet
+        # connection is never mistaken for a dead one.
+        socket_timeout=15,
     )

@@ -18,7 +18,7 @@ from arqd.store import codec, scripts
 from arqd.store.codec import Lease, NewTask, text
 from arqd.store.keys import Keys
 
-BLOCK_CAP = 5.0  # seconds; keep blocking reads shorter than the socket timeout
+BLOCK_CAP = 2.0  # seconds; blocking reads stay well under the socket timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +207,7 @@ class Store:
         self, queue: str, after: bytes, block_ms: int, count: int = 100
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Events of ``queue`` after id ``after``, waiting up to ``block_ms`` for the first."""
+        block_ms = min(block_ms, int(BLOCK_CAP * 1000))
         reply: Any = await self.redis.xread(
             {self.keys.events(queue): after}, block=block_ms, count=count
         )

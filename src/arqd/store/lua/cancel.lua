@@ -3,7 +3,7 @@
 -- ARGV[1]  task id, ARGV[2] events stream cap, ARGV[3] finished index cap,
 -- ARGV[4]  default result TTL ms
 -- Returns  'cancelled', 'requested' (running; the worker is told), 'missing',
---          or the task's status when it has already finished
+--          or 'finished' when it had already finished
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
 local f = redis.call('HMGET', key, 'state', 'type', 'prio', 'att', 'rttl')
@@ -25,7 +25,7 @@ if state == 'queued' then
 elseif state == 'scheduled' then
   redis.call('ZREM', prefix .. 'scheduled', id)
 else
-  return state
+  return 'finished'
 end
 local now = now_ms()
 redis.call('HSET', key, 'state', 'cancelled', 'ftime', now)

@@ -1,0 +1,5 @@
+"""``python -m arqd`` runs the command line."""
+
+from arqd.cli import main
+
+main()

@@ -1,0 +1,85 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from arqd.core.errors import InvalidTask, PayloadTooLarge
+from arqd.core.task import TaskStatus
+from arqd.store.codec import NewTask, decode_task, enqueue_args, parse_leases
+
+
+def args(task: NewTask, limit: int = 1000) -> list[object]:
+    return list(enqueue_args(task, limit, 60_000))
+
+
+def test_minimal_task_sends_no_optional_fields() -> None:
+    a = args(NewTask("send_email", {"to": "x"}, id="abc"))
+    assert a == ["abc", "send_email", b'{"to":"x"}', 0, 0, "", 60_000, 0]
+
+
+def test_options_become_fields_in_milliseconds() -> None:
+    a = args(NewTask("t", None, max_retries=2, timeout=1.5, result_ttl=10, delay=0.25, id="i"))
+    assert a[4] == 250
+    assert a[7] == 3
+    assert a[8:] == ["maxr", 2, "tmo", 1500, "rttl", 10_000]
+
+
+def test_eta_in_the_future_becomes_a_delay() -> None:
+    a = args(NewTask("t", eta=datetime.now(UTC) + timedelta(seconds=2)))
+    assert 1500 < int(str(a[4])) <= 2000
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        (NewTask("bad name"), "invalid task type"),
+        (NewTask("t", {1, 2}), "not JSON-serializable"),
+        (NewTask("t", delay=-1), "delay must be >= 0"),
+        (NewTask("t", delay=1, eta=datetime.now(UTC)), "either delay or eta"),
+        (NewTask("t", eta=datetime.now()), "timezone-aware"),
+        (NewTask("t", max_retries=-1), "max_retries"),
+        (NewTask("t", timeout=0), "timeout"),
+        (NewTask("t", priority=10**9), "priority"),
+        (NewTask("t", idempotency_key="k" * 300), "idempotency_key"),
+    ],
+)
+def test_invalid_requests_are_refused_with_a_reason(task: NewTask, message: str) -> None:
+    with pytest.raises(InvalidTask, match=message):
+        args(task)
+
+
+def test_oversized_payload_is_refused() -> None:
+    with pytest.raises(PayloadTooLarge, match="over the limit of 100 bytes"):
+        args(NewTask("t", "x" * 200), limit=100)
+
+
+def test_lease_replies_are_parsed() -> None:
+    reply = [1500, 1, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b""]
+    next_ms, leases = parse_leases("q", reply)
+    assert next_ms == 1500
+    (lease,) = leases
+    assert (lease.id, lease.token, lease.type, lease.attempt) == ("id1", b"7", "echo", 2)
+    assert lease.max_retries is None
+    assert lease.timeout_ms == 3000
+
+
+def test_task_hash_decodes_to_a_task() -> None:
+    task = decode_task(
+        "default",
+        "x",
+        {
+            b"type": b"echo",
+            b"state": b"failed",
+            b"data": b"[1]",
+            b"att": b"4",
+            b"ctime": b"1000",
+            b"error": b'{"type":"E","message":"m","traceback":null}',
+            b"prio": b"-2",
+        },
+    )
+    assert task.status is TaskStatus.FAILED
+    assert task.payload == [1]
+    assert task.priority == -2
+    assert task.attempts == 4
+    assert task.created_at == datetime.fromtimestamp(1, UTC)
+    assert task.error is not None
+    assert task.error.message == "m"
