@@ -7,9 +7,12 @@ never see each other's keys and nothing needs flushing.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -138,3 +141,46 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
     while not await check():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+class WorkerProcess:
+    """``arqd worker MODULE`` in a process of its own, on the test's Redis and prefix.
+
+    MODULE is looked up in tests/integration."""
+
+    def __init__(self, settings: Settings, module: str, grace_ms: int = 5000, **env: str) -> None:
+        environ = {
+            **os.environ,
+            "REDIS_URL": settings.redis_url or "",
+            "ARQD_KEY_PREFIX": settings.key_prefix,
+            "ARQD_LEASE_TIMEOUT": str(settings.lease_timeout),
+            "ARQD_SHUTDOWN_GRACE": str(grace_ms),
+            "PYTHONPATH": str(Path(__file__).parent / "integration"),
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "arqd", "worker", module],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 20) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test starts; killed at teardown."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()

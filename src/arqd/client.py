@@ -9,15 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from arqd.core.errors import InvalidTask, InvalidTransition, TaskNotFound, TaskWaitTimeout
+from arqd.core.errors import (
+    ArqdError,
+    InvalidTask,
+    InvalidTransition,
+    TaskNotFound,
+    TaskWaitTimeout,
+)
 from arqd.core.settings import Settings
-from arqd.core.task import Task, TaskStatus, check_queue
+from arqd.core.task import Task, TaskStatus, check_name, check_queue
+from arqd.resilience.breaker import State
 from arqd.store import listing
 from arqd.store.codec import NewTask
 from arqd.store.connection import connect, resolve_url
 from arqd.store.store import QueueStats, Store
 
-__all__ = ["Client", "NewTask", "TaskPage", "WorkerInfo"]
+__all__ = ["BreakerInfo", "Client", "NewTask", "TaskPage", "WorkerInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,27 @@ class TaskPage:
 
     tasks: list[Task]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerInfo:
+    """A circuit breaker's state. Task types' breakers are named ``task:QUEUE:TYPE``."""
+
+    name: str
+    state: State
+    failures: int
+    open_until: datetime | None
+    trial: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state.name.lower(),
+            "state_value": int(self.state),
+            "failures": self.failures,
+            "open_until": self.open_until.isoformat() if self.open_until else None,
+            "trial_running": self.trial,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +188,40 @@ class Client:
             WorkerInfo(worker_id, datetime.fromtimestamp(seen, UTC), details)
             for worker_id, seen, details in await self.store.live_workers()
         ]
+
+    async def breakers(self) -> list[BreakerInfo]:
+        """Every breaker that has recorded a failure: task types' and named ones."""
+        found = []
+        for queue in await self.store.queues():
+            for task_type, fields in await self.store.type_breakers(queue):
+                found.append(_breaker(f"task:{queue}:{task_type}", fields))
+        found += [_breaker(name, fields) for name, fields in await self.store.named_breakers()]
+        return found
+
+    async def reset_breaker(self, name: str) -> BreakerInfo:
+        """Close a breaker by hand; a task type's releases the tasks it held."""
+        kind, _, rest = name.partition(":")
+        if kind == "task":
+            queue, _, task_type = rest.partition(":")
+            await self.store.reset_type_breaker(check_queue(queue), check_name(task_type))
+        else:
+            await self.store.breaker(check_name(name), "reset")
+        for info in await self.breakers():
+            if info.name == name:
+                return info
+        raise ArqdError(f"breaker {name!r} vanished while being reset")
+
+
+def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:
+    until = int(float(fields.get(b"until", 0)))
+    state = State(int(fields.get(b"state", 0)))
+    return BreakerInfo(
+        name=name,
+        state=state,
+        failures=int(fields.get(b"fails", 0)),
+        open_until=datetime.fromtimestamp(until / 1000, UTC) if until and state else None,
+        trial=fields.get(b"trial") == b"1",
+    )
 
 
 def _snapshot(task: NewTask, queue: str, now: datetime) -> Task:

@@ -77,5 +77,15 @@ class Retry(HandlerError):
         self.delay = delay
 
 
+class CircuitOpen(Retry):
+    """A circuit breaker refused the call; retry after ``delay`` seconds."""
+
+    def __init__(self, name: str, retry_after: float) -> None:
+        super().__init__(
+            retry_after, f"circuit breaker {name!r} is open; retry in {retry_after:.1f} s"
+        )
+        self.name = name
+
+
 class NonRetryable(HandlerError):
     """Fail the task at once: retrying cannot help (bad input, a permanent refusal)."""

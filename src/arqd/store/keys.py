@@ -52,3 +52,19 @@ class Keys:
     def worker(self, worker_id: str) -> str:
         """One worker's description (JSON), expiring unless renewed."""
         return f"{self.prefix}:worker:{worker_id}"
+
+    def breaker(self, name: str) -> str:
+        """A named circuit breaker's hash; all named breakers share one hash tag."""
+        return f"{self.prefix}:{{breakers}}:b:{name}"
+
+    def breakers(self) -> str:
+        """The set of named breakers."""
+        return f"{self.prefix}:{{breakers}}:names"
+
+    def breaker_events(self) -> str:
+        """Transitions of named breakers (a capped stream)."""
+        return f"{self.prefix}:{{breakers}}:events"
+
+    def rate_limit(self, scope: str, subject: str) -> str:
+        """A GCRA rate-limit state, e.g. scope ``http`` and an API key's digest."""
+        return f"{self.prefix}:rl:{scope}:{subject}"

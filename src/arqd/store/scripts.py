@@ -5,7 +5,18 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-NAMES = ("enqueue", "dequeue", "finish", "heartbeat", "cancel", "retry", "stats")
+NAMES = (
+    "enqueue",
+    "dequeue",
+    "finish",
+    "heartbeat",
+    "cancel",
+    "retry",
+    "stats",
+    "breaker",
+    "ratelimit",
+    "reset_breaker",
+)
 
 
 @cache

@@ -29,6 +29,19 @@ class Answer:
     outcome: str  # succeeded | failed | retry | cancelled | returned
     value: bytes = b""
     delay_ms: int = 0
+    breaker: str = ""  # the type's breaker: "" (none), ok, fail or neutral
+    breaker_threshold: int = 0
+    breaker_open_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A task type's limits, enforced by the dequeue script across all workers."""
+
+    task_type: str
+    interval_ms: float = 0.0  # between two starts; 0: no rate limit
+    burst: int = 1
+    concurrency: int = 0  # at most this many running; 0: no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +74,16 @@ class Store:
         for name in scripts.NAMES:
             await self.redis.script_load(scripts.source(name))
 
-    async def _call(self, name: str, queue: str, *args: Any) -> Any:
+    async def _eval(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         try:
-            return await self.redis.evalsha(self._sha[name], 1, self.keys.queue(queue), *args)
+            return await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
             await self._load_scripts()
-            return await self.redis.evalsha(self._sha[name], 1, self.keys.queue(queue), *args)
+            return await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
+
+    async def _call(self, name: str, queue: str, *args: Any) -> Any:
+        """Run a script on one queue's keys."""
+        return await self._eval(name, [self.keys.queue(queue)], *args)
 
     # Producers.
 
@@ -129,8 +146,14 @@ class Store:
 
     # Workers.
 
-    async def dequeue(self, queue: str, count: int, worker_id: str) -> tuple[int, list[Lease]]:
+    async def dequeue(
+        self, queue: str, count: int, worker_id: str, limits: Sequence[Limit] = ()
+    ) -> tuple[int, list[Lease]]:
+        """Lease up to ``count`` tasks; (ms until the next timed event or -1, leases)."""
         s = self.settings
+        limit_args: list[Any] = []
+        for limit in limits:
+            limit_args += [limit.task_type, limit.interval_ms, limit.burst, limit.concurrency]
         reply = await self._call(
             "dequeue",
             queue,
@@ -141,6 +164,8 @@ class Store:
             s.queue_max_retries,
             s.failed_max,
             s.failed_ttl,
+            len(limits),
+            *limit_args,
         )
         return codec.parse_leases(queue, reply)
 
@@ -148,7 +173,16 @@ class Store:
         s = self.settings
         args: list[Any] = []
         for a in answers:
-            args += [a.lease.id, a.lease.token, a.outcome, a.value, a.delay_ms]
+            args += [
+                a.lease.id,
+                a.lease.token,
+                a.outcome,
+                a.value,
+                a.delay_ms,
+                a.breaker,
+                a.breaker_threshold,
+                a.breaker_open_ms,
+            ]
         reply = await self._call(
             "finish",
             queue,
@@ -222,6 +256,48 @@ class Store:
             codec.decode_task(queue, i, h) if h else None
             for i, h in zip(task_ids, hashes, strict=True)
         ]
+
+    # Breakers and rate limits.
+
+    async def breaker(
+        self, name: str, op: str, threshold: int = 0, open_ms: int = 0
+    ) -> tuple[bool, int, int]:
+        """A named breaker: op allow | ok | fail | neutral | reset.
+        Returns (allowed, retry after ms, state 0/1/2)."""
+        k = self.keys
+        keys = [k.breaker(name), k.breakers(), k.breaker_events()]
+        allowed, retry, state = await self._eval(
+            "breaker", keys, op, threshold, open_ms, self.settings.events_max, name
+        )
+        return allowed == 1, int(retry), int(state)
+
+    async def named_breakers(self) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Every named breaker and its stored fields."""
+        names = sorted(text(n) for n in await self.redis.smembers(self.keys.breakers()))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.keys.breaker(name))
+        return list(zip(names, await pipe.execute(), strict=True))
+
+    async def type_breakers(self, queue: str) -> list[tuple[str, dict[bytes, bytes]]]:
+        """The breakers of ``queue``'s task types that have recorded a failure."""
+        types = sorted(text(t) for t in await self.redis.smembers(self.keys.index(queue, "cbs")))
+        pipe = self.redis.pipeline(transaction=False)
+        for task_type in types:
+            pipe.hgetall(self.keys.index(queue, f"cb:{task_type}"))
+        return list(zip(types, await pipe.execute(), strict=True))
+
+    async def reset_type_breaker(self, queue: str, task_type: str) -> int:
+        """Close a task type's breaker and release what it held; returns its old state."""
+        return int(await self._call("reset_breaker", queue, task_type, self.settings.events_max))
+
+    async def take_token(
+        self, scope: str, subject: str, interval_ms: float, burst: int
+    ) -> tuple[bool, int, int, int]:
+        """One token of a GCRA limit: (allowed, retry after ms, remaining, reset ms)."""
+        key = self.keys.rate_limit(scope, subject)
+        allowed, retry, remaining, reset = await self._eval("ratelimit", [key], interval_ms, burst)
+        return allowed == 1, int(retry), int(remaining), int(reset)
 
     # The worker registry (not task state: plain commands).
 

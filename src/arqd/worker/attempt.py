@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.errors import NonRetryable, Retry
+from arqd.resilience.breaker import BreakerPolicy
 from arqd.store.codec import Lease, error_json
 from arqd.store.store import Answer
 from arqd.worker.registry import TaskType
+
+if TYPE_CHECKING:
+    from arqd.resilience.circuit import CircuitBreaker
 
 
 class StopReason(Enum):
@@ -39,6 +44,14 @@ class TaskContext:
     max_retries: int
     cancel_event: threading.Event = field(default_factory=threading.Event)
     stop_reason: StopReason | None = None
+    breakers: Callable[[str, BreakerPolicy | None], CircuitBreaker] | None = None
+
+    def breaker(self, name: str, policy: BreakerPolicy | None = None) -> CircuitBreaker:
+        """The named circuit breaker ``name``, shared by every worker: wrap a dependency
+        call in ``async with ctx.breaker("payments"):`` (or ``with`` in a sync handler)."""
+        if self.breakers is None:
+            raise RuntimeError("this context has no breakers (it was not made by a Worker)")
+        return self.breakers(name, policy)
 
     @property
     def cancel_requested(self) -> bool:
@@ -55,6 +68,29 @@ class Plan:
     policy: RetryPolicy
     timeout: float
     context: TaskContext
+    breaker: BreakerPolicy | None = None
+    breaker_threshold: int = 0
+    breaker_open_ms: int = 0
+
+    def answer(
+        self, outcome: str, value: bytes = b"", delay_ms: int = 0, signal: str = "neutral"
+    ) -> Answer:
+        """The answer for the finish script, with the type's breaker signal if it has one."""
+        if self.breaker is None:
+            return Answer(self.lease, outcome, value, delay_ms)
+        return Answer(
+            self.lease,
+            outcome,
+            value,
+            delay_ms,
+            signal,
+            self.breaker_threshold,
+            self.breaker_open_ms,
+        )
+
+    def signal(self, error: BaseException) -> str:
+        """How a failure counts for the breaker: ``fail`` or ``neutral``."""
+        return "fail" if self.breaker and self.breaker.counts(error) else "neutral"
 
 
 def _error(exc: BaseException, kind: str | None = None) -> bytes:
@@ -62,17 +98,18 @@ def _error(exc: BaseException, kind: str | None = None) -> bytes:
     return error_json(kind or type(exc).__name__, str(exc) or repr(exc), tb)
 
 
-def _failed(plan: Plan, value: bytes) -> Answer:
-    return Answer(plan.lease, "failed", value)
+def _failed(plan: Plan, value: bytes, signal: str = "neutral") -> Answer:
+    return plan.answer("failed", value, signal=signal)
 
 
 def _retry_or_fail(plan: Plan, exc: BaseException, value: bytes) -> Answer:
+    signal = plan.signal(exc)
     if not plan.policy.allows(plan.lease.attempt):
-        return _failed(plan, value)
+        return _failed(plan, value, signal)
     delay = exc.delay if isinstance(exc, Retry) and exc.delay is not None else None
     if delay is None:
         delay = plan.policy.delay(plan.lease.attempt)
-    return Answer(plan.lease, "retry", value, round(delay * 1000))
+    return plan.answer("retry", value, round(delay * 1000), signal)
 
 
 async def _call(plan: Plan, task_type: TaskType, executor: Executor) -> Any:
@@ -103,13 +140,13 @@ async def run_attempt(plan: Plan, executor: Executor) -> Answer | None:
     except (ValidationError, orjson.JSONDecodeError) as exc:
         return _failed(plan, _error(exc, "InvalidPayload"))
     except NonRetryable as exc:
-        return _failed(plan, _error(exc))
+        return _failed(plan, _error(exc), plan.signal(exc))
     except Exception as exc:
         return _retry_or_fail(plan, exc, _error(exc))
     if plan.context.cancel_requested:
-        return Answer(plan.lease, "cancelled")
+        return plan.answer("cancelled")
     try:
-        return Answer(plan.lease, "succeeded", orjson.dumps(result))
+        return plan.answer("succeeded", orjson.dumps(result), signal="ok")
     except orjson.JSONEncodeError as exc:
         return _failed(plan, _error(exc, "InvalidResult"))
 
@@ -117,7 +154,7 @@ async def run_attempt(plan: Plan, executor: Executor) -> Answer | None:
 def _interrupted(plan: Plan) -> Answer | None:
     reason = plan.context.stop_reason
     if reason is StopReason.CANCEL:
-        return Answer(plan.lease, "cancelled")
+        return plan.answer("cancelled")
     if reason is StopReason.SHUTDOWN:
-        return Answer(plan.lease, "returned")
+        return plan.answer("returned")
     return None

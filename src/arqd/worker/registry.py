@@ -12,6 +12,8 @@ from pydantic import TypeAdapter
 from arqd.core.backoff import RetryPolicy
 from arqd.core.errors import ConfigurationError
 from arqd.core.task import check_name
+from arqd.resilience.breaker import BreakerPolicy
+from arqd.resilience.ratelimit import Rate
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
@@ -31,6 +33,9 @@ class TaskType:
     base_delay: float | None = None
     max_delay: float | None = None
     jitter: bool = True
+    rate_limit: Rate | None = None
+    concurrency: int | None = None
+    breaker: BreakerPolicy | None = field(default_factory=BreakerPolicy)
 
     def policy(self, default_retries: int, default_base: float, default_max: float) -> RetryPolicy:
         return RetryPolicy(
@@ -62,8 +67,16 @@ class Registry:
         base_delay: float | None = None,
         max_delay: float | None = None,
         jitter: bool = True,
+        rate_limit: str | Rate | None = None,
+        concurrency: int | None = None,
+        breaker: BreakerPolicy | bool = True,
     ) -> Callable[[F], F]:
-        """Declare a task type; ``timeout`` and delays are in seconds."""
+        """Declare a task type; ``timeout`` and delays are in seconds.
+
+        ``rate_limit`` ("10/s", or a ``Rate`` with a burst) and ``concurrency`` hold across
+        every worker of the queue: tasks over them wait in the queue. ``breaker`` is the
+        type's circuit breaker (on by default; False turns it off).
+        """
 
         def declare(fn: F) -> F:
             self.add(
@@ -74,6 +87,9 @@ class Registry:
                 base_delay=base_delay,
                 max_delay=max_delay,
                 jitter=jitter,
+                rate_limit=rate_limit,
+                concurrency=concurrency,
+                breaker=breaker,
             )
             return fn
 
@@ -84,6 +100,7 @@ class Registry:
         task_name = check_name(name or fn.__name__)
         if task_name in self.types:
             raise ConfigurationError(f"task type {task_name!r} is declared twice")
+        options = _resilience_options(task_name, options)
         declared = TaskType(
             name=task_name,
             handler=fn,
@@ -103,6 +120,21 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self.types)
+
+
+def _resilience_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    rate = options.get("rate_limit")
+    if isinstance(rate, str):
+        options["rate_limit"] = Rate.parse(rate)
+    concurrency = options.get("concurrency")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigurationError(f"task type {name!r}: concurrency must be at least 1")
+    breaker = options.get("breaker", True)
+    if breaker is True:
+        options["breaker"] = BreakerPolicy()
+    elif breaker is False:
+        options["breaker"] = None
+    return options
 
 
 def _payload_adapter(fn: Handler) -> TypeAdapter[Any] | None:

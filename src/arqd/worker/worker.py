@@ -24,8 +24,10 @@ from redis.exceptions import RedisError
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.settings import Settings
+from arqd.resilience.breaker import BreakerPolicy
+from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Lease, new_task_id
-from arqd.store.store import Answer, Store
+from arqd.store.store import Answer, Limit, Store
 from arqd.worker.attempt import Plan, StopReason, TaskContext, run_attempt
 from arqd.worker.registry import Registry
 
@@ -56,9 +58,20 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
         self.started_at = time.time()
         self.processed = 0
+        self._limits = [
+            Limit(
+                t.name,
+                t.rate_limit.interval_ms if t.rate_limit else 0.0,
+                t.rate_limit.burst if t.rate_limit else 1,
+                t.concurrency or 0,
+            )
+            for t in registry
+            if t.rate_limit or t.concurrency
+        ]
 
     def stop(self) -> None:
         """Stop fetching; running attempts get the grace period (safe from a signal handler)."""
@@ -66,10 +79,10 @@ class Worker:
 
     async def run(self, install_signals: bool = True) -> None:
         """Work until ``stop()`` or SIGTERM/SIGINT, then shut down gracefully."""
+        self._loop = asyncio.get_running_loop()
         if install_signals:
-            loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
+                self._loop.add_signal_handler(sig, self.stop)
         log.info(
             "worker %s started: queues=%s concurrency=%d types=%s",
             self.id,
@@ -120,7 +133,7 @@ class Worker:
     async def _fetch(self, free: int) -> tuple[int, float]:
         took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
-            next_ms, leases = await self.store.dequeue(queue, free - took, self.id)
+            next_ms, leases = await self.store.dequeue(queue, free - took, self.id, self._limits)
             for lease in leases:
                 self._start(lease)
             took += len(leases)
@@ -169,8 +182,27 @@ class Worker:
             if task_type and task_type.timeout
             else s.task_timeout / 1000
         )
-        context = TaskContext(lease.id, lease.type, lease.queue, lease.attempt, policy.max_retries)
-        plan = Plan(lease, task_type, policy, timeout, context)
+        context = TaskContext(
+            lease.id,
+            lease.type,
+            lease.queue,
+            lease.attempt,
+            policy.max_retries,
+            breakers=self._breaker,
+        )
+        breaker = task_type.breaker if task_type else None
+        plan = Plan(
+            lease,
+            task_type,
+            policy,
+            timeout,
+            context,
+            breaker,
+            breaker_threshold=(breaker and breaker.threshold) or s.circuit_breaker_threshold,
+            breaker_open_ms=round(breaker.timeout * 1000)
+            if breaker and breaker.timeout is not None
+            else s.circuit_breaker_timeout,
+        )
         task = asyncio.create_task(self._attempt(plan))
         self._running[lease.id] = (task, plan)
 
@@ -186,6 +218,9 @@ class Worker:
         self.processed += 1
         self._answers[plan.lease.queue].append(answer)
         self._answers_ready.set()
+
+    def _breaker(self, name: str, policy: BreakerPolicy | None) -> CircuitBreaker:
+        return CircuitBreaker(name, self.store, policy, self._loop)
 
     def _interrupt(self, task_id: str, reason: StopReason) -> None:
         entry = self._running.get(task_id)

@@ -17,10 +17,14 @@ if state == 'active' then
   return 'requested'
 end
 if state == 'queued' then
+  -- Ready in its priority's list, or throttled, or held by a limit or breaker.
   local prio = f[3] or 0
-  redis.call('LREM', prefix .. 'q:' .. prio, 1, id)
-  if redis.call('LLEN', prefix .. 'q:' .. prio) == 0 then
-    redis.call('ZREM', prefix .. 'prios', prio)
+  if redis.call('LREM', prefix .. 'q:' .. prio, 1, id) == 1 then
+    if redis.call('LLEN', prefix .. 'q:' .. prio) == 0 then
+      redis.call('ZREM', prefix .. 'prios', prio)
+    end
+  elseif redis.call('ZREM', prefix .. 'throttled', id) == 0 then
+    redis.call('LREM', prefix .. 'held:' .. f[2], 1, id)
   end
 elseif state == 'scheduled' then
   redis.call('ZREM', prefix .. 'scheduled', id)

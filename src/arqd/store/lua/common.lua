@@ -11,6 +11,12 @@
 --   events      stream every transition, capped (MAXLEN ~)
 --   wake        list   a token that wakes a worker blocked in BLPOP
 --   idem:<key>  string idempotency key -> task id, with its own TTL
+--   throttled   zset   ready tasks waiting for their rate-limit slot, score = slot time (ms)
+--   held:<type> list   ready tasks held by a concurrency limit or an open breaker
+--   running     hash   task type -> attempts running now (types with a concurrency limit)
+--   rl:<type>   string rate limit state (GCRA theoretical arrival time, ms)
+--   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
+--   cbs         set    types that have a breaker record; cbopen: those open or half-open
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -56,5 +62,78 @@ local function index_finished(prefix, status, id, now, cap, drop_over_cap)
       end
     end
     redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+  end
+end
+
+-- Make held tasks of a type ready again, at the front of their priority (at most n).
+local function release_held(prefix, task_type, n)
+  local held = prefix .. 'held:' .. task_type
+  for _ = 1, n do
+    local id = redis.call('LPOP', held)
+    if not id then
+      return
+    end
+    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or 0, true)
+  end
+end
+
+-- GCRA with reservation: take the next slot of the limit at `key`. Returns the ms to wait
+-- for it (0: now). The slot is taken either way, so a deferred task runs at its time.
+local function gcra_reserve(key, now, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or now)
+  local new_tat = math.max(tat, now) + interval
+  local ttl = math.ceil(new_tat - now) + 1
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', ttl)
+  return math.max(0, new_tat - interval * burst - now)
+end
+
+local function breaker_event(prefix, maxlen, task_type, event, state)
+  emit(prefix, maxlen, '', event, state, task_type, 0)
+end
+
+-- Breaker record of a task type that ended an attempt. outcome: ok | fail | neutral;
+-- was_trial: the attempt was the half-open trial (its task hash field 'trial').
+local function breaker_record(prefix, maxlen, task_type, outcome, now, threshold, open_ms,
+                              was_trial)
+  local cb = prefix .. 'cb:' .. task_type
+  local f = redis.call('HMGET', cb, 'state', 'fails')
+  local state, fails = tonumber(f[1] or 0), tonumber(f[2] or 0)
+  if outcome == 'ok' then
+    if state == 2 or (state == 0 and fails > 0) then
+      redis.call('HSET', cb, 'state', 0, 'fails', 0, 'trial', 0)
+      redis.call('SREM', prefix .. 'cbopen', task_type)
+      if state == 2 then
+        breaker_event(prefix, maxlen, task_type, 'breaker_closed', 'closed')
+        release_held(prefix, task_type, redis.call('LLEN', prefix .. 'held:' .. task_type))
+      end
+    end
+  elseif outcome == 'fail' then
+    fails = fails + 1
+    redis.call('SADD', prefix .. 'cbs', task_type)
+    if state == 2 or (state == 0 and fails >= threshold) then
+      redis.call('HSET', cb, 'state', 1, 'fails', fails, 'until', now + open_ms, 'trial', 0)
+      redis.call('SADD', prefix .. 'cbopen', task_type)
+      breaker_event(prefix, maxlen, task_type, 'breaker_opened', 'open')
+    elseif state == 0 then
+      redis.call('HSET', cb, 'state', 0, 'fails', fails)
+    end
+  elseif was_trial and state == 2 then
+    redis.call('HSET', cb, 'trial', 0)
+    release_held(prefix, task_type, 1)
+  end
+end
+
+-- A leased task leaves the active set: free its concurrency slot (cc) and, if it was the
+-- breaker's trial and ended neither way, the trial slot. cc and trial: its hash fields.
+local function release_slot(prefix, maxlen, key, task_type, now, cc, trial)
+  if cc then
+    redis.call('HINCRBY', prefix .. 'running', task_type, -1)
+    release_held(prefix, task_type, 1)
+  end
+  if cc or trial then
+    redis.call('HDEL', key, 'cc', 'trial')
+  end
+  if trial then
+    breaker_record(prefix, maxlen, task_type, 'neutral', now, 0, 0, true)
   end
 end

@@ -1,6 +1,9 @@
 -- Lease up to COUNT ready tasks to a worker, after reclaiming lapsed leases and promoting
 -- due scheduled tasks. A task moves from its ready list to the active set in this one
--- script, so there is no instant at which it is in neither.
+-- script, so there is no instant at which it is in neither. Tasks over their type's
+-- concurrency limit, or whose type's breaker is open, are held (released when a slot
+-- frees or the breaker lets a trial through); tasks over their rate limit wait in
+-- `throttled` for the slot reserved for them. Other types keep flowing.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  count (the worker's free slots)
 -- ARGV[2]  lease length ms
@@ -8,21 +11,29 @@
 -- ARGV[4]  events stream cap
 -- ARGV[5]  default max retries (for tasks whose lease lapsed)
 -- ARGV[6]  dead-letter cap, ARGV[7] dead-letter TTL ms
--- Returns  {ms until the next due task or lease deadline (-1: none), N,
+-- ARGV[8]  number of limited types L, then per type:
+--          type, rate interval ms (0: no rate limit), burst, concurrency limit (0: none)
+-- Returns  {ms until the next timed event (-1: none), N,
 --           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace}
 local prefix = KEYS[1]
 local count, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local worker, maxlen = ARGV[3], ARGV[4]
 local default_retries = tonumber(ARGV[5])
 local now = now_ms()
+local limits = {}
+for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
+  limits[ARGV[i]] = {interval = tonumber(ARGV[i + 1]), burst = tonumber(ARGV[i + 2]),
+                     conc = tonumber(ARGV[i + 3])}
+end
 
 -- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', prefix .. 'active', id)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'type', 'att', 'maxr', 'prio', 'wkr')
+  local f = redis.call('HMGET', key, 'type', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
   if f[1] then
     redis.call('HINCRBY', key, 'tok', 1)
+    release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
     local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
       message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
     local att = tonumber(f[2] or 0)
@@ -39,9 +50,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now,
   end
 end
 
--- 2. Scheduled tasks whose time has come become ready, oldest due first.
-local due = redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
+-- 2. Scheduled tasks whose time has come become ready, oldest due first; throttled
+--    tasks whose rate-limit slot has come return to the front.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', prefix .. 'scheduled', id)
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 'type', 'prio', 'att')
@@ -51,57 +62,123 @@ for _, id in ipairs(due) do
     emit(prefix, maxlen, id, 'queued', 'queued', f[1], f[3] or 0)
   end
 end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'throttled', '-inf', now, 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', prefix .. 'throttled', id)
+  push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or 0, true)
+end
 
--- 3. Take ready tasks, highest priority first, FIFO within a priority.
-local taken = {}
-while #taken < count do
+-- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
+--    releases them too), or an open breaker whose timeout has passed (one becomes the trial).
+local next_release = math.huge
+for task_type, lim in pairs(limits) do
+  if lim.conc > 0 then
+    local free = lim.conc - tonumber(redis.call('HGET', prefix .. 'running', task_type) or 0)
+    if free > 0 then
+      release_held(prefix, task_type, free)
+    end
+  end
+end
+for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
+  local f = redis.call('HMGET', prefix .. 'cb:' .. task_type, 'state', 'until', 'trial')
+  if f[1] == '1' and redis.call('LLEN', prefix .. 'held:' .. task_type) > 0 then
+    if tonumber(f[2]) <= now then
+      release_held(prefix, task_type, 1)
+    else
+      next_release = math.min(next_release, tonumber(f[2]))
+    end
+  end
+end
+
+-- Whether a popped task may run now; if not, it is held or throttled.
+local function admit(id, key, task_type)
+  local lim = limits[task_type]
+  if lim and lim.conc > 0 and
+      tonumber(redis.call('HGET', prefix .. 'running', task_type) or 0) >= lim.conc then
+    redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
+    return false
+  end
+  local cb = prefix .. 'cb:' .. task_type
+  local trial = false
+  local b = redis.call('HMGET', cb, 'state', 'until', 'trial')
+  if b[1] == '1' and tonumber(b[2]) <= now then
+    redis.call('HSET', cb, 'state', 2, 'trial', 1)
+    breaker_event(prefix, maxlen, task_type, 'breaker_half_open', 'half_open')
+    trial = true
+  elseif b[1] == '2' and b[3] ~= '1' then
+    redis.call('HSET', cb, 'trial', 1)
+    trial = true
+  elseif b[1] == '1' or b[1] == '2' then
+    redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
+    return false
+  end
+  if lim and lim.interval > 0 then
+    if redis.call('HDEL', key, 'rsv') == 0 then
+      local wait = gcra_reserve(prefix .. 'rl:' .. task_type, now, lim.interval, lim.burst)
+      if wait > 0 then
+        if trial then
+          redis.call('HSET', cb, 'trial', 0)
+        end
+        redis.call('HSET', key, 'rsv', 1)
+        redis.call('ZADD', prefix .. 'throttled', now + wait, id)
+        return false
+      end
+    end
+  end
+  if trial then
+    redis.call('HSET', key, 'trial', 1)
+  end
+  if lim and lim.conc > 0 then
+    redis.call('HINCRBY', prefix .. 'running', task_type, 1)
+    redis.call('HSET', key, 'cc', 1)
+  end
+  return true
+end
+
+-- 4. Take ready tasks, highest priority first, FIFO within a priority, and lease them
+--    with a new fencing token per attempt.
+local out = {-1, 0}
+local deadline = now + lease
+local budget = count * 4 + 100
+while out[2] < count and budget > 0 do
   local top = redis.call('ZREVRANGE', prefix .. 'prios', 0, 0)[1]
   if not top then
     break
   end
-  local want = count - #taken
-  local ids = redis.call('RPOP', prefix .. 'q:' .. top, want)
-  if ids then
-    for _, id in ipairs(ids) do
-      taken[#taken + 1] = id
-    end
-  end
-  if (not ids) or #ids < want then
+  local want = math.min(count - out[2], budget)
+  local ids = redis.call('RPOP', prefix .. 'q:' .. top, want) or {}
+  if #ids < want then
     redis.call('ZREM', prefix .. 'prios', top)
   end
-end
-
--- 4. Lease them: a new fencing token per attempt.
-local out = {-1, 0}
-local deadline = now + lease
-for _, id in ipairs(taken) do
-  local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace')
-  if f[1] then
-    local token = redis.call('HINCRBY', key, 'tok', 1)
-    local att = redis.call('HINCRBY', key, 'att', 1)
-    redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker)
-    redis.call('ZADD', prefix .. 'active', deadline, id)
-    emit(prefix, maxlen, id, 'active', 'active', f[1], att)
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = f[1]
-    out[#out + 1] = f[2]
-    out[#out + 1] = att
-    out[#out + 1] = f[3] or ''
-    out[#out + 1] = f[4] or ''
-    out[#out + 1] = f[5] or ''
-    out[2] = out[2] + 1
+  budget = budget - #ids
+  for _, id in ipairs(ids) do
+    local key = prefix .. 't:' .. id
+    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace')
+    if f[1] and admit(id, key, f[1]) then
+      local token = redis.call('HINCRBY', key, 'tok', 1)
+      local att = redis.call('HINCRBY', key, 'att', 1)
+      redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker)
+      redis.call('ZADD', prefix .. 'active', deadline, id)
+      emit(prefix, maxlen, id, 'active', 'active', f[1], att)
+      local n = #out
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, token, f[1], f[2]
+      out[n + 5], out[n + 6], out[n + 7], out[n + 8] = att, f[3] or '', f[4] or '', f[5] or ''
+      out[2] = out[2] + 1
+    end
   end
 end
 
--- 5. More ready work than this worker took: wake another one.
+-- 5. More ready work than this worker took: wake another one. Tell this one when the
+--    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is.
 if redis.call('EXISTS', prefix .. 'prios') == 1 then
   wake(prefix)
 end
-local next_due = redis.call('ZRANGE', prefix .. 'scheduled', 0, 0, 'WITHSCORES')[2]
-local next_lapse = redis.call('ZRANGE', prefix .. 'active', 0, 0, 'WITHSCORES')[2]
-local soonest = math.min(tonumber(next_due or math.huge), tonumber(next_lapse or math.huge))
+local soonest = next_release
+for _, index in ipairs({'scheduled', 'active', 'throttled'}) do
+  local first = redis.call('ZRANGE', prefix .. index, 0, 0, 'WITHSCORES')[2]
+  if first then
+    soonest = math.min(soonest, tonumber(first))
+  end
+end
 if soonest ~= math.huge then
   out[1] = math.max(0, soonest - now)
 end

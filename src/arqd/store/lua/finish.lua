@@ -7,10 +7,12 @@
 -- ARGV[4]  default result TTL ms
 -- ARGV[5]  dead-letter TTL ms
 -- ARGV[6]  number of answers N, then per answer:
---          id, token, outcome, value, delay ms
+--          id, token, outcome, value, delay ms, breaker signal, breaker threshold,
+--          breaker open ms
 --          outcome: succeeded (value = result JSON), failed (value = error JSON),
 --                   retry (value = error JSON, after delay ms), cancelled,
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
+--          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
 local prefix, maxlen = KEYS[1], ARGV[1]
 local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -19,16 +21,23 @@ local now = now_ms()
 local out = {}
 local i = 7
 for _ = 1, tonumber(ARGV[6]) do
-  local id, token, outcome, value, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    tonumber(ARGV[i + 4])
-  i = i + 5
+  local id, token, outcome, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local delay, signal = tonumber(ARGV[i + 4]), ARGV[i + 5]
+  local threshold, open_ms = tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  i = i + 8
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'tok', 'type', 'att', 'prio', 'rttl')
+  local f = redis.call('HMGET', key, 'tok', 'type', 'att', 'prio', 'rttl', 'cc', 'trial')
   if f[1] ~= token or not redis.call('ZSCORE', prefix .. 'active', id) then
     out[#out + 1] = 0
   else
     redis.call('ZREM', prefix .. 'active', id)
     local task_type, att = f[2], f[3]
+    local trial = f[7]
+    if signal ~= '' and signal ~= 'neutral' then
+      breaker_record(prefix, maxlen, task_type, signal, now, threshold, open_ms, trial)
+      trial = false
+    end
+    release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     if outcome == 'succeeded' then
       redis.call('HSET', key, 'state', 'succeeded', 'ftime', now, 'result', value)
       if tonumber(att) > 1 then
