@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+
+import pytest
 
 from arqd.client import Client, NewTask
 from arqd.core.errors import CircuitOpen
@@ -74,7 +77,7 @@ async def test_a_task_type_breaker_holds_its_tasks_and_recovers(
     mode = f"{settings.key_prefix}:test:mode"
     await store.redis.set(mode, "down")
     env = {"CIRCUIT_BREAKER_TIMEOUT": "1000", "ARQD_CONCURRENCY": "1"}
-    workers.extend(WorkerProcess(settings, "resilience_tasks", **env) for _ in range(2))
+    workers.extend(WorkerProcess(settings, "resilience_tasks", 5000, **env) for _ in range(2))
 
     first = await wait_all(
         client, await client.enqueue_many([NewTask("dependent") for _ in range(5)])
@@ -116,11 +119,10 @@ async def test_a_named_breaker_shared_by_callers(store: Store) -> None:
                 raise ConnectionError("payments down")
         except ConnectionError:
             pass
-    try:
+    with pytest.raises(CircuitOpen) as refused:
         async with second:
             raise AssertionError("an open breaker must refuse")
-    except CircuitOpen as refused:
-        assert 0 < (refused.delay or 0) <= 0.2
+    assert 0 < (refused.value.delay or 0) <= 0.2
     await asyncio.sleep(0.21)
     async with second:  # the trial
         try:
@@ -130,7 +132,7 @@ async def test_a_named_breaker_shared_by_callers(store: Store) -> None:
             pass
     async with first:  # the trial succeeded: closed again
         pass
-    breaker_events = await store.redis.xrange(store.keys.breaker_events())
+    breaker_events: Any = await store.redis.xrange(store.keys.breaker_events())
     assert [e[b"event"] for _, e in breaker_events] == [
         b"breaker_opened",
         b"breaker_half_open",
