@@ -3,61 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
 from arqd.store.store import Answer, Store
-from conftest import eventually
-
-HERE = Path(__file__).parent
-
-
-class WorkerProcess:
-    def __init__(self, settings: Settings, grace_ms: int = 5000) -> None:
-        env = {
-            **os.environ,
-            "REDIS_URL": settings.redis_url or "",
-            "ARQD_KEY_PREFIX": settings.key_prefix,
-            "ARQD_LEASE_TIMEOUT": str(settings.lease_timeout),
-            "ARQD_SHUTDOWN_GRACE": str(grace_ms),
-            "PYTHONPATH": str(HERE),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "arqd", "worker", "crash_tasks"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.process.send_signal(sig)
-
-    def wait(self, timeout: float = 20) -> int:
-        return self.process.wait(timeout)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
-
-
-@pytest.fixture
-def workers(settings: Settings) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
+from conftest import WorkerProcess, eventually
 
 
 async def until_status(client: Client, task_id: str, status: TaskStatus) -> None:
@@ -71,13 +23,13 @@ async def until_status(client: Client, task_id: str, status: TaskStatus) -> None
 async def test_a_killed_worker_s_task_is_completed_by_another(
     client: Client, settings: Settings, workers: list[WorkerProcess]
 ) -> None:
-    workers.append(WorkerProcess(settings))
+    workers.append(WorkerProcess(settings, "crash_tasks"))
     task = await client.enqueue("slow_first_time", 60)
     await until_status(client, task.id, TaskStatus.ACTIVE)
     workers[0].signal(signal.SIGKILL)
     workers[0].wait()
 
-    workers.append(WorkerProcess(settings))
+    workers.append(WorkerProcess(settings, "crash_tasks"))
     done = await client.wait(task.id, timeout=30)
     assert done.status is TaskStatus.SUCCEEDED
     assert done.result == "done on attempt 2"
@@ -108,7 +60,7 @@ async def test_an_answer_with_a_stale_token_is_refused(store: Store, client: Cli
 async def test_sigterm_lets_a_running_task_finish_within_the_grace_period(
     client: Client, settings: Settings, workers: list[WorkerProcess]
 ) -> None:
-    workers.append(WorkerProcess(settings, grace_ms=10_000))
+    workers.append(WorkerProcess(settings, "crash_tasks", grace_ms=10_000))
     task = await client.enqueue("nap", 1.0)
     await until_status(client, task.id, TaskStatus.ACTIVE)
     workers[0].signal(signal.SIGTERM)
@@ -122,7 +74,7 @@ async def test_sigterm_lets_a_running_task_finish_within_the_grace_period(
 async def test_sigterm_hands_back_what_cannot_finish_in_time(
     client: Client, settings: Settings, workers: list[WorkerProcess]
 ) -> None:
-    workers.append(WorkerProcess(settings, grace_ms=300))
+    workers.append(WorkerProcess(settings, "crash_tasks", grace_ms=300))
     task = await client.enqueue("nap", 2.0)
     await until_status(client, task.id, TaskStatus.ACTIVE)
     workers[0].signal(signal.SIGTERM)
@@ -131,6 +83,6 @@ async def test_sigterm_hands_back_what_cannot_finish_in_time(
     assert handed_back is not None
     assert (handed_back.status, handed_back.attempts) == (TaskStatus.QUEUED, 0)
 
-    workers.append(WorkerProcess(settings))
+    workers.append(WorkerProcess(settings, "crash_tasks"))
     done = await client.wait(task.id, timeout=30)
     assert (done.status, done.result, done.attempts) == (TaskStatus.SUCCEEDED, "rested", 1)
