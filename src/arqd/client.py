@@ -191,12 +191,7 @@ class Client:
 
     async def breakers(self) -> list[BreakerInfo]:
         """Every breaker that has recorded a failure: task types' and named ones."""
-        found = []
-        for queue in await self.store.queues():
-            for task_type, fields in await self.store.type_breakers(queue):
-                found.append(_breaker(f"task:{queue}:{task_type}", fields))
-        found += [_breaker(name, fields) for name, fields in await self.store.named_breakers()]
-        return found
+        return [_breaker(name, fields) for name, fields in await self.store.all_breakers()]
 
     async def reset_breaker(self, name: str) -> BreakerInfo:
         """Close a breaker by hand; a task type's releases the tasks it held."""

@@ -38,10 +38,10 @@ async def test_a_killed_worker_s_task_is_completed_by_another(
 
 async def test_an_answer_with_a_stale_token_is_refused(store: Store, client: Client) -> None:
     task = await client.enqueue("anything")
-    _, (first,) = await store.dequeue("default", 1, "worker-that-will-die")
+    _, _, (first,) = await store.dequeue("default", 1, "worker-that-will-die")
 
     async def releases() -> bool:
-        _, leases = await store.dequeue("default", 1, "second-worker")
+        _, _, leases = await store.dequeue("default", 1, "second-worker")
         releases.leases = leases  # type: ignore[attr-defined]
         return bool(leases)
 

@@ -12,7 +12,7 @@ from conftest import eventually
 
 
 async def finish_all(store: Store, outcome: str, value: bytes, count: int) -> None:
-    _, leases = await store.dequeue("default", count, "w")
+    _, _, leases = await store.dequeue("default", count, "w")
     assert len(leases) == count
     assert (
         await store.finish("default", [Answer(lease, outcome, value) for lease in leases])
@@ -53,7 +53,7 @@ async def test_a_lapsed_lease_with_no_retries_left_dead_letters(
     client: Client, store: Store
 ) -> None:
     task = await client.enqueue("t", max_retries=0)
-    _, (_lease,) = await store.dequeue("default", 1, "doomed-worker")
+    _, _, (_lease,) = await store.dequeue("default", 1, "doomed-worker")
 
     async def reclaimed() -> bool:
         await store.dequeue("default", 1, "other")

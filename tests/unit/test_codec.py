@@ -53,13 +53,14 @@ def test_oversized_payload_is_refused() -> None:
 
 
 def test_lease_replies_are_parsed() -> None:
-    reply = [1500, 1, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b""]
-    next_ms, leases = parse_leases("q", reply)
-    assert next_ms == 1500
+    reply = [1500, 1, 4, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
+    next_ms, deferred, leases = parse_leases("q", reply)
+    assert (next_ms, deferred) == (1500, 4)
     (lease,) = leases
     assert (lease.id, lease.token, lease.type, lease.attempt) == ("id1", b"7", "echo", 2)
     assert lease.max_retries is None
     assert lease.timeout_ms == 3000
+    assert lease.waited_ms == 12
 
 
 def test_task_hash_decodes_to_a_task() -> None:

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     idempotency_ttl: int = _env("ARQD_IDEMPOTENCY_TTL", 86_400_000, gt=0)
     max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
     log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
+    log_format: str = _env("ARQD_LOG_FORMAT", "text", pattern=r"^(text|json)$")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

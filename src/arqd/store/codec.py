@@ -68,6 +68,7 @@ class Lease:
     max_retries: int | None
     timeout_ms: int | None
     trace: bytes | None
+    waited_ms: int = 0  # how long it was ready before this attempt started
 
 
 def dumps_payload(payload: Any, limit: int) -> bytes:
@@ -128,11 +129,12 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
     return [*head, idempotency_ttl_ms, len(extra) // 2, *extra]
 
 
-def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, list[Lease]]:
-    """The dequeue script's reply: ms until the next due time (-1: none), and the leases."""
+def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease]]:
+    """The dequeue script's reply: ms until the next timed event (-1: none), how many
+    tasks a limit deferred, and the leases."""
     leases = []
-    for i in range(2, 2 + 8 * int(reply[1]), 8):
-        tid, token, ttype, payload, att, maxr, tmo, trace = reply[i : i + 8]
+    for i in range(3, 3 + 9 * int(reply[1]), 9):
+        tid, token, ttype, payload, att, maxr, tmo, trace, waited = reply[i : i + 9]
         leases.append(
             Lease(
                 queue=queue,
@@ -144,9 +146,10 @@ def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, list[Lease]]:
                 max_retries=int(maxr) if maxr else None,
                 timeout_ms=int(tmo) if tmo else None,
                 trace=trace or None,
+                waited_ms=int(waited),
             )
         )
-    return int(reply[0]), leases
+    return int(reply[0]), int(reply[2]), leases
 
 
 def _time(value: bytes | None) -> datetime | None:

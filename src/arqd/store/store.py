@@ -148,8 +148,9 @@ class Store:
 
     async def dequeue(
         self, queue: str, count: int, worker_id: str, limits: Sequence[Limit] = ()
-    ) -> tuple[int, list[Lease]]:
-        """Lease up to ``count`` tasks; (ms until the next timed event or -1, leases)."""
+    ) -> tuple[int, int, list[Lease]]:
+        """Lease up to ``count`` tasks: (ms until the next timed event or -1, tasks a limit
+        deferred, leases)."""
         s = self.settings
         limit_args: list[Any] = []
         for limit in limits:
@@ -286,6 +287,13 @@ class Store:
         for task_type in types:
             pipe.hgetall(self.keys.index(queue, f"cb:{task_type}"))
         return list(zip(types, await pipe.execute(), strict=True))
+
+    async def all_breakers(self) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Task types' breakers (named ``task:QUEUE:TYPE``) and named ones, with fields."""
+        found = []
+        for queue in await self.queues():
+            found += [(f"task:{queue}:{t}", f) for t, f in await self.type_breakers(queue)]
+        return found + await self.named_breakers()
 
     async def reset_type_breaker(self, queue: str, task_type: str) -> int:
         """Close a task type's breaker and release what it held; returns its old state."""

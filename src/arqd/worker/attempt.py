@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import traceback
 from collections.abc import Callable
@@ -120,7 +121,10 @@ async def _call(plan: Plan, task_type: TaskType, executor: Executor) -> Any:
     if task_type.is_async:
         return await task_type.handler(payload, **kwargs)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, lambda: task_type.handler(payload, **kwargs))
+    context = contextvars.copy_context()  # the attempt's span stays current in the thread
+    return await loop.run_in_executor(
+        executor, lambda: context.run(task_type.handler, payload, **kwargs)
+    )
 
 
 async def run_attempt(plan: Plan, executor: Executor) -> Answer | None:

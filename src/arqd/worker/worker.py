@@ -20,10 +20,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import orjson
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.settings import Settings
+from arqd.observability import tracing
+from arqd.observability.metrics import Metrics
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Lease, new_task_id
@@ -33,6 +37,12 @@ from arqd.worker.registry import Registry
 
 log = logging.getLogger("arqd.worker")
 IDLE_BLOCK = 2.0  # seconds an idle worker blocks before it looks for lapsed leases again
+OUTCOME_STATUS = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "retry": "retried",
+    "cancelled": "cancelled",
+}
 
 
 class Worker:
@@ -45,9 +55,13 @@ class Worker:
         queues: Sequence[str] | None = None,
         concurrency: int | None = None,
         worker_id: str | None = None,
+        metrics: Metrics | None = None,
+        traced: bool = False,
     ) -> None:
         self.registry = registry
         self.store = store
+        self.metrics = metrics
+        self.traced = traced
         self.settings: Settings = store.settings
         self.queues = list(queues or [self.settings.queue])
         self.concurrency = concurrency or self.settings.concurrency
@@ -133,7 +147,11 @@ class Worker:
     async def _fetch(self, free: int) -> tuple[int, float]:
         took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
-            next_ms, leases = await self.store.dequeue(queue, free - took, self.id, self._limits)
+            next_ms, deferred, leases = await self.store.dequeue(
+                queue, free - took, self.id, self._limits
+            )
+            if deferred and self.metrics:
+                self.metrics.rate_limited.labels("task").inc(deferred)
             for lease in leases:
                 self._start(lease)
             took += len(leases)
@@ -168,6 +186,8 @@ class Worker:
     # Running.
 
     def _start(self, lease: Lease) -> None:
+        if self.metrics is not None:
+            self.metrics.task_wait.labels(lease.queue).observe(lease.waited_ms / 1000)
         task_type = self.registry.get(lease.type)
         s = self.settings
         base, cap = s.retry_delays()
@@ -207,8 +227,12 @@ class Worker:
         self._running[lease.id] = (task, plan)
 
     async def _attempt(self, plan: Plan) -> None:
+        started = time.perf_counter()
         try:
-            answer = await run_attempt(plan, self._executor)
+            if self.traced:
+                answer = await self._traced_attempt(plan)
+            else:
+                answer = await run_attempt(plan, self._executor)
         finally:
             self._running.pop(plan.lease.id, None)
             self._slot_free.set()
@@ -218,6 +242,56 @@ class Worker:
         self.processed += 1
         self._answers[plan.lease.queue].append(answer)
         self._answers_ready.set()
+        self._record(plan, answer, time.perf_counter() - started)
+
+    async def _traced_attempt(self, plan: Plan) -> Answer | None:
+        lease = plan.lease
+        parent = tracing.extract(orjson.loads(lease.trace)) if lease.trace else None
+        attributes: dict[str, str | int] = {
+            "arqd.task.id": lease.id,
+            "arqd.task.type": lease.type,
+            "arqd.queue": lease.queue,
+            "arqd.attempt": lease.attempt,
+        }
+        span_name = f"arqd.task {lease.type}"
+        with tracing.tracer().start_as_current_span(
+            span_name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        ) as span:
+            answer = await run_attempt(plan, self._executor)
+            outcome = answer.outcome if answer else "lease_lost"
+            span.set_attribute("arqd.outcome", outcome)
+            if answer is not None and outcome in ("failed", "retry"):
+                error = orjson.loads(answer.value)
+                span.add_event(
+                    "exception",
+                    {"exception.type": error["type"], "exception.message": error["message"]},
+                )
+                span.set_status(Status(StatusCode.ERROR, error["message"]))
+            return answer
+
+    def _record(self, plan: Plan, answer: Answer, seconds: float) -> None:
+        lease = plan.lease
+        status = OUTCOME_STATUS.get(answer.outcome)
+        if self.metrics is not None and status is not None:
+            self.metrics.tasks_processed.labels(lease.type, status).inc()
+            self.metrics.task_duration.labels(lease.type).observe(seconds)
+            if status == "retried":
+                self.metrics.task_retries.labels(lease.type).inc()
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "task %s %s after %.3f s",
+                lease.id,
+                answer.outcome,
+                seconds,
+                extra={
+                    "task_id": lease.id,
+                    "task_type": lease.type,
+                    "queue": lease.queue,
+                    "attempt": lease.attempt,
+                    "outcome": answer.outcome,
+                    "worker": self.id,
+                },
+            )
 
     def _breaker(self, name: str, policy: BreakerPolicy | None) -> CircuitBreaker:
         return CircuitBreaker(name, self.store, policy, self._loop)

@@ -18,6 +18,7 @@ local function save(new_state, new_fails, new_until, new_trial, event)
              'trial', new_trial and 1 or 0)
   redis.call('SADD', KEYS[2], ARGV[5])
   if event then
+    redis.call('HINCRBY', key, 'to_' .. ({'closed', 'open', 'half_open'})[new_state + 1], 1)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'breaker', ARGV[5],
                'event', event, 'state', new_state)
   end

@@ -87,7 +87,9 @@ local function gcra_reserve(key, now, interval, burst)
   return math.max(0, new_tat - interval * burst - now)
 end
 
+-- A breaker transition: an event, and a count kept for arq_circuit_breaker_transitions_total.
 local function breaker_event(prefix, maxlen, task_type, event, state)
+  redis.call('HINCRBY', prefix .. 'cb:' .. task_type, 'to_' .. state, 1)
   emit(prefix, maxlen, '', event, state, task_type, 0)
 end
 

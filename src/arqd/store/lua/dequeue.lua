@@ -13,8 +13,9 @@
 -- ARGV[6]  dead-letter cap, ARGV[7] dead-letter TTL ms
 -- ARGV[8]  number of limited types L, then per type:
 --          type, rate interval ms (0: no rate limit), burst, concurrency limit (0: none)
--- Returns  {ms until the next timed event (-1: none), N,
---           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace}
+-- Returns  {ms until the next timed event (-1: none), N, tasks deferred by a limit,
+--           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace,
+--           ms it waited ready}
 local prefix = KEYS[1]
 local count, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local worker, maxlen = ARGV[3], ARGV[4]
@@ -136,7 +137,7 @@ end
 
 -- 4. Take ready tasks, highest priority first, FIFO within a priority, and lease them
 --    with a new fencing token per attempt.
-local out = {-1, 0}
+local out = {-1, 0, 0}
 local deadline = now + lease
 local budget = count * 4 + 100
 while out[2] < count and budget > 0 do
@@ -152,8 +153,10 @@ while out[2] < count and budget > 0 do
   budget = budget - #ids
   for _, id in ipairs(ids) do
     local key = prefix .. 't:' .. id
-    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace')
-    if f[1] and admit(id, key, f[1]) then
+    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace', 'due', 'ctime')
+    if f[1] and not admit(id, key, f[1]) then
+      out[3] = out[3] + 1
+    elseif f[1] then
       local token = redis.call('HINCRBY', key, 'tok', 1)
       local att = redis.call('HINCRBY', key, 'att', 1)
       redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker)
@@ -162,6 +165,7 @@ while out[2] < count and budget > 0 do
       local n = #out
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, token, f[1], f[2]
       out[n + 5], out[n + 6], out[n + 7], out[n + 8] = att, f[3] or '', f[4] or '', f[5] or ''
+      out[n + 9] = now - tonumber(f[6] or f[7] or now)
       out[2] = out[2] + 1
     end
   end

@@ -1,0 +1,127 @@
+"""Prometheus metrics in an explicit registry.
+
+Process-local counters and histograms (HTTP requests, tasks processed, durations) sit
+beside gauges read from Redis at scrape time (queue lengths, lag, dead letters, live
+workers, breakers), so any one endpoint tells the truth for the whole cluster, however
+many workers run. Call ``refresh(store)`` before rendering.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from arqd.store.store import Store
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TASK_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+STATUSES = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
+TRANSITIONS = ("open", "half_open", "closed")
+
+
+@dataclass
+class ClusterSnapshot:
+    """What Redis said at the last refresh."""
+
+    queues: dict[str, dict[str, float]] = field(default_factory=dict)
+    lag: dict[str, float] = field(default_factory=dict)
+    workers: int = 0
+    breakers: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
+
+
+class ClusterCollector(Collector):
+    """Gauges (and breaker transition counts) of the whole cluster, from a snapshot."""
+
+    def __init__(self, started: float) -> None:
+        self.snapshot = ClusterSnapshot()
+        self.started = started
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        length = GaugeMetricFamily("arq_queue_length", "Tasks ready to run", labels=["queue"])
+        tasks = GaugeMetricFamily("arq_queue_tasks", "Tasks by status", labels=["queue", "status"])
+        dead = GaugeMetricFamily("arq_dead_letter_size", "Failed tasks kept", labels=["queue"])
+        lag = GaugeMetricFamily(
+            "arq_consumer_lag_seconds", "Age of the oldest ready task", labels=["queue"]
+        )
+        for queue, counts in snap.queues.items():
+            length.add_metric([queue], counts["queued"])
+            dead.add_metric([queue], counts["failed"])
+            lag.add_metric([queue], snap.lag.get(queue, 0.0))
+            for status in STATUSES:
+                tasks.add_metric([queue, status], counts[status])
+        yield from (length, tasks, dead, lag)
+        yield GaugeMetricFamily("arq_active_consumers", "Live workers", value=snap.workers)
+        yield GaugeMetricFamily(
+            "arq_uptime_seconds", "Seconds since this process started",
+            value=time.monotonic() - self.started,
+        )
+        yield from self._breakers()
+
+    def _breakers(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "arq_circuit_breaker_state", "0 closed, 1 open, 2 half-open", labels=["name"]
+        )
+        moves = CounterMetricFamily(
+            "arq_circuit_breaker_transitions", "Breaker transitions", labels=["name", "to"]
+        )
+        for name, fields in self.snapshot.breakers.items():
+            state.add_metric([name], float(fields.get(b"state", 0)))
+            for to in TRANSITIONS:
+                moves.add_metric([name, to], float(fields.get(f"to_{to}".encode(), 0)))
+        yield state
+        yield moves
+
+
+class Metrics:
+    """Every metric arqd exposes, registered in one registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "arq_http_requests", "HTTP requests", ["method", "path", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "arq_http_request_duration_seconds", "HTTP request duration", ["method", "path"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.tasks_processed = Counter(
+            "arq_tasks_processed", "Attempts ended, by outcome", ["type", "status"], registry=r
+        )
+        self.task_duration = Histogram(
+            "arq_task_duration_seconds", "Duration of one attempt", ["type"],
+            buckets=TASK_BUCKETS, registry=r,
+        )
+        self.tasks_enqueued = Counter(
+            "arq_tasks_enqueued", "Tasks enqueued", ["queue", "type"], registry=r
+        )
+        self.task_retries = Counter("arq_task_retries", "Retries scheduled", ["type"], registry=r)
+        self.task_wait = Histogram(
+            "arq_task_wait_seconds", "Time ready before an attempt started", ["queue"],
+            buckets=TASK_BUCKETS, registry=r,
+        )
+        self.rate_limited = Counter(
+            "arq_rate_limited_requests", "Requests refused or tasks deferred by a rate limit",
+            ["scope"], registry=r,
+        )
+        for scope in ("http", "task"):  # present from the start, so increase() sees the first
+            self.rate_limited.labels(scope)
+        self.cluster = ClusterCollector(time.monotonic())
+        r.register(self.cluster)
+
+    async def refresh(self, store: Store) -> None:
+        """Read the cluster gauges from Redis."""
+        snap = ClusterSnapshot()
+        for queue in await store.queues():
+            stats = await store.stats(queue)
+            snap.queues[queue] = {s: float(getattr(stats, s)) for s in STATUSES}
+            snap.lag[queue] = stats.oldest_age or 0.0
+        snap.workers = len(await store.live_workers())
+        snap.breakers = dict(await store.all_breakers())
+        self.cluster.snapshot = snap
