@@ -156,6 +156,7 @@ class WorkerProcess:
             "ARQD_LEASE_TIMEOUT": str(settings.lease_timeout),
             "ARQD_SHUTDOWN_GRACE": str(grace_ms),
             "PYTHONPATH": str(Path(__file__).parent / "integration"),
+            "METRICS_PORT": "0",
             **env,
         }
         self.process = subprocess.Popen(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import sys
 import time
 from collections.abc import Coroutine
@@ -19,6 +18,10 @@ from rich.table import Table
 from arqd.client import Client
 from arqd.core.errors import ArqdError, ConfigurationError
 from arqd.core.settings import Settings
+from arqd.observability.logs import setup_logging
+from arqd.observability.metrics import Metrics
+from arqd.observability.server import serve_metrics
+from arqd.observability.tracing import setup_tracing
 from arqd.worker import Registry, Worker
 
 T = TypeVar("T")
@@ -81,18 +84,32 @@ def worker(
 ) -> None:
     """Run a worker for the task types declared in MODULE[:ATTR]."""
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level, settings.log_format)
     try:
         registry = load_registry(target)
         client = Client.from_settings(settings)
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
+    traced = setup_tracing(settings, "arqd-worker") is not None
+    metrics = Metrics() if settings.enable_prometheus else None
 
     async def main() -> None:
+        stop = asyncio.Event()
+        worker = Worker(registry, client.store, queue, concurrency, metrics=metrics, traced=traced)
         try:
-            await Worker(registry, client.store, queue, concurrency).run()
+            async with asyncio.TaskGroup() as group:
+                if metrics is not None:
+                    group.create_task(
+                        serve_metrics(
+                            metrics,
+                            client.store,
+                            settings.metrics_host,
+                            settings.metrics_port,
+                            stop,
+                        )
+                    )
+                await worker.run()
+                stop.set()
         finally:
             await client.close()
 

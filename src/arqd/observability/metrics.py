@@ -58,7 +58,8 @@ class ClusterCollector(Collector):
         yield from (length, tasks, dead, lag)
         yield GaugeMetricFamily("arq_active_consumers", "Live workers", value=snap.workers)
         yield GaugeMetricFamily(
-            "arq_uptime_seconds", "Seconds since this process started",
+            "arq_uptime_seconds",
+            "Seconds since this process started",
             value=time.monotonic() - self.started,
         )
         yield from self._breakers()
@@ -88,27 +89,38 @@ class Metrics:
             "arq_http_requests", "HTTP requests", ["method", "path", "status"], registry=r
         )
         self.http_duration = Histogram(
-            "arq_http_request_duration_seconds", "HTTP request duration", ["method", "path"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "arq_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "path"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.tasks_processed = Counter(
             "arq_tasks_processed", "Attempts ended, by outcome", ["type", "status"], registry=r
         )
         self.task_duration = Histogram(
-            "arq_task_duration_seconds", "Duration of one attempt", ["type"],
-            buckets=TASK_BUCKETS, registry=r,
+            "arq_task_duration_seconds",
+            "Duration of one attempt",
+            ["type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
         )
         self.tasks_enqueued = Counter(
             "arq_tasks_enqueued", "Tasks enqueued", ["queue", "type"], registry=r
         )
         self.task_retries = Counter("arq_task_retries", "Retries scheduled", ["type"], registry=r)
         self.task_wait = Histogram(
-            "arq_task_wait_seconds", "Time ready before an attempt started", ["queue"],
-            buckets=TASK_BUCKETS, registry=r,
+            "arq_task_wait_seconds",
+            "Time ready before an attempt started",
+            ["queue"],
+            buckets=TASK_BUCKETS,
+            registry=r,
         )
         self.rate_limited = Counter(
-            "arq_rate_limited_requests", "Requests refused or tasks deferred by a rate limit",
-            ["scope"], registry=r,
+            "arq_rate_limited_requests",
+            "Requests refused or tasks deferred by a rate limit",
+            ["scope"],
+            registry=r,
         )
         for scope in ("http", "task"):  # present from the start, so increase() sees the first
             self.rate_limited.labels(scope)
