@@ -18,6 +18,7 @@ from arqd.core.errors import (
 )
 from arqd.core.settings import Settings
 from arqd.core.task import Task, TaskStatus, check_name, check_queue
+from arqd.observability import tracing
 from arqd.resilience.breaker import State
 from arqd.store import listing
 from arqd.store.codec import NewTask
@@ -93,8 +94,11 @@ class Client:
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Enqueue many tasks in one round trip; all are validated before any is written."""
+        carrier = tracing.inject_current()
         for task in tasks:
             check_queue(task.queue or self.settings.queue)
+            if carrier and task.trace_context is None:
+                task.trace_context = carrier
         outcomes = await self.store.enqueue(tasks)
         now = datetime.now(UTC)
         result = []
