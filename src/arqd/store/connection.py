@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from arqd.core.settings import Settings
 
@@ -26,4 +29,8 @@ def connect(url: str, max_connections: int | None = None) -> aioredis.Redis:
         # Longer than any blocking read arqd issues (store.BLOCK_CAP), so a quiet
         # connection is never mistaken for a dead one.
         socket_timeout=15,
+        # A connection the server closed (Redis restarted) is replaced and the command
+        # sent again; a timeout is not retried, as the command may have run.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        retry_on_error=[RedisConnectionError],
     )

@@ -68,7 +68,6 @@ class Store:
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
-        self._known_queues: set[str] = set()
 
     async def _load_scripts(self) -> None:
         for name in scripts.NAMES:
@@ -108,7 +107,6 @@ class Store:
     async def _pipeline_enqueue(
         self, by_queue: dict[str, list[int]], args: dict[str, list[Any]]
     ) -> list[Any]:
-        new_queues = [q for q in by_queue if q not in self._known_queues]
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             for queue, positions in by_queue.items():
@@ -120,8 +118,7 @@ class Store:
                     len(positions),
                     *args[queue],
                 )
-            if new_queues:
-                pipe.sadd(self.keys.queues(), *new_queues)
+            pipe.sadd(self.keys.queues(), *by_queue)  # every time: Redis may have lost it
             replies = await pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
                 await self._load_scripts()
@@ -129,7 +126,6 @@ class Store:
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
-            self._known_queues.update(new_queues)
             return replies[: len(by_queue)]
         raise AssertionError("unreachable")
 

@@ -358,14 +358,30 @@ class Worker:
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.lease_timeout / 3000
+        renewed = time.monotonic()
         while not self._drained.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), interval)
                 return
             try:
                 await self._heartbeat()
+                renewed = time.monotonic()
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed: %s", exc)
+                if time.monotonic() - renewed > self.settings.lease_timeout / 1000:
+                    self._give_up_leases()
+
+    def _give_up_leases(self) -> None:
+        """Leases not renewed for a whole lease period have lapsed: other workers may run
+        those tasks now, so this one stops them rather than hold what it cannot renew."""
+        if self._running:
+            log.error(
+                "leases could not be renewed for %.1f s; stopping %d attempts",
+                self.settings.lease_timeout / 1000,
+                len(self._running),
+            )
+        for task_id in list(self._running):
+            self._interrupt(task_id, StopReason.LOST)
 
     async def _heartbeat(self) -> None:
         by_queue: dict[str, list[Lease]] = defaultdict(list)
