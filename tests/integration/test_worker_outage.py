@@ -41,7 +41,7 @@ async def test_a_worker_rides_out_a_redis_outage(
 
         async def holds_nothing() -> bool:
             (info,) = await client.workers()
-            return info.details["running"] == []
+            return not info.details["running"]
 
         await eventually(holds_nothing, timeout=10)
         assert workers[0].process.poll() is None
