@@ -1,0 +1,79 @@
+"""The core benchmark end to end with tiny numbers: every section is there, values are sane.
+
+It runs ``python -m bench.core`` as documented, from the repository root (``bench`` is not
+an installed package). No timing thresholds: this machine's speed is not under test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import RedisServer
+
+REPO = Path(__file__).resolve().parents[2]
+SECTIONS = (
+    "## Against the targets",
+    "## Enqueue",
+    "## Processing",
+    "## Enqueue-to-start latency",
+    "## Redis memory",
+)
+
+
+def run_bench(redis_url: str, out: Path) -> dict[str, Any]:
+    args = [
+        "--redis-url", redis_url, "--out", str(out), "--tasks", "200", "--rate", "100",
+        "--high-rate", "0", "--seconds", "1", "--concurrency", "20", "--runs", "1",
+        "--baseline-seconds", "0.5",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.core", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = out.read_text()
+    assert report.strip() in done.stdout.replace("\r", "")
+    for section in SECTIONS:
+        assert section in report
+    data: dict[str, Any] = json.loads(out.with_suffix(".json").read_text())
+    return data
+
+
+def test_bench_runs_and_reports(redis_server: RedisServer, tmp_path: Path) -> None:
+    data = run_bench(redis_server.url, tmp_path / "core.md")
+    assert data["system"] == "arqd"
+    assert data["machine"]["arqd commit"]
+
+    assert [e["tasks"] for e in data["enqueue"]] == [200, 200, 200]
+    assert all(e["seconds"] > 0 for e in data["enqueue"])
+
+    processing = data["processing"]
+    assert [(p["workload"], p["concurrency"], p["quiet"]) for p in processing] == [
+        ("noop", 20, True),
+        ("incr", 20, True),
+        ("noop", 20, False),
+    ]
+    for p in processing:
+        (run,) = p["runs"]
+        assert run["rate"] > 0
+        assert run["worker_cpu_us"] > 0
+        assert 10 * 2**20 < run["peak_rss"] < 2 * 2**30
+
+    arqd, baseline = data["latency"]
+    assert arqd["label"].startswith("arqd")
+    assert baseline["label"].startswith("baseline")
+    assert (arqd["tasks"], baseline["tasks"]) == (100, 50)
+    for x in (arqd, baseline):
+        assert 0 < x["p50"] <= x["p95"] <= x["p99"] <= x["max"] < 10_000
+
+    memory = data["memory"]
+    assert 20 < memory["bytes_per_task"] < 10_000
+    assert len(memory["breakdown"]) == 3
