@@ -19,12 +19,16 @@ def resolve_url(settings: Settings) -> str:
     return EmbeddedServer(settings.data_dir).ensure_running()
 
 
-def connect(url: str, max_connections: int | None = None) -> aioredis.Redis:
-    """An asyncio Redis client; replies stay bytes (payloads go straight to orjson)."""
-    return aioredis.Redis.from_url(
+def connect(url: str, max_connections: int = 200) -> aioredis.Redis:
+    """An asyncio Redis client; replies stay bytes (payloads go straight to orjson).
+
+    Past ``max_connections`` busy connections a caller waits for one to free up rather
+    than failing (redis-py's default pool raises instead)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
-        decode_responses=False,
         max_connections=max_connections,
+        timeout=30,
+        decode_responses=False,
         socket_connect_timeout=5,
         # Longer than any blocking read arqd issues (store.BLOCK_CAP), so a quiet
         # connection is never mistaken for a dead one.
@@ -34,3 +38,4 @@ def connect(url: str, max_connections: int | None = None) -> aioredis.Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
         retry_on_error=[RedisConnectionError],
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
