@@ -71,6 +71,42 @@ class Lease:
     waited_ms: int = 0  # how long it was ready before this attempt started
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one attempt ended, for the finish script."""
+
+    lease: Lease
+    outcome: str  # succeeded | failed | retry | cancelled | returned
+    value: bytes = b""
+    delay_ms: int = 0
+    breaker: str = ""  # the type's breaker: "" (none), ok, fail or neutral
+    breaker_threshold: int = 0
+    breaker_open_ms: int = 0
+
+
+US, RS = b"\x1f", b"\x1e"  # field and record separators of packed batches (common.lua)
+
+
+def pack_answers(answers: Sequence[Answer]) -> bytes:
+    """The finish script's answers in one argument: packing many small arguments one by
+    one is where redis-py would spend most of a busy worker's time."""
+    return RS.join(
+        US.join(
+            (
+                a.lease.id.encode(),
+                a.lease.token,
+                a.outcome.encode(),
+                a.value,
+                b"%d" % a.delay_ms,
+                a.breaker.encode(),
+                b"%d" % a.breaker_threshold,
+                b"%d" % a.breaker_open_ms,
+            )
+        )
+        for a in answers
+    )
+
+
 def dumps_payload(payload: Any, limit: int) -> bytes:
     """Serialize a payload to JSON, refusing what is not JSON or is too large."""
     try:

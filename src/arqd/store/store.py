@@ -15,23 +15,12 @@ from redis.exceptions import NoScriptError
 from arqd.core.settings import Settings
 from arqd.core.task import Task
 from arqd.store import codec, scripts
-from arqd.store.codec import Lease, NewTask, text
+from arqd.store.codec import Answer, Lease, NewTask, text
 from arqd.store.keys import Keys
 
+__all__ = ["Answer", "Limit", "QueueStats", "Store"]
+
 BLOCK_CAP = 2.0  # seconds; blocking reads stay well under the socket timeout
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """How one attempt ended, for the finish script."""
-
-    lease: Lease
-    outcome: str  # succeeded | failed | retry | cancelled | returned
-    value: bytes = b""
-    delay_ms: int = 0
-    breaker: str = ""  # the type's breaker: "" (none), ok, fail or neutral
-    breaker_threshold: int = 0
-    breaker_open_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +156,8 @@ class Store:
         return codec.parse_leases(queue, reply)
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
+        """Record how attempts ended; False for each answer refused (a stale token)."""
         s = self.settings
-        args: list[Any] = []
-        for a in answers:
-            args += [
-                a.lease.id,
-                a.lease.token,
-                a.outcome,
-                a.value,
-                a.delay_ms,
-                a.breaker,
-                a.breaker_threshold,
-                a.breaker_open_ms,
-            ]
         reply = await self._call(
             "finish",
             queue,
@@ -188,8 +166,7 @@ class Store:
             s.failed_max,
             s.result_ttl,
             s.failed_ttl,
-            len(answers),
-            *args,
+            codec.pack_answers(answers),
         )
         return [r == 1 for r in reply]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,10 @@ class StopReason(Enum):
     CANCEL = "cancel"  # a client cancelled the task
     LOST = "lost"  # the lease was lost: another attempt replaced this one
     SHUTDOWN = "shutdown"  # the grace period ran out: hand the task back
+    TIMEOUT = "timeout"  # the attempt ran past its timeout
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskContext:
     """What a handler may know about its attempt (declare a ``ctx`` parameter to get it)."""
 
@@ -43,9 +43,8 @@ class TaskContext:
     queue: str
     attempt: int
     max_retries: int
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    stop_reason: StopReason | None = None
     breakers: Callable[[str, BreakerPolicy | None], CircuitBreaker] | None = None
+    stop_reason: StopReason | None = None
 
     def breaker(self, name: str, policy: BreakerPolicy | None = None) -> CircuitBreaker:
         """The named circuit breaker ``name``, shared by every worker: wrap a dependency
@@ -57,7 +56,19 @@ class TaskContext:
     @property
     def cancel_requested(self) -> bool:
         """True once the task was cancelled; long handlers should check it and return."""
-        return self.cancel_event.is_set()
+        return self.stop_reason is StopReason.CANCEL
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How attempts of one task type run: worked out once per type, not per task."""
+
+    task_type: TaskType | None
+    policy: RetryPolicy
+    timeout: float
+    breaker: BreakerPolicy | None = None
+    breaker_threshold: int = 0
+    breaker_open_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,33 +76,32 @@ class Plan:
     """Everything needed to run one attempt."""
 
     lease: Lease
-    task_type: TaskType | None
-    policy: RetryPolicy
-    timeout: float
+    profile: Profile
     context: TaskContext
-    breaker: BreakerPolicy | None = None
-    breaker_threshold: int = 0
-    breaker_open_ms: int = 0
+
+    @property
+    def task_type(self) -> TaskType | None:
+        return self.profile.task_type
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.profile.policy
 
     def answer(
         self, outcome: str, value: bytes = b"", delay_ms: int = 0, signal: str = "neutral"
     ) -> Answer:
         """The answer for the finish script, with the type's breaker signal if it has one."""
-        if self.breaker is None:
+        p = self.profile
+        if p.breaker is None:
             return Answer(self.lease, outcome, value, delay_ms)
         return Answer(
-            self.lease,
-            outcome,
-            value,
-            delay_ms,
-            signal,
-            self.breaker_threshold,
-            self.breaker_open_ms,
+            self.lease, outcome, value, delay_ms, signal, p.breaker_threshold, p.breaker_open_ms
         )
 
     def signal(self, error: BaseException) -> str:
         """How a failure counts for the breaker: ``fail`` or ``neutral``."""
-        return "fail" if self.breaker and self.breaker.counts(error) else "neutral"
+        breaker = self.profile.breaker
+        return "fail" if breaker and breaker.counts(error) else "neutral"
 
 
 def _error(exc: BaseException, kind: str | None = None) -> bytes:
@@ -128,19 +138,21 @@ async def _call(plan: Plan, task_type: TaskType, executor: Executor) -> Any:
 
 
 async def run_attempt(plan: Plan, executor: Executor) -> Answer | None:
-    """Run the handler once; the answer for the finish script, or None if the lease was lost."""
+    """Run the handler once; the answer for the finish script, or None if the lease was lost.
+
+    The caller enforces the timeout: it cancels the attempt with ``StopReason.TIMEOUT``
+    (one timer per attempt is far cheaper than an ``asyncio.timeout`` block)."""
     task_type = plan.task_type
     if task_type is None:
         message = f"unknown task type {plan.lease.type!r}: no worker on this queue declares it"
         return _failed(plan, error_json("UnknownTaskType", message, None))
     try:
-        async with asyncio.timeout(plan.timeout):
-            result = await _call(plan, task_type, executor)
+        result = await _call(plan, task_type, executor)
     except asyncio.CancelledError:
+        if plan.context.stop_reason is StopReason.TIMEOUT:
+            limit = f"attempt exceeded its timeout of {plan.profile.timeout:g} s"
+            return _retry_or_fail(plan, TimeoutError(limit), error_json("TaskTimeout", limit, None))
         return _interrupted(plan)
-    except TimeoutError as exc:
-        limit = f"attempt exceeded its timeout of {plan.timeout:g} s"
-        return _retry_or_fail(plan, exc, error_json("TaskTimeout", limit, None))
     except (ValidationError, orjson.JSONDecodeError) as exc:
         return _failed(plan, _error(exc, "InvalidPayload"))
     except NonRetryable as exc:

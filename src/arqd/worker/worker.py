@@ -32,7 +32,7 @@ from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Lease, new_task_id
 from arqd.store.store import Answer, Limit, Store
-from arqd.worker.attempt import Plan, StopReason, TaskContext, run_attempt
+from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.registry import Registry
 
 log = logging.getLogger("arqd.worker")
@@ -66,13 +66,14 @@ class Worker:
         self.queues = list(queues or [self.settings.queue])
         self.concurrency = concurrency or self.settings.concurrency
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_task_id()[:6]}"
-        self._running: dict[str, tuple[asyncio.Task[None], Plan]] = {}
+        self._running: dict[str, tuple[asyncio.Task[None], Plan, asyncio.TimerHandle]] = {}
         self._answers: dict[str, list[Answer]] = defaultdict(list)
         self._answers_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
         self.started_at = time.time()
         self.processed = 0
@@ -188,43 +189,50 @@ class Worker:
     def _start(self, lease: Lease) -> None:
         if self.metrics is not None:
             self.metrics.task_wait.labels(lease.queue).observe(lease.waited_ms / 1000)
-        task_type = self.registry.get(lease.type)
-        s = self.settings
-        base, cap = s.retry_delays()
-        default_retries = s.queue_max_retries
-        policy = task_type.policy(default_retries, base, cap) if task_type else _no_retries()
-        if lease.max_retries is not None:
-            policy = _with_retries(policy, lease.max_retries)
-        timeout = (
-            lease.timeout_ms / 1000
-            if lease.timeout_ms
-            else task_type.timeout
-            if task_type and task_type.timeout
-            else s.task_timeout / 1000
-        )
+        profile = self._profiles.get(lease.type) or self._profile(lease.type)
+        if lease.max_retries is not None or lease.timeout_ms:
+            profile = replace(
+                profile,
+                policy=replace(profile.policy, max_retries=lease.max_retries)
+                if lease.max_retries is not None
+                else profile.policy,
+                timeout=lease.timeout_ms / 1000 if lease.timeout_ms else profile.timeout,
+            )
         context = TaskContext(
             lease.id,
             lease.type,
             lease.queue,
             lease.attempt,
-            policy.max_retries,
-            breakers=self._breaker,
+            profile.policy.max_retries,
+            self._breaker,
         )
-        breaker = task_type.breaker if task_type else None
-        plan = Plan(
-            lease,
-            task_type,
-            policy,
-            timeout,
-            context,
-            breaker,
-            breaker_threshold=(breaker and breaker.threshold) or s.circuit_breaker_threshold,
-            breaker_open_ms=round(breaker.timeout * 1000)
-            if breaker and breaker.timeout is not None
-            else s.circuit_breaker_timeout,
-        )
+        plan = Plan(lease, profile, context)
         task = asyncio.create_task(self._attempt(plan))
-        self._running[lease.id] = (task, plan)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(profile.timeout, self._interrupt, lease.id, StopReason.TIMEOUT)
+        self._running[lease.id] = (task, plan, timer)
+
+    def _profile(self, name: str) -> Profile:
+        """How this worker runs a task type, from its declaration and the settings."""
+        s = self.settings
+        task_type = self.registry.get(name)
+        if task_type is None:
+            profile = Profile(None, RetryPolicy(max_retries=0), s.task_timeout / 1000)
+        else:
+            base, cap = s.retry_delays()
+            breaker = task_type.breaker
+            profile = Profile(
+                task_type,
+                task_type.policy(s.queue_max_retries, base, cap),
+                task_type.timeout or s.task_timeout / 1000,
+                breaker,
+                (breaker and breaker.threshold) or s.circuit_breaker_threshold,
+                round(breaker.timeout * 1000)
+                if breaker and breaker.timeout is not None
+                else s.circuit_breaker_timeout,
+            )
+        self._profiles[name] = profile
+        return profile
 
     async def _attempt(self, plan: Plan) -> None:
         started = time.perf_counter()
@@ -234,7 +242,9 @@ class Worker:
             else:
                 answer = await run_attempt(plan, self._executor)
         finally:
-            self._running.pop(plan.lease.id, None)
+            entry = self._running.pop(plan.lease.id, None)
+            if entry is not None:
+                entry[2].cancel()
             self._slot_free.set()
         if answer is None:
             log.warning("task %s: lease lost, its answer is dropped", plan.lease.id)
@@ -300,15 +310,19 @@ class Worker:
         entry = self._running.get(task_id)
         if entry is None:
             return
-        task, plan = entry
-        plan.context.stop_reason = reason
-        plan.context.cancel_event.set()
-        if plan.task_type is None or plan.task_type.is_async or reason is not StopReason.CANCEL:
+        task, plan, _ = entry
+        current = plan.context.stop_reason
+        if current is reason:
+            return
+        if current is not StopReason.CANCEL:  # a cancelled task ends cancelled, whatever follows
+            plan.context.stop_reason = reason
+        sync = plan.task_type is not None and not plan.task_type.is_async
+        if not (sync and reason is StopReason.CANCEL):  # sync handlers stop cooperatively
             task.cancel()
 
     async def _drain(self) -> None:
         """Give running attempts the grace period, then hand the rest back."""
-        tasks = [task for task, _ in self._running.values()]
+        tasks = [task for task, _, _ in self._running.values()]
         if tasks:
             log.info(
                 "stopping: waiting up to %.1f s for %d running tasks",
@@ -318,7 +332,7 @@ class Worker:
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace / 1000)
         for task_id in list(self._running):
             self._interrupt(task_id, StopReason.SHUTDOWN)
-        remaining = [task for task, _ in self._running.values()]
+        remaining = [task for task, _, _ in self._running.values()]
         if remaining:
             await asyncio.wait(remaining)
 
@@ -385,7 +399,7 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         by_queue: dict[str, list[Lease]] = defaultdict(list)
-        for _, plan in self._running.values():
+        for _, plan, _ in self._running.values():
             by_queue[plan.lease.queue].append(plan.lease)
         for queue, leases in by_queue.items():
             lost, cancel = await self.store.heartbeat(queue, leases)
@@ -421,11 +435,3 @@ class _Backoff:
 
     def reset(self) -> None:
         self.failures = 0
-
-
-def _no_retries() -> RetryPolicy:
-    return RetryPolicy(max_retries=0)
-
-
-def _with_retries(policy: RetryPolicy, max_retries: int) -> RetryPolicy:
-    return replace(policy, max_retries=max_retries)

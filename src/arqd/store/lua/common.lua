@@ -18,6 +18,21 @@
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
 --   cbs         set    types that have a breaker record; cbopen: those open or half-open
 
+-- Batches travel packed in one argument: records separated by \30 (RS), fields by \31 (US).
+-- Neither byte can occur in JSON text, ids, names or numbers, so no escaping is needed.
+local function split(s, sep)
+  local out, pos = {}, 1
+  while true do
+    local at = string.find(s, sep, pos, true)
+    if not at then
+      out[#out + 1] = string.sub(s, pos)
+      return out
+    end
+    out[#out + 1] = string.sub(s, pos, at - 1)
+    pos = at + 1
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -51,10 +66,15 @@ local function push_ready(prefix, id, prio, front)
 end
 
 -- Record a finished task in its capped index; dead-lettered tasks over the cap are deleted.
+-- Trimming waits for 1% of slack, so a full index is not trimmed on every task.
 local function index_finished(prefix, status, id, now, cap, drop_over_cap)
   local index = prefix .. status
   redis.call('ZADD', index, now, id)
-  local over = redis.call('ZCARD', index) - cap
+  local size = redis.call('ZCARD', index)
+  if size <= cap + math.floor(cap / 100) then
+    return
+  end
+  local over = size - cap
   if over > 0 then
     if drop_over_cap then
       for _, old in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do

@@ -79,7 +79,9 @@ for task_type, lim in pairs(limits) do
     end
   end
 end
+local breaking = {}  -- types whose breaker is open or half-open: only these are checked
 for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
+  breaking[task_type] = true
   local f = redis.call('HMGET', prefix .. 'cb:' .. task_type, 'state', 'until', 'trial')
   if f[1] == '1' and redis.call('LLEN', prefix .. 'held:' .. task_type) > 0 then
     if tonumber(f[2]) <= now then
@@ -100,7 +102,7 @@ local function admit(id, key, task_type)
   end
   local cb = prefix .. 'cb:' .. task_type
   local trial = false
-  local b = redis.call('HMGET', cb, 'state', 'until', 'trial')
+  local b = breaking[task_type] and redis.call('HMGET', cb, 'state', 'until', 'trial') or {}
   if b[1] == '1' and tonumber(b[2]) <= now then
     redis.call('HSET', cb, 'state', 2, 'trial', 1)
     breaker_event(prefix, maxlen, task_type, 'breaker_half_open', 'half_open')
@@ -153,13 +155,14 @@ while out[2] < count and budget > 0 do
   budget = budget - #ids
   for _, id in ipairs(ids) do
     local key = prefix .. 't:' .. id
-    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace', 'due', 'ctime')
+    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace', 'due', 'ctime',
+                         'tok', 'att')
     if f[1] and not admit(id, key, f[1]) then
       out[3] = out[3] + 1
     elseif f[1] then
-      local token = redis.call('HINCRBY', key, 'tok', 1)
-      local att = redis.call('HINCRBY', key, 'att', 1)
-      redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker)
+      local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
+      redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker, 'tok', token,
+                 'att', att)
       redis.call('ZADD', prefix .. 'active', deadline, id)
       emit(prefix, maxlen, id, 'active', 'active', f[1], att)
       local n = #out

@@ -6,7 +6,7 @@
 -- ARGV[3]  dead-letter cap
 -- ARGV[4]  default result TTL ms
 -- ARGV[5]  dead-letter TTL ms
--- ARGV[6]  number of answers N, then per answer:
+-- ARGV[6]  the answers, packed (see split in common.lua); the fields of each:
 --          id, token, outcome, value, delay ms, breaker signal, breaker threshold,
 --          breaker open ms
 --          outcome: succeeded (value = result JSON), failed (value = error JSON),
@@ -19,18 +19,15 @@ local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
 local now = now_ms()
 local out = {}
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
-  local id, token, outcome, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local delay, signal = tonumber(ARGV[i + 4]), ARGV[i + 5]
-  local threshold, open_ms = tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
-  i = i + 8
+for _, record in ipairs(split(ARGV[6], '\30')) do
+  local a = split(record, '\31')
+  local id, token, outcome, value, signal = a[1], a[2], a[3], a[4], a[6]
+  local delay, threshold, open_ms = tonumber(a[5]), tonumber(a[7]), tonumber(a[8])
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 'tok', 'type', 'att', 'prio', 'rttl', 'cc', 'trial')
-  if f[1] ~= token or not redis.call('ZSCORE', prefix .. 'active', id) then
+  if f[1] ~= token or redis.call('ZREM', prefix .. 'active', id) == 0 then
     out[#out + 1] = 0
   else
-    redis.call('ZREM', prefix .. 'active', id)
     local task_type, att = f[2], f[3]
     local trial = f[7]
     if signal ~= '' and signal ~= 'neutral' then
