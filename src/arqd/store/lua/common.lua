@@ -39,13 +39,13 @@ local function now_ms()
 end
 
 local function emit(prefix, maxlen, id, event, status, task_type, attempt, extra)
-  local entry = {'task', id, 'event', event, 'status', status, 'type', task_type,
-                 'attempt', attempt}
   if extra then
-    entry[#entry + 1] = 'error'
-    entry[#entry + 1] = extra
+    redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', id, 'event', event,
+               'status', status, 'type', task_type, 'attempt', attempt, 'error', extra)
+  else
+    redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', id, 'event', event,
+               'status', status, 'type', task_type, 'attempt', attempt)
   end
-  redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', unpack(entry))
 end
 
 local function wake(prefix)
