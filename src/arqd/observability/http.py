@@ -38,6 +38,4 @@ class HttpMetrics:
             path = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope["method"]
             self.metrics.http_requests.labels(method, path, str(status)).inc()
-            self.metrics.http_duration.labels(method, path).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.http_duration.labels(method, path).observe(time.perf_counter() - started)

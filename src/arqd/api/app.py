@@ -1,0 +1,113 @@
+"""The FastAPI app: routes, the event WebSocket, API keys, body limit and problem errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from arqd.api import events, openapi, problems
+from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
+from arqd.api.backend import api_client, feed_store
+from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
+from arqd.api.inprocess import InProcessWorker
+from arqd.api.limits import BodyLimitMiddleware
+from arqd.api.routes import system, tasks
+from arqd.api.state import ApiState
+from arqd.client import Client
+from arqd.core.settings import Settings
+from arqd.store.connection import resolve_url
+from arqd.worker import Registry
+
+log = logging.getLogger("arqd.api")
+
+DESCRIPTION = """\
+Enqueue tasks, follow them, and watch their events live (WebSocket `/events`).
+Every route but `/health` needs an API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`)
+when `API_KEYS` is set. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    registry: Registry | None = None,
+    with_worker: bool = False,
+    *,
+    public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
+    event_buffer: int = 1000,
+) -> FastAPI:
+    """The API app. Without ``client`` it connects (and disconnects) as ``settings`` say;
+    ``with_worker`` also runs a worker for ``registry`` (None: the demo task types) in the
+    app's event loop. ``event_buffer`` is how far a WebSocket client may fall behind."""
+    state = ApiState(settings, event_buffer)
+    keys = ApiKeys(settings.api_key_list())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.redis_url or await asyncio.to_thread(resolve_url, settings)
+        assert url is not None
+        state.attach(client or api_client(settings, url), feed_store(settings, url))
+        if keys.open:
+            _warn_open(settings)
+        worker = _start_worker(registry, settings, url) if with_worker else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await state.batcher.close()
+            await state.feeds.redis.aclose()
+            if client is None:
+                await state.client.close()
+
+    app = FastAPI(
+        title="arqd",
+        version=version("arqd"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks look the providers up on every request; arqd's
+        # observability layer does the tracing and metrics it wants itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        openapi_tags=[
+            {"name": "tasks", "description": "Enqueue and follow tasks"},
+            {"name": "system", "description": "Health, queues and workers"},
+        ],
+    )
+    app.state.arqd = state
+    app.include_router(tasks.router)
+    app.include_router(system.router)
+    app.include_router(events.router)
+    problems.install(app)
+    openapi.install(app, public_paths)
+    # The last added runs first: keys are checked before the body is even read.
+    app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
+    return app
+
+
+def _start_worker(registry: Registry | None, settings: Settings, url: str) -> InProcessWorker:
+    if registry is None:
+        from arqd.demo import registry as demo_registry
+
+        registry = demo_registry
+    worker = InProcessWorker(registry, settings, url)
+    worker.start()
+    return worker
+
+
+def _warn_open(settings: Settings) -> None:
+    rule = "!" * 78
+    log.warning(
+        "\n%s\n!! API_KEYS is not set: the API is OPEN. Anyone who can reach %s:%d can\n"
+        "!! enqueue, read and cancel tasks. Set API_KEYS=key1,key2 before exposing it.\n%s",
+        rule,
+        settings.host,
+        settings.port,
+        rule,
+    )

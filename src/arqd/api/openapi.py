@@ -1,0 +1,101 @@
+"""The OpenAPI document: response declarations for routes, and the finishing touches.
+
+Routes return orjson-rendered ``Response`` objects for speed, so their answers are declared
+here (``ok``, ``errors``) rather than inferred. The finished document also says that every
+path but the public ones needs an API key, and that errors are problem+json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from arqd.api.problems import MEDIA_TYPE
+from arqd.api.schemas import ProblemOut
+
+REF = "#/components/schemas/{model}"
+_ERROR_TEXT = {
+    400: "The body is not valid JSON",
+    401: "No API key, or a wrong one",
+    404: "No such task (it may have expired)",
+    409: "The task's status does not allow this",
+    413: "The body or the payload is over the size limit",
+    415: "The body is not declared as JSON",
+    422: "A field is invalid; `errors` names it",
+    503: "Redis is unreachable; retry after Retry-After seconds",
+}
+_SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "API_KEYS entry"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def ok(
+    status: int, model: type[BaseModel], description: str, location: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """A success response for a route's ``responses=``."""
+    declared: dict[str, Any] = {"model": model, "description": description}
+    if location:
+        declared["headers"] = {
+            "Location": {"description": "The task's URL", "schema": {"type": "string"}}
+        }
+    return {status: declared}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Problem responses for a route's ``responses=``."""
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    schema = {"$ref": REF.format(model="ProblemOut")}
+    declared: dict[str, Any] = {
+        "description": _ERROR_TEXT.get(status, "Error"),
+        "content": {MEDIA_TYPE: {"schema": schema}},
+    }
+    if status == 503:
+        declared["headers"] = {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}
+        }
+    return declared
+
+
+def _finish(document: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]:
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    problem = ProblemOut.model_json_schema(ref_template=REF)
+    schemas.update(problem.pop("$defs", {}))
+    schemas["ProblemOut"] = problem
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    components["securitySchemes"] = _SECURITY_SCHEMES
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = _problem_response(422)
+            if path not in public_paths:
+                operation["security"] = [{name: []} for name in _SECURITY_SCHEMES]
+                responses["401"] = _problem_response(401)
+    return document
+
+
+def install(app: FastAPI, public_paths: frozenset[str]) -> None:
+    """Replace ``app.openapi`` with one that finishes the generated document (once)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            app.openapi_schema = _finish(document, public_paths)
+        return app.openapi_schema
+
+    setattr(app, "openapi", build)  # noqa: B010 (mypy refuses assigning to a method)

@@ -1,0 +1,265 @@
+"""What the API accepts and returns: pydantic models for validation and for the OpenAPI document.
+
+Requests are validated strictly (unknown fields and wrong JSON types are refused with 422).
+Responses are built as plain dicts by the ``*_json`` functions and serialized by orjson: the
+models below describe them in OpenAPI, and the schemathesis test holds the two together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from arqd.client import WorkerInfo
+from arqd.core.errors import InvalidTask
+from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus, check_name, check_queue
+from arqd.store.codec import NewTask
+from arqd.store.store import QueueStats
+
+MAX_BATCH = 1000
+MAX_SECONDS = 366 * 86_400.0  # delays and timeouts beyond a year are mistakes, not plans
+
+
+def _checked(check: Any) -> AfterValidator:
+    """Run an arqd name check, turning its InvalidTask into a field error."""
+
+    def validate(value: str) -> str:
+        try:
+            return str(check(value))
+        except InvalidTask as exc:
+            raise ValueError(str(exc)) from None
+
+    return AfterValidator(validate)
+
+
+TaskTypeName = Annotated[
+    str,
+    Field(description="Task type name", json_schema_extra={"pattern": NAME_PATTERN.pattern}),
+    _checked(check_name),
+]
+QueueName = Annotated[
+    str,
+    Field(description="Queue name", json_schema_extra={"pattern": QUEUE_PATTERN.pattern}),
+    _checked(check_queue),
+]
+
+
+class TaskIn(BaseModel):
+    """A task to enqueue. Durations are in seconds."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: TaskTypeName
+    payload: Any = Field(default=None, description="Any JSON value; the handler's argument")
+    queue: QueueName | None = Field(default=None, description="Default: ARQD_QUEUE")
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher runs first")
+    delay: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    max_retries: int | None = Field(default=None, ge=0, le=1000)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=256, description="A repeat returns the first task"
+    )
+
+    def to_new_task(self) -> NewTask:
+        return NewTask(
+            type=self.type,
+            payload=self.payload,
+            queue=self.queue,
+            priority=self.priority,
+            delay=self.delay,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+class BatchIn(BaseModel):
+    """Up to 1000 tasks, enqueued in one Redis round trip; all or none."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tasks: list[TaskIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ErrorOut(BaseModel):
+    """What went wrong in the last failed attempt."""
+
+    type: str
+    message: str
+    traceback: str | None
+
+
+class TaskOut(BaseModel):
+    """A task as stored. Times are ISO 8601 (UTC); durations in seconds."""
+
+    id: str
+    type: str
+    queue: str
+    status: TaskStatus
+    payload: Any
+    priority: int
+    attempts: int
+    max_retries: int | None
+    timeout: float | None
+    created_at: datetime | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: Any
+    error: ErrorOut | None
+    idempotency_key: str | None
+    cancel_requested: bool
+    worker: str | None
+
+
+class TaskListOut(BaseModel):
+    """A list of tasks (the batch answer)."""
+
+    tasks: list[TaskOut]
+
+
+class TaskPageOut(BaseModel):
+    """One page of tasks; pass ``next_cursor`` back as ``cursor`` (null: the last page)."""
+
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class QueueOut(BaseModel):
+    """Counts per status, and how long the oldest queued task has waited."""
+
+    queue: str
+    queued: int
+    scheduled: int
+    active: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    oldest_queued_age_seconds: float | None
+
+
+class QueuesOut(BaseModel):
+    """Every known queue."""
+
+    queues: list[QueueOut]
+
+
+class WorkerOut(BaseModel):
+    """A live worker: its last heartbeat and the tasks it runs now."""
+
+    id: str
+    last_heartbeat: datetime
+    host: str | None
+    pid: int | None
+    queues: list[str]
+    concurrency: int | None
+    current_tasks: list[str]
+    processed: int | None
+
+
+class WorkersOut(BaseModel):
+    """Workers whose heartbeat is recent."""
+
+    workers: list[WorkerOut]
+
+
+class HealthOut(BaseModel):
+    """The spec's health JSON. Counts are null when Redis cannot be asked."""
+
+    status: Literal["ok", "degraded"]
+    timestamp: datetime
+    uptime_seconds: float
+    queue_length: int | None
+    active_consumers: int | None
+
+
+class ReadyOut(BaseModel):
+    """Ready means Redis answers."""
+
+    status: Literal["ready"]
+
+
+class FieldErrorOut(BaseModel):
+    """One invalid field: its path (``body.tasks.0.type``), what is wrong, a machine code."""
+
+    field: str
+    message: str
+    type: str
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem: every error response has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorOut] | None = None
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A task as the JSON of ``TaskOut`` (orjson writes the datetimes and the enum)."""
+    error = task.error
+    return {
+        "id": task.id,
+        "type": task.type,
+        "queue": task.queue,
+        "status": task.status,
+        "payload": task.payload,
+        "priority": task.priority,
+        "attempts": task.attempts,
+        "max_retries": task.max_retries,
+        "timeout": task.timeout,
+        "created_at": task.created_at,
+        "scheduled_at": task.scheduled_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "result": task.result,
+        "error": None
+        if error is None
+        else {"type": error.type, "message": error.message, "traceback": error.traceback},
+        "idempotency_key": task.idempotency_key,
+        "cancel_requested": task.cancel_requested,
+        "worker": task.worker,
+    }
+
+
+def queue_json(stats: QueueStats) -> dict[str, Any]:
+    return {
+        "queue": stats.queue,
+        "queued": stats.queued,
+        "scheduled": stats.scheduled,
+        "active": stats.active,
+        "succeeded": stats.succeeded,
+        "failed": stats.failed,
+        "cancelled": stats.cancelled,
+        "oldest_queued_age_seconds": stats.oldest_age,
+    }
+
+
+def worker_json(worker: WorkerInfo) -> dict[str, Any]:
+    details = worker.details
+    return {
+        "id": worker.id,
+        "last_heartbeat": worker.last_seen,
+        "host": details.get("host"),
+        "pid": details.get("pid"),
+        "queues": list(details.get("queues", [])),
+        "concurrency": details.get("concurrency"),
+        "current_tasks": list(details.get("running", [])),
+        "processed": details.get("processed"),
+    }
+
+
+def dumps(data: Any) -> bytes:
+    """JSON as the API writes it: orjson, UTC times ending in ``Z``."""
+    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialized by ``dumps``."""
+    return Response(dumps(data), status, headers=headers, media_type="application/json")

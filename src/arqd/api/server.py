@@ -1,0 +1,65 @@
+"""``arqd serve``: the API under uvicorn, with an in-process worker unless told otherwise."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import uvicorn
+
+from arqd.api.app import create_app
+from arqd.core.errors import ArqdError
+from arqd.core.settings import Settings
+from arqd.store.connection import resolve_url
+from arqd.worker import Registry
+
+log = logging.getLogger("arqd.api")
+
+
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    registry: Registry | None,
+    with_worker: bool = True,
+) -> None:
+    """Serve until SIGINT or SIGTERM (blocking). ``registry`` None runs the demo task types.
+
+    With no REDIS_URL the embedded server for ARQD_DATA_DIR is started (or reused) first.
+    """
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        url = resolve_url(settings)
+    except ArqdError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
+    settings = settings.model_copy(update={"redis_url": url, "host": host, "port": port})
+    log.info(
+        "serving on http://%s:%d (Redis %s, %s)",
+        host,
+        port,
+        url,
+        "with a worker" if with_worker else "API only",
+    )
+    app = create_app(settings, registry=registry, with_worker=with_worker)
+    _tune_garbage_collector()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level=level.lower(),
+        access_log=level == "DEBUG",  # a log line per request costs throughput
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_grace // 1000 + 5,
+    )
+    uvicorn.Server(config).run()
+
+
+def _tune_garbage_collector() -> None:
+    # An enqueue allocates thousands of short-lived objects (a batch, millions): with the
+    # default thresholds the cyclic collector runs every few requests and walks every object
+    # imported at start-up each time. Freeze those, and collect young objects less often.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

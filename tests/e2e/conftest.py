@@ -1,0 +1,33 @@
+"""Fixtures for end-to-end tests: the API on a free port with a worker, and an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from arqd.api import create_app
+from arqd.core.settings import Settings
+from conftest import RedisServer
+from e2e.live import AUTH, LiveServer, settings_for
+
+
+@pytest.fixture
+def api_settings(redis_server: RedisServer) -> Settings:
+    return settings_for(redis_server.url)
+
+
+@pytest.fixture
+def live(api_settings: Settings) -> Iterator[LiveServer]:
+    """The API with an in-process worker running the demo task types."""
+    server = LiveServer(create_app(api_settings, with_worker=True))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live.url, headers=AUTH, timeout=10) as client:
+        yield client
