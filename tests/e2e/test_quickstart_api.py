@@ -25,7 +25,7 @@ import pytest
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENT = ROOT / "docs" / "api.md"  # where the quickstart blocks live (README.md once merged)
+DOCUMENT = ROOT / "README.md"  # where the quickstart blocks live
 BIN = Path(sys.executable).parent
 JSON_OBJECT = re.compile(r"\{.*\}")
 
