@@ -16,10 +16,12 @@ from arqd.api.backend import api_client, feed_store
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
-from arqd.api.routes import system, tasks
+from arqd.api.routes import metrics, system, tasks
 from arqd.api.state import ApiState
 from arqd.client import Client
 from arqd.core.settings import Settings
+from arqd.observability.http import HttpMetrics
+from arqd.observability.metrics import Metrics
 from arqd.store.connection import resolve_url
 from arqd.worker import Registry
 
@@ -40,12 +42,16 @@ def create_app(
     *,
     public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
     event_buffer: int = 1000,
+    traced: bool = False,
 ) -> FastAPI:
     """The API app. Without ``client`` it connects (and disconnects) as ``settings`` say;
     ``with_worker`` also runs a worker for ``registry`` (None: the demo task types) in the
     app's event loop. ``event_buffer`` is how far a WebSocket client may fall behind."""
     state = ApiState(settings, event_buffer)
+    state.metrics = Metrics() if settings.enable_prometheus else None
     keys = ApiKeys(settings.api_key_list())
+    if settings.metrics_public:
+        public_paths |= {"/metrics", "/metrics.json"}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +60,9 @@ def create_app(
         state.attach(client or api_client(settings, url), feed_store(settings, url))
         if keys.open:
             _warn_open(settings)
-        worker = _start_worker(registry, settings, url) if with_worker else None
+        worker = (
+            _start_worker(registry, settings, url, state.metrics, traced) if with_worker else None
+        )
         try:
             yield
         finally:
@@ -82,21 +90,30 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(system.router)
     app.include_router(events.router)
+    app.include_router(metrics.router)
     problems.install(app)
     openapi.install(app, public_paths)
     # The last added runs first: keys are checked before the body is even read.
     app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
+    if state.metrics is not None:  # outermost: every request counted, refusals included
+        app.add_middleware(HttpMetrics, metrics=state.metrics)
     return app
 
 
-def _start_worker(registry: Registry | None, settings: Settings, url: str) -> InProcessWorker:
+def _start_worker(
+    registry: Registry | None,
+    settings: Settings,
+    url: str,
+    metrics: Metrics | None,
+    traced: bool,
+) -> InProcessWorker:
     if registry is None:
         from arqd.demo import registry as demo_registry
 
         registry = demo_registry
-    worker = InProcessWorker(registry, settings, url)
+    worker = InProcessWorker(registry, settings, url, metrics, traced)
     worker.start()
     return worker
 

@@ -13,6 +13,7 @@ import logging
 from redis.exceptions import RedisError
 
 from arqd.core.settings import Settings
+from arqd.observability.metrics import Metrics
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from arqd.worker import Registry, Worker
@@ -24,8 +25,17 @@ RESTART_DELAY = 1.0
 class InProcessWorker:
     """Runs Workers for ``registry`` on the default queue until ``stop()``."""
 
-    def __init__(self, registry: Registry, settings: Settings, url: str) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        url: str,
+        metrics: Metrics | None = None,
+        traced: bool = False,
+    ) -> None:
         self.registry = registry
+        self.metrics = metrics
+        self.traced = traced
         self.settings = settings
         self.url = url
         self.current: Worker | None = None
@@ -49,7 +59,9 @@ class InProcessWorker:
         store = Store(connect(self.url), self.settings)
         try:
             while not self._stopping.is_set():
-                self.current = Worker(self.registry, store)
+                self.current = Worker(
+                    self.registry, store, metrics=self.metrics, traced=self.traced
+                )
                 try:
                     await self.current.run(install_signals=False)
                 except (RedisError, OSError) as exc:

@@ -6,10 +6,13 @@ import gc
 import logging
 
 import uvicorn
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from arqd.api.app import create_app
 from arqd.core.errors import ArqdError
 from arqd.core.settings import Settings
+from arqd.observability.logs import setup_logging
+from arqd.observability.tracing import setup_tracing
 from arqd.store.connection import resolve_url
 from arqd.worker import Registry
 
@@ -28,7 +31,7 @@ def serve(
     With no REDIS_URL the embedded server for ARQD_DATA_DIR is started (or reused) first.
     """
     level = settings.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     try:
         url = resolve_url(settings)
     except ArqdError as exc:
@@ -42,7 +45,12 @@ def serve(
         url,
         "with a worker" if with_worker else "API only",
     )
-    app = create_app(settings, registry=registry, with_worker=with_worker)
+    provider = setup_tracing(settings, "arqd-api")
+    app = create_app(
+        settings, registry=registry, with_worker=with_worker, traced=provider is not None
+    )
+    if provider is not None:
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
     _tune_garbage_collector()
     config = uvicorn.Config(
         app,

@@ -10,6 +10,7 @@ from fastapi import Request
 from arqd.api.batching import EnqueueBatcher
 from arqd.client import Client
 from arqd.core.settings import Settings
+from arqd.observability.metrics import Metrics
 from arqd.store.store import Store
 
 
@@ -21,6 +22,7 @@ class ApiState:
     event_buffer: int = 1000
     started: float = field(default_factory=time.monotonic)
     slow_consumers_closed: int = 0
+    metrics: Metrics | None = None
     _client: Client | None = None
     _batcher: EnqueueBatcher | None = None
     _feeds: Store | None = None

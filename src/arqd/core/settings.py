@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     circuit_breaker_timeout: int = _env("CIRCUIT_BREAKER_TIMEOUT", 30_000, gt=0)
     metrics_port: int = _env("METRICS_PORT", 9090, ge=0, le=65535)
     metrics_host: str = _env("ARQD_METRICS_HOST", "0.0.0.0")
+    metrics_public: bool = _env("ARQD_METRICS_PUBLIC", False)
     enable_prometheus: bool = _env("ENABLE_PROMETHEUS", True)
     jaeger_enabled: bool = _env("JAEGER_ENABLED", False)
     jaeger_endpoint: str | None = _env("JAEGER_ENDPOINT", None)

@@ -22,6 +22,7 @@ from arqd.api.schemas import (
 from arqd.api.state import ApiState, api_state
 from arqd.core.errors import TaskNotFound
 from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus
+from arqd.observability import tracing
 from arqd.store import events as streams
 
 State = Annotated[ApiState, Depends(api_state)]
@@ -67,7 +68,10 @@ async def enqueue_task(body: TaskIn, state: State) -> Response:
 async def enqueue_one(state: ApiState, body: TaskIn) -> Response:
     """``POST /tasks`` once the body is valid (also answered by the fast lane)."""
     new = body.to_new_task()
+    new.trace_context = tracing.inject_current() or None  # the batcher runs elsewhere
     task = await state.batcher.enqueue(new)
+    if state.metrics is not None:
+        state.metrics.tasks_enqueued.labels(task.queue, task.type).inc()
     status = 201 if task.id == new.id else 200
     return json_response(task_json(task), status, {"Location": f"/tasks/{task.id}"})
 
@@ -87,6 +91,9 @@ async def enqueue_batch(body: BatchIn, state: State) -> Response:
 async def enqueue_many(state: ApiState, body: BatchIn) -> Response:
     """``POST /tasks/batch`` once the body is valid (also answered by the fast lane)."""
     created = await state.client.enqueue_many([task.to_new_task() for task in body.tasks])
+    if state.metrics is not None:
+        for task in created:
+            state.metrics.tasks_enqueued.labels(task.queue, task.type).inc()
     return json_response({"tasks": [task_json(task) for task in created]}, 201)
 
 
