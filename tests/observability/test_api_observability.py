@@ -85,10 +85,11 @@ async def test_one_trace_from_the_http_request_to_the_handler(
         done = (await http.get(f"/tasks/{created['id']}", params={"wait": 10})).json()
     assert done["status"] == "succeeded"
 
-    async def worker_span_arrived() -> bool:
-        return any(s.name == "arqd.task ok" for s in receiver.spans)
+    async def both_ends_arrived() -> bool:  # the API and the worker export separately
+        ids = {s.span_id for s in receiver.spans}
+        return any(s.name == "arqd.task ok" and s.parent_span_id in ids for s in receiver.spans)
 
-    await eventually(worker_span_arrived, timeout=15)
+    await eventually(both_ends_arrived, timeout=15)
     spans = receiver.wait_for(1)
     by_id = {s.span_id: (s, svc) for s, svc in zip(spans, receiver.services, strict=True)}
     (worker_span,) = [s for s in spans if s.name == "arqd.task ok"]
