@@ -20,29 +20,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-import orjson
-from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.settings import Settings
-from arqd.observability import tracing
 from arqd.observability.metrics import Metrics
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Lease, new_task_id
 from arqd.store.store import Answer, Limit, Store
+from arqd.worker import telemetry
 from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.registry import Registry
 
 log = logging.getLogger("arqd.worker")
 IDLE_BLOCK = 2.0  # seconds an idle worker blocks before it looks for lapsed leases again
-OUTCOME_STATUS = {
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "retry": "retried",
-    "cancelled": "cancelled",
-}
 
 
 class Worker:
@@ -238,7 +230,7 @@ class Worker:
         started = time.perf_counter()
         try:
             if self.traced:
-                answer = await self._traced_attempt(plan)
+                answer = await telemetry.traced_attempt(plan, self._executor)
             else:
                 answer = await run_attempt(plan, self._executor)
         finally:
@@ -252,56 +244,7 @@ class Worker:
         self.processed += 1
         self._answers[plan.lease.queue].append(answer)
         self._answers_ready.set()
-        self._record(plan, answer, time.perf_counter() - started)
-
-    async def _traced_attempt(self, plan: Plan) -> Answer | None:
-        lease = plan.lease
-        parent = tracing.extract(orjson.loads(lease.trace)) if lease.trace else None
-        attributes: dict[str, str | int] = {
-            "arqd.task.id": lease.id,
-            "arqd.task.type": lease.type,
-            "arqd.queue": lease.queue,
-            "arqd.attempt": lease.attempt,
-        }
-        span_name = f"arqd.task {lease.type}"
-        with tracing.tracer().start_as_current_span(
-            span_name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-        ) as span:
-            answer = await run_attempt(plan, self._executor)
-            outcome = answer.outcome if answer else "lease_lost"
-            span.set_attribute("arqd.outcome", outcome)
-            if answer is not None and outcome in ("failed", "retry"):
-                error = orjson.loads(answer.value)
-                span.add_event(
-                    "exception",
-                    {"exception.type": error["type"], "exception.message": error["message"]},
-                )
-                span.set_status(Status(StatusCode.ERROR, error["message"]))
-            return answer
-
-    def _record(self, plan: Plan, answer: Answer, seconds: float) -> None:
-        lease = plan.lease
-        status = OUTCOME_STATUS.get(answer.outcome)
-        if self.metrics is not None and status is not None:
-            self.metrics.tasks_processed.labels(lease.type, status).inc()
-            self.metrics.task_duration.labels(lease.type).observe(seconds)
-            if status == "retried":
-                self.metrics.task_retries.labels(lease.type).inc()
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "task %s %s after %.3f s",
-                lease.id,
-                answer.outcome,
-                seconds,
-                extra={
-                    "task_id": lease.id,
-                    "task_type": lease.type,
-                    "queue": lease.queue,
-                    "attempt": lease.attempt,
-                    "outcome": answer.outcome,
-                    "worker": self.id,
-                },
-            )
+        telemetry.record(self.metrics, plan, answer, time.perf_counter() - started, self.id)
 
     def _breaker(self, name: str, policy: BreakerPolicy | None) -> CircuitBreaker:
         return CircuitBreaker(name, self.store, policy, self._loop)
