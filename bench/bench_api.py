@@ -8,7 +8,7 @@ Starts a private redis-server (no persistence) and ``arqd serve --no-worker`` wi
 against it, as a separate process, then drives it from this process with raw HTTP/1.1 on
 keep-alive connections (one request in flight per connection). Reports requests or tasks
 per second, the latency percentiles seen by the client, and the CPU time the arqd process
-spent per task (which other programs on the machine do not change).
+spent per task (which other programs on the machine change less than the throughput).
 """
 
 from __future__ import annotations
@@ -256,8 +256,10 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
         f"--repeat {args.repeat} --connections {args.connections} "
         f"--batch-size {args.batch_size} --batch-connections {args.batch_connections}`",
         "",
-        f"Load average when it started: {os.getloadavg()[0]:.2f} (other programs on the "
-        "machine compete for the same two cores; the CPU columns do not depend on them).",
+        f"Load average when it started: {os.getloadavg()[0]:.2f}. Other programs on the "
+        "machine compete for the same two cores: throughput drops with them, and the arqd "
+        "CPU time per task rises less (they still share caches), so it shows what one free "
+        "core would do.",
         "",
         "| run | requests | tasks/s | p50 ms | p99 ms | errors | arqd CPU µs/task "
         "| tasks/s per free core |",

@@ -145,13 +145,11 @@ def test_the_api_quickstart_runs_as_written(workdir: Path) -> None:
             text=True,
             timeout=60,
         )
-        assert done.returncode == 0, done.stderr
+        log = "".join(server_output.lines)
+        assert done.returncode == 0, f"{done.stderr}\n{log}"
         task = json.loads(done.stdout)
-        assert (task["type"], task["status"], task["result"]) == (
-            "echo",
-            "succeeded",
-            {"hello": "world"},
-        )
+        assert (task["type"], task["status"]) == ("echo", "succeeded"), f"{task}\n{log}"
+        assert task["result"] == {"hello": "world"}
 
         watched.wait_for(rf'"task_id":"{re.escape(task["id"])}".*"event":"succeeded"')
         seen = [e["event"] for e in events_in(watched.lines) if e["task_id"] == task["id"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -90,10 +91,16 @@ async def enqueue_batch(body: BatchIn, state: State) -> Response:
 
 async def enqueue_many(state: ApiState, body: BatchIn) -> Response:
     """``POST /tasks/batch`` once the body is valid (also answered by the fast lane)."""
-    created = await state.client.enqueue_many([task.to_new_task() for task in body.tasks])
+    new = [task.to_new_task() for task in body.tasks]
+    trace_context = tracing.inject_current() or None
+    for task in new:
+        task.trace_context = trace_context
+    created = await state.client.enqueue_many(new)
     if state.metrics is not None:
-        for task in created:
-            state.metrics.tasks_enqueued.labels(task.queue, task.type).inc()
+        # One increment per queue and type: one per task would cost about 2 µs each, a
+        # tenth of what the API spends on a task in a batch.
+        for (queue, task_type), count in Counter((t.queue, t.type) for t in created).items():
+            state.metrics.tasks_enqueued.labels(queue, task_type).inc(count)
     return json_response({"tasks": [task_json(task) for task in created]}, 201)
 
 
