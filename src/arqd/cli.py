@@ -259,6 +259,23 @@ def inspect(
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def bench(
+    tasks: Annotated[int, typer.Option(help="Tasks per workload")] = 20_000,
+    rate: Annotated[int, typer.Option(help="Tasks/s for the latency run")] = 500,
+    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="The worker's concurrency")] = 200,
+) -> None:
+    """Measure arqd on this Redis (REDIS_URL, or the embedded server): enqueue, processing
+    and latency, with progress bars and a summary table. Works under a key prefix of its own."""
+    from arqd.benchmark import render, run_benchmark
+    from arqd.store.connection import resolve_url
+
+    settings = _settings()
+    results = run_benchmark(resolve_url(settings), tasks, rate, seconds, concurrency)
+    Console().print(render(results))
+
+
 @embedded_app.command("status")
 def embedded_status() -> None:
     """Say whether the embedded server for ARQD_DATA_DIR runs, and its URL."""

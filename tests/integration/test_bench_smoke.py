@@ -77,3 +77,41 @@ def test_bench_runs_and_reports(redis_server: RedisServer, tmp_path: Path) -> No
     memory = data["memory"]
     assert 20 < memory["bytes_per_task"] < 10_000
     assert len(memory["breakdown"]) == 3
+
+
+def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
+    """``python -m bench.compare`` for arqd alone (arqd needs no peer environment): every
+    workload has a figure, and the report has each section. It starts its own Redis."""
+    out = tmp_path / "compare.md"
+    args = [
+        "--systems", "arqd", "--quick", "--tasks", "300", "--seconds", "1", "--rates", "100",
+        "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.compare", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = out.read_text()
+    for section in ("## Throughput, memory", "## Enqueue-to-start latency", "## Worker settings"):
+        assert section in report
+    assert "failed" not in report
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["environment"]["arqd version"]
+    (run,) = data["runs"]
+    assert run["system"] == "arqd"
+    assert run["errors"] == {}
+    for key in ("enqueue_one", "enqueue_batch", "bytes_per_task"):
+        assert run[key] > 0, key
+    for key in ("default", "tuned", "noop"):
+        assert run[key]["rate"] > 0, key
+        assert 10 * 2**20 < run[key]["peak_rss"] < 2 * 2**30
+    (latency,) = run["latency"]
+    assert latency["rate"] == 100
+    assert 90 <= latency["sent"] <= 100  # the producer stops on time, even if behind
+    assert latency["started"] == latency["sent"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"] < 10_000

@@ -1,0 +1,161 @@
+"""Processes the benchmarks run: a private redis-server, and worker processes we watch.
+
+Workers start in a session of their own, so stopping one stops its children too (Celery,
+Dramatiq and RQ fork), and their peak memory is read over the whole process tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import psutil
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+POLL = 0.02  # seconds between polls
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server of our own on a free port, no persistence; yields its URL."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise RuntimeError("redis-server is not on the PATH; pass --redis-url")
+    port = free_port()
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with tempfile.TemporaryDirectory(prefix="arqd-bench-") as folder:
+        process = subprocess.Popen([binary, *args, "--dir", folder], stdout=subprocess.DEVNULL)
+        try:
+            _await_ping(port, process)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _await_ping(port: int, process: subprocess.Popen[bytes]) -> None:
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def _vm_hwm(pid: int) -> int | None:
+    """Peak resident set size of one process in bytes (VmHWM), None if unknown."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+class WorkerProcess:
+    """A running worker process of the system under test; its output goes to ``log``."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        self.process = process
+        self.ps = psutil.Process(process.pid)
+        self._log = log
+
+    def output(self, chars: int = 2000) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-chars:]
+
+    def check(self) -> None:
+        """Raise, with the worker's output, if it has exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.output()}")
+
+    def tree(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            return [self.ps, *self.ps.children(recursive=True)]
+        return [self.ps]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker and its live children."""
+        total = 0.0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def peak_rss(self) -> int:
+        """The largest peak resident set size (VmHWM) in the worker's process tree, in
+        bytes: the process that runs the tasks; the current RSS where /proc is missing."""
+        peaks = [_vm_hwm(proc.pid) for proc in self.tree()]
+        if any(peaks):
+            return max(p for p in peaks if p)
+        return int(self.ps.memory_info().rss)
+
+    def processes(self) -> int:
+        return len(self.tree())
+
+
+@contextlib.contextmanager
+def worker_process(
+    command: list[str], env: dict[str, str], cwd: Path = REPO, graceful: bool = True
+) -> Iterator[WorkerProcess]:
+    """Start a worker in its own session; at exit, SIGTERM its process group (SIGKILL
+    after 15 s) and wait; SIGKILL at once if not ``graceful`` (its work is done and its
+    state is about to be flushed: some peers take seconds to shut down)."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield WorkerProcess(process, log)
+        finally:
+            _stop(process, graceful)
+
+
+def _stop(process: subprocess.Popen[bytes], graceful: bool) -> None:
+    steps = ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0))
+    for sig, wait in steps if graceful else steps[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # children that outlived their parent
+
+
+async def until(
+    condition: Callable[[], Awaitable[object]], check: Callable[[], None], timeout: float
+) -> None:
+    """Poll ``condition`` until it is true; ``check`` raises if what we wait on has died."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up waiting after {timeout:g} s")
+        await asyncio.sleep(POLL)

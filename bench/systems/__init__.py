@@ -1,0 +1,1 @@
+"""Queue systems under benchmark: arqd in process, peers in virtual environments of their own."""
