@@ -97,8 +97,12 @@ async def test_retry_queues_a_failed_task_again(http: httpx.AsyncClient) -> None
     assert done["error"]["type"] == "DemoFailure"
 
     response = await http.post(f"/tasks/{failed['id']}/retry", params={"queue": "default"})
-    assert (response.status_code, response.json()["status"]) == (200, "queued")
-    assert (await finished(http, failed["id"]))["attempts"] == 1
+    # The in-process worker may take it up (or even fail it again) before the answer is read.
+    assert response.status_code == 200
+    assert response.json()["status"] in {"queued", "active", "failed"}
+    again = await finished(http, failed["id"])
+    assert again["attempts"] == 1  # a fresh retry budget
+    assert again["finished_at"] > done["finished_at"]  # it really ran again
 
 
 async def test_wait_returns_once_the_task_finished_or_as_it_is_after_the_wait(

@@ -40,10 +40,13 @@ async def test_a_rate_limit_holds_across_three_worker_processes(
     assert {t.status for t in done} == {TaskStatus.SUCCEEDED}
     assert {t.attempts for t in done} == {1}  # waiting burned no retries
     starts = sorted(ms(t, "started_at") for t in done)
+    # Slots are reserved 100 ms apart; a start may lag its slot on a loaded machine, which
+    # can bunch it with the next one, so allow one task beyond the burst in any window.
     burst, interval = 1, 100.0
     for i in range(len(starts)):
         for j in range(i + 1, len(starts)):
-            assert starts[j] - starts[i] >= (j - i - burst) * interval - 2
+            assert starts[j] - starts[i] >= (j - i - burst - 1) * interval - 2
+    assert starts[-1] - starts[0] >= (len(starts) - 1 - burst - 1) * interval
     # Other types flowed past the backlog: all free tasks ran before most limited ones.
     assert max(ms(t, "finished_at") for t in done_free) < starts[10]
 
