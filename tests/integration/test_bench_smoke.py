@@ -64,7 +64,7 @@ def test_bench_runs_and_reports(redis_server: RedisServer, tmp_path: Path) -> No
     for p in processing:
         (run,) = p["runs"]
         assert run["rate"] > 0
-        assert run["worker_cpu_us"] > 0
+        assert run["worker_cpu_us"] >= 0  # 200 tasks may take less than one clock tick
         assert 10 * 2**20 < run["peak_rss"] < 2 * 2**30
 
     arqd, baseline = data["latency"]

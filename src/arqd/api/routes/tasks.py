@@ -91,7 +91,7 @@ async def enqueue_batch(body: BatchIn, state: State) -> Response:
 
 async def enqueue_many(state: ApiState, body: BatchIn) -> Response:
     """``POST /tasks/batch`` once the body is valid (also answered by the fast lane)."""
-    new = [task.to_new_task() for task in body.tasks]
+    new = body.to_new_tasks()
     trace_context = tracing.inject_current() or None
     for task in new:
         task.trace_context = trace_context
