@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -399,6 +401,28 @@ async def test_list_filters_and_pages(client: Client) -> None:
         await client.list_tasks(status="sleeping")
     with pytest.raises(InvalidTask, match="invalid cursor"):
         await client.list_tasks(cursor="!!")
+
+
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [[-5, 0, 0], [0, -1, 0], [0, 0, -1], [0, 0, 2**62], [0, 0, 1.5], [True, 0, 0], [1, 2], {}],
+)
+async def test_a_crafted_cursor_is_refused_not_a_crash(client: Client, crafted: object) -> None:
+    await client.enqueue("t")
+    with pytest.raises(InvalidTask, match="invalid cursor"):
+        await client.list_tasks(cursor=_cursor(crafted))
+
+
+async def test_a_cursor_past_the_end_is_an_empty_last_page(client: Client) -> None:
+    await client.enqueue("t")
+    page = await client.list_tasks(cursor=_cursor([7, 0, 0]))
+    assert (page.tasks, page.next_cursor) == ([], None)
+    page = await client.list_tasks(cursor=_cursor([0, 1, 2**31]))  # past the queued one
+    assert page.tasks == []
 
 
 async def test_stats_report_the_age_of_the_oldest_queued_task(client: Client) -> None:

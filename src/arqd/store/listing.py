@@ -20,6 +20,7 @@ ORDER = (
     TaskStatus.SUCCEEDED,
     TaskStatus.CANCELLED,
 )
+MAX_OFFSET = 2**31  # far past any index Redis keeps for a queue, well inside its integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,15 @@ class Position:
 
     @classmethod
     def decode(cls, cursor: str | None) -> Position:
+        """The position a ``next_cursor`` names; InvalidTask for anything else, crafted
+        cursors with negative or huge numbers included."""
         if not cursor:
             return cls()
         try:
             q, s, o = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            return cls(int(q), int(s), int(o))
+            if not all(type(n) is int and 0 <= n <= MAX_OFFSET for n in (q, s, o)):
+                raise ValueError("out of range")
+            return cls(q, s, o)
         except (ValueError, TypeError) as exc:
             raise InvalidTask(
                 f"invalid cursor {cursor!r}: pass back a next_cursor unchanged"
