@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -11,12 +12,14 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT, FieldT
 
 from arqd.core.settings import Settings
 from arqd.core.task import Task
 from arqd.store import codec, scripts
 from arqd.store.codec import Answer, Lease, NewTask, text
 from arqd.store.keys import Keys
+from arqd.store.lane import Lane
 
 __all__ = ["Answer", "Limit", "QueueStats", "Store"]
 
@@ -54,6 +57,7 @@ class Store:
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
+        self.lane = Lane(redis)
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
@@ -64,10 +68,10 @@ class Store:
 
     async def _eval(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         try:
-            return await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
+            return await self.lane.call("EVALSHA", self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
             await self._load_scripts()
-            return await self.redis.evalsha(self._sha[name], len(keys), *keys, *args)
+            return await self.lane.call("EVALSHA", self._sha[name], len(keys), *keys, *args)
 
     async def _call(self, name: str, queue: str, *args: Any) -> Any:
         """Run a script on one queue's keys."""
@@ -76,7 +80,7 @@ class Store:
     # Producers.
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
-        """Enqueue tasks in one round trip (one script call per queue); (id, created) each."""
+        """Enqueue tasks, one script call per queue (concurrent); (id, created) each."""
         s = self.settings
         by_queue: dict[str, list[int]] = {}
         args: dict[str, list[Any]] = {}
@@ -86,37 +90,26 @@ class Store:
             args.setdefault(queue, []).extend(
                 codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
             )
-        replies = await self._pipeline_enqueue(by_queue, args)
+        if len(by_queue) == 1:
+            replies = [await self._enqueue_on(*next(iter(by_queue.items())), args)]
+        else:
+            calls = (self._enqueue_on(q, positions, args) for q, positions in by_queue.items())
+            replies = list(await asyncio.gather(*calls))
+        if fresh := [q for q, reply in zip(by_queue, replies, strict=True) if reply[0] == 1]:
+            await self.redis.sadd(self.keys.queues(), *fresh)
         results: list[tuple[str, bool]] = [("", False)] * len(tasks)
         for queue, reply in zip(by_queue, replies, strict=True):
-            for position, i in zip(by_queue[queue], range(0, len(reply), 2), strict=True):
+            for position, i in zip(by_queue[queue], range(1, len(reply), 2), strict=True):
                 results[position] = (reply[i].decode(), reply[i + 1] == 1)
         return results
 
-    async def _pipeline_enqueue(
-        self, by_queue: dict[str, list[int]], args: dict[str, list[Any]]
+    async def _enqueue_on(
+        self, queue: str, positions: list[int], args: dict[str, list[Any]]
     ) -> list[Any]:
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for queue, positions in by_queue.items():
-                pipe.evalsha(
-                    self._sha["enqueue"],
-                    1,
-                    self.keys.queue(queue),
-                    self.settings.events_max,
-                    len(positions),
-                    *args[queue],
-                )
-            pipe.sadd(self.keys.queues(), *by_queue)  # every time: Redis may have lost it
-            replies = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
-                await self._load_scripts()
-                continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return replies[: len(by_queue)]
-        raise AssertionError("unreachable")
+        reply: list[Any] = await self._call(
+            "enqueue", queue, self.settings.events_max, len(positions), *args[queue]
+        )
+        return reply
 
     async def cancel(self, queue: str, task_id: str) -> str:
         s = self.settings
@@ -279,6 +272,11 @@ class Store:
         key = self.keys.rate_limit(scope, subject)
         allowed, retry, remaining, reset = await self._eval("ratelimit", [key], interval_ms, burst)
         return allowed == 1, int(retry), int(remaining), int(reset)
+
+    async def note_rate_limited(self, fields: dict[FieldT, EncodableT]) -> None:
+        """Append a refusal by the HTTP rate limit to its capped event stream."""
+        stream = self.keys.rate_limit_events()
+        await self.redis.xadd(stream, fields, maxlen=self.settings.events_max, approximate=True)
 
     # The worker registry (not task state: plain commands).
 

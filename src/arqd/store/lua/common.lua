@@ -10,6 +10,8 @@
 --   succeeded / failed / cancelled   zset   finished task ids, score = finish time (ms)
 --   events      stream every transition, capped (MAXLEN ~)
 --   wake        list   a token that wakes a worker blocked in BLPOP
+--   known       string set (1 min TTL) while the queue's name is known to be in the set of
+--                      queue names (enqueue.lua)
 --   idem:<key>  string idempotency key -> task id, with its own TTL
 --   throttled   zset   ready tasks waiting for their rate-limit slot, score = slot time (ms)
 --   held:<type> list   ready tasks held by a concurrency limit or an open breaker
@@ -55,14 +57,13 @@ local function wake(prefix)
 end
 
 -- Make a task ready. A task handed back or reclaimed goes to the front of its priority.
+-- A priority leaves 'prios' only once its list is empty, so a list that already held
+-- tasks before this push has its priority there.
 local function push_ready(prefix, id, prio, front)
   local list = prefix .. 'q:' .. prio
-  if front then
-    redis.call('RPUSH', list, id)
-  else
-    redis.call('LPUSH', list, id)
+  if redis.call(front and 'RPUSH' or 'LPUSH', list, id) == 1 then
+    redis.call('ZADD', prefix .. 'prios', prio, prio)
   end
-  redis.call('ZADD', prefix .. 'prios', prio, prio)
 end
 
 -- Record a finished task in its capped index; dead-lettered tasks over the cap are deleted.

@@ -5,12 +5,14 @@
 --          id, type, payload JSON, priority, delay ms (0 = ready now),
 --          idempotency key ('' = none), idempotency TTL ms, extra field count E,
 --          then E field/value pairs stored as they are (max_retries, timeout, trace...)
--- Returns  per task: id, 1 if created or 0 if an idempotency key returned an earlier task
+-- Returns  1 if the caller must add the queue to the set of queue names (another slot:
+--          the marker 'known' says it did so within the last minute), else 0; then
+--          per task: id, 1 if created or 0 if an idempotency key returned an earlier task
 local prefix = KEYS[1]
 local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
 local now = now_ms()
-local out = {}
+local out = {redis.call('SET', prefix .. 'known', 1, 'NX', 'PX', 60000) and 1 or 0}
 local i = 3
 local woke = false
 for _ = 1, n do
