@@ -82,6 +82,7 @@ def arqd_serve(redis_url: str) -> Iterator[tuple[int, psutil.Process]]:
         "REDIS_URL": redis_url,
         "API_KEYS": API_KEY,
         "ARQD_LOG_LEVEL": "warning",
+        "REQUESTS_PER_MINUTE": "0",  # the bench measures throughput, not the rate limit
     }
     arqd = Path(sys.executable).parent / "arqd"
     command = [str(arqd), "serve", "--no-worker", "--port", str(port)]

@@ -7,6 +7,9 @@ look at the app's state; the quickstart test runs ``arqd serve`` as a real subpr
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -61,6 +64,49 @@ class LiveServer:
         assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
+class ApiProcess:
+    """``arqd serve --no-worker`` in a process of its own, on the Redis, key prefix, API keys
+    and rate limit of ``settings``; ``env`` adds to its environment."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        self.port = free_port()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("ARQD_")}
+        environ |= {
+            "REDIS_URL": settings.redis_url or "",
+            "ARQD_KEY_PREFIX": settings.key_prefix,
+            "API_KEYS": settings.api_keys or "",
+            "REQUESTS_PER_MINUTE": str(settings.requests_per_minute),
+            "ARQD_LOG_LEVEL": "warning",
+            **env,
+        }
+        command = [sys.executable, "-m", "arqd", "serve", "--no-worker", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def started(self) -> None:
+        """Wait until it answers /health."""
+
+        async def healthy() -> bool:
+            assert self.process.poll() is None, "arqd serve exited"
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"{self.url}/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_until(healthy, timeout=60)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
 def settings_for(redis_url: str, **overrides: Any) -> Settings:
     """Settings for one test: its own key prefix, short leases and retry delays."""
     values: dict[str, Any] = {
@@ -71,6 +117,8 @@ def settings_for(redis_url: str, **overrides: Any) -> Settings:
         "retry_base_delay": 50,
         "retry_max_delay": 500,
         "shutdown_grace": 2000,
+        # Far above what a test sends, but on: every request passes through the limiter.
+        "requests_per_minute": 1_000_000,
         **overrides,
     }
     return Settings(**values)

@@ -27,6 +27,7 @@ class ServeProcess:
             "REDIS_URL": settings.redis_url or "",
             "ARQD_KEY_PREFIX": settings.key_prefix,
             "ARQD_LOG_LEVEL": "warning",
+            "REQUESTS_PER_MINUTE": "0",  # a hundred requests in a few seconds
             **env,
         }
         self.process = subprocess.Popen(

@@ -60,3 +60,40 @@ def test_unknown_arqd_variables_are_errors_so_typos_surface() -> None:
 def test_unrelated_variables_are_ignored_and_empty_means_default() -> None:
     s = Settings.from_env({"HOME": "/root", "REDIS_URL": ""})
     assert s.redis_url is None
+
+
+def test_rate_limit_overrides_are_per_api_key_and_zero_turns_a_limit_off() -> None:
+    s = Settings.from_env(
+        {
+            "API_KEYS": "alpha,beta==,gamma",
+            "REQUESTS_PER_MINUTE": "0",
+            "ARQD_RATE_LIMIT_OVERRIDES": "alpha=600, beta===0,,",
+        }
+    )
+    assert s.requests_per_minute == 0
+    assert s.rate_limits() == {"alpha": 600, "beta==": 0}
+    assert Settings.from_env({}).rate_limits() == {}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["alpha", "alpha=", "=5", "alpha=-1", "alpha=1.5", "alpha=lots", "alpha=5,stranger=5"],
+)
+def test_bad_rate_limit_overrides_name_the_variable_but_never_a_key(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="ARQD_RATE_LIMIT_OVERRIDES") as info:
+        Settings.from_env({"API_KEYS": "alpha", "ARQD_RATE_LIMIT_OVERRIDES": value})
+    assert "alpha" not in str(info.value)
+    assert "stranger" not in str(info.value)
+
+
+def test_an_override_for_a_key_that_is_not_configured_is_an_error() -> None:
+    with pytest.raises(ConfigurationError, match="not one of API_KEYS"):
+        Settings.from_env({"ARQD_RATE_LIMIT_OVERRIDES": "alpha=5"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("REQUESTS_PER_MINUTE", "-1"), ("ARQD_MAX_INFLIGHT", "-1")]
+)
+def test_limits_cannot_be_negative(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})

@@ -16,7 +16,9 @@ from arqd.api.backend import api_client, feed_store
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
-from arqd.api.routes import metrics, system, tasks
+from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
+from arqd.api.routes import breakers, metrics, system, tasks
+from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import Client
 from arqd.core.settings import Settings
@@ -30,7 +32,9 @@ log = logging.getLogger("arqd.api")
 DESCRIPTION = """\
 Enqueue tasks, follow them, and watch their events live (WebSocket `/events`).
 Every route but `/health` needs an API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`)
-when `API_KEYS` is set. Errors are `application/problem+json` (RFC 9457).
+when `API_KEYS` is set. Errors are `application/problem+json` (RFC 9457). Requests are
+rate limited per key (`429` with `Retry-After` and `RateLimit-*` headers) and shed under
+overload (`503` with `Retry-After`); probes and metrics are exempt from both.
 """
 
 
@@ -84,20 +88,29 @@ def create_app(
         openapi_tags=[
             {"name": "tasks", "description": "Enqueue and follow tasks"},
             {"name": "system", "description": "Health, queues and workers"},
+            {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
         ],
     )
     app.state.arqd = state
     app.include_router(tasks.router)
     app.include_router(system.router)
+    app.include_router(breakers.router)
     app.include_router(events.router)
     app.include_router(metrics.router)
     problems.install(app)
     openapi.install(app, public_paths)
-    # The last added runs first: keys are checked before the body is even read.
+    # The last added runs first. Outside in: every request counted (refusals too), load
+    # shed before any work, the key checked, then the key's rate limit, all before the body
+    # is even read.
     app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    policy = RateLimitPolicy.from_settings(settings)
+    if policy.active:
+        app.add_middleware(RateLimitMiddleware, state=state, policy=policy)
     app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
-    if state.metrics is not None:  # outermost: every request counted, refusals included
+    if settings.max_inflight:
+        app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
+    if state.metrics is not None:
         app.add_middleware(HttpMetrics, metrics=state.metrics)
     return app
 

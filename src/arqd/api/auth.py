@@ -85,20 +85,7 @@ class ApiKeyMiddleware:
             )
             await response(scope, receive, send)
         else:
-            await _refuse_websocket(scope, receive, send)
-
-
-async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
-    await receive()  # websocket.connect
-    if "websocket.http.response" in scope.get("extensions", {}):
-        response = problems.problem(401, _DETAIL + " (or ?api_key=KEY)", "unauthorized")
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": 401,
-                "headers": response.raw_headers,
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": response.body})
-    else:
-        await send({"type": "websocket.close", "code": 1008, "reason": "API key required"})
+            response = problems.problem(401, _DETAIL + " (or ?api_key=KEY)", "unauthorized")
+            await problems.refuse_websocket(
+                scope, receive, send, response, 1008, "API key required"
+            )

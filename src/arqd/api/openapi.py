@@ -2,7 +2,8 @@
 
 Routes return orjson-rendered ``Response`` objects for speed, so their answers are declared
 here (``ok``, ``errors``) rather than inferred. The finished document also says that every
-path but the public ones needs an API key, and that errors are problem+json.
+path but the public ones needs an API key, that errors are problem+json, and that any
+path but probes and metrics may be rate limited (429) or shed under load (503).
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from arqd.api.problems import MEDIA_TYPE
+from arqd.api.ratelimit import EXEMPT_PATHS
 from arqd.api.schemas import ProblemOut
 
 REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
     400: "The body is not valid JSON",
     401: "No API key, or a wrong one",
-    404: "No such task (it may have expired)",
+    404: "No such task (it may have expired), or no such breaker",
     409: "The task's status does not allow this",
     413: "The body or the payload is over the size limit",
     415: "The body is not declared as JSON",
     422: "A field is invalid; `errors` names it",
-    503: "Redis is unreachable; retry after Retry-After seconds",
+    429: "Over REQUESTS_PER_MINUTE; retry after Retry-After seconds",
+    503: "Redis is unreachable, or the server is overloaded; retry after Retry-After seconds",
 }
 _SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "API_KEYS entry"},
@@ -56,11 +59,19 @@ def _problem_response(status: int) -> dict[str, Any]:
         "description": _ERROR_TEXT.get(status, "Error"),
         "content": {MEDIA_TYPE: {"schema": schema}},
     }
-    if status == 503:
-        declared["headers"] = {
-            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}
+    if status in (429, 503):
+        declared["headers"] = {"Retry-After": _header("Seconds to wait")}
+    if status == 429:
+        declared["headers"] |= {
+            "RateLimit-Limit": _header("Requests per minute allowed"),
+            "RateLimit-Remaining": _header("Requests left now"),
+            "RateLimit-Reset": _header("Seconds until the whole budget is back"),
         }
     return declared
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
 
 
 def _finish(document: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any]:
@@ -80,6 +91,9 @@ def _finish(document: dict[str, Any], public_paths: frozenset[str]) -> dict[str,
             if path not in public_paths:
                 operation["security"] = [{name: []} for name in _SECURITY_SCHEMES]
                 responses["401"] = _problem_response(401)
+            if path not in EXEMPT_PATHS:  # the rate limit and load shedding
+                responses["429"] = _problem_response(429)
+                responses.setdefault("503", _problem_response(503))
     return document
 
 

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from redis import exceptions as redis_errors
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from arqd.core.errors import (
     ArqdError,
@@ -77,6 +78,20 @@ def unavailable(detail: str = "Redis is unreachable; try again shortly") -> Resp
     """503 with Retry-After: the request was fine, the backing store is not there."""
     headers = {"Retry-After": RETRY_AFTER_SECONDS}
     return problem(503, detail, "redis-unavailable", headers=headers)
+
+
+async def refuse_websocket(
+    scope: Scope, receive: Receive, send: Send, response: Response, close_code: int, reason: str
+) -> None:
+    """Refuse a WebSocket before its handshake: with ``response`` where the server can send
+    one (an HTTP answer to the upgrade), else by closing with ``close_code``."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        start = {"status": response.status_code, "headers": response.raw_headers}
+        await send({"type": "websocket.http.response.start", **start})
+        await send({"type": "websocket.http.response.body", "body": response.body})
+    else:
+        await send({"type": "websocket.close", "code": close_code, "reason": reason})
 
 
 def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:

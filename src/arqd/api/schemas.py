@@ -16,7 +16,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from arqd.client import WorkerInfo
+from arqd.client import BreakerInfo, WorkerInfo
 from arqd.core.errors import InvalidTask
 from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus, check_name, check_queue
 from arqd.store.codec import NewTask, new_task_id
@@ -184,6 +184,25 @@ class WorkersOut(BaseModel):
     workers: list[WorkerOut]
 
 
+class BreakerOut(BaseModel):
+    """A circuit breaker; task types' breakers are named ``task:QUEUE:TYPE``."""
+
+    name: str
+    state: Literal["closed", "open", "half_open"]
+    state_value: int = Field(
+        ge=0, le=2, description="0 closed, 1 open, 2 half-open: arq_circuit_breaker_state"
+    )
+    failures: int = Field(description="Failures in a row")
+    open_until: datetime | None = Field(description="While open: when a trial may pass")
+    trial_running: bool = Field(description="Half-open: the one trial call is running")
+
+
+class BreakersOut(BaseModel):
+    """Every breaker that has recorded a failure."""
+
+    breakers: list[BreakerOut]
+
+
 class HealthOut(BaseModel):
     """The spec's health JSON. Counts are null when Redis cannot be asked."""
 
@@ -269,6 +288,17 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "concurrency": details.get("concurrency"),
         "current_tasks": list(details.get("running", [])),
         "processed": details.get("processed"),
+    }
+
+
+def breaker_json(info: BreakerInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "state": info.state.name.lower(),
+        "state_value": int(info.state),
+        "failures": info.failures,
+        "open_until": info.open_until,
+        "trial_running": info.trial,
     }
 
 

@@ -22,6 +22,7 @@ class ApiState:
     event_buffer: int = 1000
     started: float = field(default_factory=time.monotonic)
     slow_consumers_closed: int = 0
+    inflight: int = 0  # HTTP requests being served now (see shedding.py)
     metrics: Metrics | None = None
     _client: Client | None = None
     _batcher: EnqueueBatcher | None = None

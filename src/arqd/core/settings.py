@@ -8,16 +8,19 @@ An unknown ``ARQD_*`` variable is an error, so a misspelling never goes unnotice
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arqd.core.errors import ConfigurationError
 
 PREFIX = "ARQD_"
+_COUNT = re.compile(r"^\s*[0-9]{1,9}\s*$")
+SECRETS = frozenset({"API_KEYS", "ARQD_RATE_LIMIT_OVERRIDES"})  # never echoed in errors
 
 
 def _env(name: str, default: Any, **constraints: Any) -> Any:
@@ -35,7 +38,7 @@ class Settings(BaseSettings):
     redis_url: str | None = _env("REDIS_URL", None)
     queue_max_retries: int = _env("QUEUE_MAX_RETRIES", 3, ge=0, le=1000)
     task_timeout: int = _env("TASK_TIMEOUT", 30_000, gt=0)
-    requests_per_minute: int = _env("REQUESTS_PER_MINUTE", 60, gt=0)
+    requests_per_minute: int = _env("REQUESTS_PER_MINUTE", 60, ge=0)
     circuit_breaker_threshold: int = _env("CIRCUIT_BREAKER_THRESHOLD", 5, gt=0)
     circuit_breaker_timeout: int = _env("CIRCUIT_BREAKER_TIMEOUT", 30_000, gt=0)
     metrics_port: int = _env("METRICS_PORT", 9090, ge=0, le=65535)
@@ -47,11 +50,13 @@ class Settings(BaseSettings):
     trace_sample_rate: float = _env("TRACE_SAMPLE_RATE", 1.0, ge=0.0, le=1.0)
 
     api_keys: str | None = _env("API_KEYS", None)
+    rate_limit_overrides: str | None = _env("ARQD_RATE_LIMIT_OVERRIDES", None)
 
     # arqd's own.
     host: str = _env("ARQD_HOST", "127.0.0.1")
     port: int = _env("ARQD_PORT", 3000, ge=0, le=65535)
     max_body_bytes: int = _env("ARQD_MAX_BODY_BYTES", 1_048_576, gt=0)
+    max_inflight: int = _env("ARQD_MAX_INFLIGHT", 1000, ge=0)
     data_dir: Path = _env("ARQD_DATA_DIR", Path(".arqd"))
     key_prefix: str = _env("ARQD_KEY_PREFIX", "arqd", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     queue: str = _env("ARQD_QUEUE", "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -69,6 +74,13 @@ class Settings(BaseSettings):
     max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
     log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
     log_format: str = _env("ARQD_LOG_FORMAT", "text", pattern=r"^(text|json)$")
+
+    @field_validator("rate_limit_overrides")
+    @classmethod
+    def _check_overrides(cls, value: str | None, info: ValidationInfo) -> str | None:
+        keys = info.data.get("api_keys")
+        parse_overrides(value, {key.strip() for key in (keys or "").split(",")})
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,9 +100,29 @@ class Settings(BaseSettings):
         """The configured API keys (API_KEYS, comma-separated); empty means the API is open."""
         return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
 
+    def rate_limits(self) -> dict[str, int]:
+        """Requests per minute by API key, from ARQD_RATE_LIMIT_OVERRIDES (0: unlimited)."""
+        return parse_overrides(self.rate_limit_overrides, set(self.api_key_list()))
+
     def retry_delays(self) -> tuple[float, float]:
         """The default backoff base and cap, in seconds."""
         return self.retry_base_delay / 1000, self.retry_max_delay / 1000
+
+
+def parse_overrides(value: str | None, api_keys: set[str]) -> dict[str, int]:
+    """``KEY=COUNT,KEY=COUNT``: each KEY one of API_KEYS, COUNT requests per minute (0: no
+    limit). Errors never repeat a key: they are secrets."""
+    limits: dict[str, int] = {}
+    entries = [entry.strip() for entry in (value or "").split(",")]
+    for number, entry in enumerate(filter(None, entries), start=1):
+        key, equals, count = entry.rpartition("=")
+        key = key.strip()
+        if not equals or not key or not _COUNT.match(count):
+            raise ValueError(f"entry {number} is not KEY=COUNT with COUNT a whole number >= 0")
+        if key not in api_keys:
+            raise ValueError(f"entry {number} names a key that is not one of API_KEYS")
+        limits[key] = int(count)
+    return limits
 
 
 def _alias(field_name: str) -> str:
@@ -103,6 +135,6 @@ def _describe(exc: ValidationError, values: Mapping[str, str]) -> str:
     problems = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
-        shown = values.get(name, "")
+        shown = "<secret>" if name in SECRETS else values.get(name, "")
         problems.append(f"{name}={shown!r}: {error['msg']}")
     return "invalid setting " + "; ".join(problems)

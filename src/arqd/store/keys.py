@@ -7,6 +7,7 @@ Cluster slot. Scripts receive the queue prefix as KEYS[1] and append the suffixe
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 FINISHED_INDEXES = ("succeeded", "failed", "cancelled")
@@ -68,3 +69,15 @@ class Keys:
     def rate_limit(self, scope: str, subject: str) -> str:
         """A GCRA rate-limit state, e.g. scope ``http`` and an API key's digest."""
         return f"{self.prefix}:rl:{scope}:{subject}"
+
+    def rate_limit_events(self) -> str:
+        """Requests refused by the HTTP rate limit (a capped stream)."""
+        return f"{self.prefix}:ratelimit:events"
+
+
+def http_client(api_key: bytes | None, address: str | None) -> str:
+    """The subject of a ``rate_limit("http", ...)`` key: an API key's SHA-256 (the key
+    itself never goes into Redis), or the client's address when there is no key."""
+    if api_key is not None:
+        return "key:" + hashlib.sha256(api_key).hexdigest()
+    return f"addr:{address or 'unknown'}"
