@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
-from arqd.api import events, openapi, problems
+from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
 from arqd.api.backend import api_client, feed_store
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
@@ -96,6 +96,7 @@ def create_app(
     app.include_router(system.router)
     app.include_router(breakers.router)
     app.include_router(events.router)
+    app.include_router(system_events.router)
     app.include_router(metrics.router)
     problems.install(app)
     openapi.install(app, public_paths)

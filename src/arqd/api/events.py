@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -77,6 +77,19 @@ def event_json(event: streams.StreamEvent) -> dict[str, Any]:
         error = orjson.loads(fields[b"error"])
         message["error"] = {"type": error.get("type"), "message": error.get("message")}
     return message
+
+
+class Feed(Protocol):
+    """What ``run_feed`` drives: a reader filling a bounded buffer, and a sender."""
+
+    state: ApiState
+    buffer: asyncio.Queue[bytes]
+
+    def stop(self) -> None: ...
+
+    async def read(self) -> None: ...
+
+    async def send(self, websocket: WebSocket) -> None: ...
 
 
 class EventFeed:
@@ -168,10 +181,11 @@ async def events(
     # every later event reaches it.
     await websocket.accept()
     feed = EventFeed(state, EventFilter(task_id, task_type), positions, queue is None)
-    await _run(websocket, feed)
+    await run_feed(websocket, feed)
 
 
-async def _run(websocket: WebSocket, feed: EventFeed) -> None:
+async def run_feed(websocket: WebSocket, feed: Feed) -> None:
+    """Run ``feed`` on an accepted socket until the client leaves or the feed fails."""
     reader = asyncio.create_task(feed.read())
     sender = asyncio.create_task(feed.send(websocket))
     watcher = asyncio.create_task(_watch(websocket))

@@ -37,14 +37,7 @@ class StreamEvent:
 
 async def newest_ids(store: Store, queues: Sequence[str]) -> dict[str, str]:
     """The id of each queue's newest event (``0-0`` for an empty stream), in one round trip."""
-    pipe = store.redis.pipeline(transaction=False)
-    for queue in queues:
-        pipe.xrevrange(store.keys.events(queue), count=1)
-    replies = await pipe.execute()
-    return {
-        queue: text(reply[0][0]) if reply else START
-        for queue, reply in zip(queues, replies, strict=True)
-    }
+    return await _newest(store, {queue: store.keys.events(queue) for queue in queues})
 
 
 async def read_after(
@@ -54,15 +47,53 @@ async def read_after(
 
     At most ``count`` per queue; the result is in id order across queues.
     """
-    if not positions:
-        return []
-    queue_of = {store.keys.events(queue): queue for queue in positions}
-    streams: dict[KeyT, StreamIdT] = {
-        store.keys.events(queue): after for queue, after in positions.items()
+    streams = {store.keys.events(queue): (queue, after) for queue, after in positions.items()}
+    return await _read(store, streams, block_ms, count)
+
+
+# Events that belong to no queue: named breakers' transitions and HTTP rate-limit refusals.
+# Their StreamEvent.queue is the source's name.
+SYSTEM_SOURCES = ("breaker", "rate_limit")
+
+
+def _system_key(store: Store, source: str) -> str:
+    return store.keys.breaker_events() if source == "breaker" else store.keys.rate_limit_events()
+
+
+async def newest_system_ids(store: Store, sources: Sequence[str]) -> dict[str, str]:
+    """The id of each system stream's newest entry (``0-0`` for an empty one)."""
+    return await _newest(store, {source: _system_key(store, source) for source in sources})
+
+
+async def read_system_after(
+    store: Store, positions: Mapping[str, str], block_ms: int, count: int = 200
+) -> list[StreamEvent]:
+    """``read_after`` for the system streams, by source."""
+    streams = {_system_key(store, src): (src, after) for src, after in positions.items()}
+    return await _read(store, streams, block_ms, count)
+
+
+async def _newest(store: Store, keys: Mapping[str, str]) -> dict[str, str]:
+    pipe = store.redis.pipeline(transaction=False)
+    for key in keys.values():
+        pipe.xrevrange(key, count=1)
+    replies = await pipe.execute()
+    return {
+        label: text(reply[0][0]) if reply else START
+        for label, reply in zip(keys, replies, strict=True)
     }
-    reply: Any = await store.redis.xread(streams, block=block_ms, count=count)
+
+
+async def _read(
+    store: Store, streams: Mapping[str, tuple[str, str]], block_ms: int, count: int
+) -> list[StreamEvent]:
+    """``streams``: key -> (the events' label, the id to read after)."""
+    if not streams:
+        return []
+    after: dict[KeyT, StreamIdT] = {key: position for key, (_, position) in streams.items()}
+    reply: Any = await store.redis.xread(after, block=block_ms, count=count)
     events = [
-        StreamEvent(queue_of[text(key)], text(eid), dict(fields))
+        StreamEvent(streams[text(key)][0], text(eid), dict(fields))
         for key, entries in reply or []
         for eid, fields in entries
     ]

@@ -1,0 +1,89 @@
+"""The WebSocket ``/events/system``: what happens outside any queue, live and resumable.
+
+Two sources, each a capped Redis stream: ``breaker`` (named circuit breakers opening,
+closing and being reset; task types' breakers report on their queue's ``/events``) and
+``rate_limit`` (requests the HTTP rate limit refused). Same contract as ``/events``: resume
+with ``last_event_id``, and a client that falls behind is closed with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, WebSocket
+
+from arqd.api import problems
+from arqd.api.events import TooSlow, run_feed
+from arqd.api.schemas import dumps
+from arqd.api.state import ApiState
+from arqd.store import events as streams
+
+BLOCK_MS = 1000
+NUMBERS = frozenset({"state", "limit", "retry_after_ms"})
+
+router = APIRouter()
+
+
+def system_event_json(event: streams.StreamEvent) -> dict[str, Any]:
+    """The message for one entry: its source, id and time, then the entry's own fields."""
+    ms = int(event.id.partition("-")[0])
+    message: dict[str, Any] = {
+        "event_id": event.id,
+        "source": event.queue,
+        "timestamp": datetime.fromtimestamp(ms / 1000, UTC),
+    }
+    for name, value in event.fields.items():
+        field = name.decode()
+        message[field] = int(value) if field in NUMBERS else value.decode()
+    return message
+
+
+class SystemFeed:
+    """One client's feed of the system streams."""
+
+    def __init__(self, state: ApiState, positions: dict[str, str]) -> None:
+        self.state = state
+        self.positions = positions
+        self.buffer: asyncio.Queue[bytes] = asyncio.Queue(state.event_buffer)
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+    async def read(self) -> None:
+        while self.running:
+            for event in await streams.read_system_after(
+                self.state.feeds, self.positions, BLOCK_MS
+            ):
+                self.positions[event.queue] = event.id
+                try:
+                    self.buffer.put_nowait(dumps(system_event_json(event)))
+                except asyncio.QueueFull:
+                    raise TooSlow from None
+
+    async def send(self, websocket: WebSocket) -> None:
+        while True:
+            await websocket.send_text((await self.buffer.get()).decode())
+
+
+@router.websocket("/events/system")
+async def system_events(
+    websocket: WebSocket,
+    source: Annotated[Literal["breaker", "rate_limit"] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Query(pattern=streams.EVENT_ID.pattern)] = None,
+) -> None:
+    """Stream breaker transitions and rate-limit refusals as JSON text messages."""
+    state: ApiState = websocket.app.state.arqd
+    sources = [source] if source else list(streams.SYSTEM_SOURCES)
+    try:
+        if last_event_id is not None:
+            positions = dict.fromkeys(sources, last_event_id)
+        else:
+            positions = await streams.newest_system_ids(state.feeds, sources)
+    except problems.UNAVAILABLE:
+        await websocket.send_denial_response(problems.unavailable())
+        return
+    await websocket.accept()
+    await run_feed(websocket, SystemFeed(state, positions))
