@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from rich.progress import Progress
 
 from bench.peers.install import installed, venv
-from bench.procs import REPO, WorkerProcess, until, worker_process
+from bench.procs import REPO, WorkerProcess, as_deployed, until, worker_process
 from bench.systems.spec import Peer, Setting
 
 COUNTER = "bench:counter"
@@ -107,10 +107,10 @@ class SideBySide:
         env.update(
             BENCH_REDIS_URL=self.url, BENCH_QUEUE=QUEUE, BENCH_CONCURRENCY=str(concurrency),
             REDIS_URL=self.url, ARQD_CONCURRENCY=str(concurrency), ARQD_LOG_LEVEL="WARNING",
-            METRICS_PORT="0", PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1",
+            METRICS_PORT="0", PYTHONPATH=str(REPO),
         )  # fmt: skip
         env["PATH"] = f"{venv(self.peer)}{os.pathsep}{env.get('PATH', '')}"
-        return env
+        return as_deployed(env)
 
     async def driver(self, *args: str) -> dict[str, Any]:
         """Run the driver in the system's environment; its last output line is JSON."""

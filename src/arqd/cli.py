@@ -8,12 +8,9 @@ import json
 import sys
 import time
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from arqd.client import Client
 from arqd.core.errors import ArqdError, ConfigurationError
@@ -24,18 +21,28 @@ from arqd.observability.server import serve_metrics
 from arqd.observability.tracing import setup_tracing
 from arqd.worker import Registry, Worker
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 T = TypeVar("T")
 app = typer.Typer(help="arqd: a production task queue on Redis.", no_args_is_help=True)
 embedded_app = typer.Typer(help="The embedded Redis-compatible server (used with no REDIS_URL).")
 app.add_typer(embedded_app, name="embedded")
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """rich, imported when something is printed: a worker never loads it (~2 MB RSS)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigurationError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        _console(stderr=True).print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
@@ -49,7 +56,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    _console(stderr=True).print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
 
 
@@ -188,6 +195,8 @@ def enqueue(
 
 
 def _inspect_tables(client: Client) -> Coroutine[Any, Any, Table]:
+    from rich.table import Table
+
     async def build() -> Table:
         stats = await client.stats()
         workers = await client.workers()
@@ -242,7 +251,9 @@ def inspect(
 
     async def main() -> None:
         async with Client.from_settings(settings) as client:
-            console = Console()
+            from rich.live import Live
+
+            console = _console()
             if not watch:
                 console.print(await _inspect_tables(client))
                 return
@@ -273,7 +284,7 @@ def bench(
 
     settings = _settings()
     results = run_benchmark(resolve_url(settings), tasks, rate, seconds, concurrency)
-    Console().print(render(results))
+    _console().print(render(results))
 
 
 @embedded_app.command("status")

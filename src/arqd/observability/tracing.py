@@ -1,28 +1,34 @@
 """OpenTelemetry tracing: set up from the settings; W3C context carried inside tasks.
 
 Spans go over OTLP/HTTP (Jaeger ingests OTLP natively) to JAEGER_ENDPOINT, or wherever
-the standard OTEL_EXPORTER_OTLP_* variables say when it is unset.
+the standard OTEL_EXPORTER_OTLP_* variables say when it is unset. The SDK and the exporter
+(protobuf) are imported only when tracing is enabled: a worker without it stays lean.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from arqd.core.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 def setup_tracing(settings: Settings, service_name: str) -> TracerProvider | None:
     """Install a tracer provider for this process when JAEGER_ENABLED; None otherwise."""
     if not settings.jaeger_enabled:
         return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_rate)),
