@@ -1,11 +1,12 @@
 """Pure conversions between arqd's Python objects and what the scripts take and return.
 
-A task's hash uses short field names to keep Redis memory low:
+A task's hash uses short field names to keep Redis memory low; the four every task has
+are one letter, so a small task's hash fits a 48-byte allocation (not 64):
 
-    type   task type             data   payload JSON          state  status
+    t      task type             d      payload JSON          s      status
     prio   priority (absent: 0)  att    attempts so far       tok    lease token (fencing)
     maxr   max retries           tmo    timeout ms            rttl   result TTL ms
-    ctime  created ms            due    scheduled-at ms       stime  last start ms
+    c      created ms            due    scheduled-at ms       stime  last start ms
     ftime  finished ms           result result JSON           error  last error JSON
     idem   idempotency key       trace  trace context JSON    wkr    worker id
     cxl    "1" once cancellation of a running task was requested
@@ -203,15 +204,15 @@ def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
     """A Task from its hash (see the field table above)."""
     return Task(
         id=task_id,
-        type=h[b"type"].decode(),
+        type=h[b"t"].decode(),
         queue=check_queue(queue),
-        status=TaskStatus(h[b"state"].decode()),
-        payload=orjson.loads(h[b"data"]),
+        status=TaskStatus(h[b"s"].decode()),
+        payload=orjson.loads(h[b"d"]),
         priority=int(h.get(b"prio", 0)),
         attempts=int(h.get(b"att", 0)),
         max_retries=int(h[b"maxr"]) if b"maxr" in h else None,
         timeout=int(h[b"tmo"]) / 1000 if b"tmo" in h else None,
-        created_at=_time(h.get(b"ctime")),
+        created_at=_time(h.get(b"c")),
         scheduled_at=_time(h.get(b"due")),
         started_at=_time(h.get(b"stime")),
         finished_at=_time(h.get(b"ftime")),

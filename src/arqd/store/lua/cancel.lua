@@ -6,7 +6,7 @@
 --          or 'finished' when it had already finished
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
-local f = redis.call('HMGET', key, 'state', 'type', 'prio', 'att', 'rttl')
+local f = redis.call('HMGET', key, 's', 't', 'prio', 'att', 'rttl')
 local state = f[1]
 if not state then
   return 'missing'
@@ -32,7 +32,7 @@ else
   return 'finished'
 end
 local now = now_ms()
-redis.call('HSET', key, 'state', 'cancelled', 'ftime', now)
+redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
 redis.call('PEXPIRE', key, f[5] or ARGV[4])
 index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
 emit(prefix, maxlen, id, 'cancelled', 'cancelled', f[2], f[4] or 0)

@@ -31,7 +31,7 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', prefix .. 'active', id)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'type', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
+  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
   if f[1] then
     redis.call('HINCRBY', key, 'tok', 1)
     release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
@@ -39,11 +39,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now,
       message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
     local att = tonumber(f[2] or 0)
     if att <= tonumber(f[3] or default_retries) then
-      redis.call('HSET', key, 'state', 'queued', 'error', err)
+      redis.call('HSET', key, 's', 'queued', 'error', err)
       push_ready(prefix, id, f[4] or 0, true)
       emit(prefix, maxlen, id, 'lease_expired', 'queued', f[1], att, err)
     else
-      redis.call('HSET', key, 'state', 'failed', 'error', err, 'ftime', now)
+      redis.call('HSET', key, 's', 'failed', 'error', err, 'ftime', now)
       redis.call('PEXPIRE', key, ARGV[7])
       index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
       emit(prefix, maxlen, id, 'failed', 'failed', f[1], att, err)
@@ -56,9 +56,9 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', prefix .. 'scheduled', id)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'type', 'prio', 'att')
+  local f = redis.call('HMGET', key, 't', 'prio', 'att')
   if f[1] then
-    redis.call('HSET', key, 'state', 'queued')
+    redis.call('HSET', key, 's', 'queued')
     push_ready(prefix, id, f[2] or 0, false)
     emit(prefix, maxlen, id, 'queued', 'queued', f[1], f[3] or 0)
   end
@@ -155,13 +155,13 @@ while out[2] < count and budget > 0 do
   budget = budget - #ids
   for _, id in ipairs(ids) do
     local key = prefix .. 't:' .. id
-    local f = redis.call('HMGET', key, 'type', 'data', 'maxr', 'tmo', 'trace', 'due', 'ctime',
+    local f = redis.call('HMGET', key, 't', 'd', 'maxr', 'tmo', 'trace', 'due', 'c',
                          'tok', 'att')
     if f[1] and not admit(id, key, f[1]) then
       out[3] = out[3] + 1
     elseif f[1] then
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
-      redis.call('HSET', key, 'state', 'active', 'stime', now, 'wkr', worker, 'tok', token,
+      redis.call('HSET', key, 's', 'active', 'stime', now, 'wkr', worker, 'tok', token,
                  'att', att)
       redis.call('ZADD', prefix .. 'active', deadline, id)
       emit(prefix, maxlen, id, 'active', 'active', f[1], att)

@@ -20,7 +20,7 @@ for _ = 1, n do
   local prio, delay = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   local idem, idem_ttl = ARGV[i + 5], ARGV[i + 6]
   local extra = tonumber(ARGV[i + 7])
-  local fields = {'type', task_type, 'data', data, 'ctime', now}
+  local fields = {'t', task_type, 'd', data, 'c', now}
   for j = i + 8, i + 7 + 2 * extra do
     fields[#fields + 1] = ARGV[j]
   end
@@ -49,7 +49,7 @@ for _ = 1, n do
     local key = prefix .. 't:' .. id
     if delay > 0 then
       local due = now + delay
-      fields[#fields + 1] = 'state'
+      fields[#fields + 1] = 's'
       fields[#fields + 1] = 'scheduled'
       fields[#fields + 1] = 'due'
       fields[#fields + 1] = due
@@ -57,7 +57,7 @@ for _ = 1, n do
       redis.call('ZADD', prefix .. 'scheduled', due, id)
       emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, 0)
     else
-      fields[#fields + 1] = 'state'
+      fields[#fields + 1] = 's'
       fields[#fields + 1] = 'queued'
       redis.call('HSET', key, unpack(fields))
       push_ready(prefix, id, prio, false)

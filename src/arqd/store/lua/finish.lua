@@ -24,7 +24,7 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
   local id, token, outcome, value, signal = a[1], a[2], a[3], a[4], a[6]
   local delay, threshold, open_ms = tonumber(a[5]), tonumber(a[7]), tonumber(a[8])
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'tok', 'type', 'att', 'prio', 'rttl', 'cc', 'trial')
+  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial')
   if f[1] ~= token or redis.call('ZREM', prefix .. 'active', id) == 0 then
     out[#out + 1] = 0
   else
@@ -36,7 +36,7 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     end
     release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     if outcome == 'succeeded' then
-      redis.call('HSET', key, 'state', 'succeeded', 'ftime', now, 'result', value)
+      redis.call('HSET', key, 's', 'succeeded', 'ftime', now, 'result', value)
       if tonumber(att) > 1 then
         redis.call('HDEL', key, 'error')
       end
@@ -44,24 +44,24 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
       index_finished(prefix, 'succeeded', id, now, index_cap, false)
       emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
     elseif outcome == 'failed' then
-      redis.call('HSET', key, 'state', 'failed', 'ftime', now, 'error', value)
+      redis.call('HSET', key, 's', 'failed', 'ftime', now, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       index_finished(prefix, 'failed', id, now, failed_cap, true)
       emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
     elseif outcome == 'retry' then
       local due = now + delay
-      redis.call('HSET', key, 'state', 'scheduled', 'due', due, 'error', value)
+      redis.call('HSET', key, 's', 'scheduled', 'due', due, 'error', value)
       redis.call('ZADD', prefix .. 'scheduled', due, id)
       emit(prefix, maxlen, id, 'retrying', 'scheduled', task_type, att, value)
       wake(prefix)
     elseif outcome == 'cancelled' then
-      redis.call('HSET', key, 'state', 'cancelled', 'ftime', now)
+      redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       index_finished(prefix, 'cancelled', id, now, index_cap, false)
       emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', -1)
-      redis.call('HSET', key, 'state', 'queued')
+      redis.call('HSET', key, 's', 'queued')
       push_ready(prefix, id, f[4] or 0, true)
       emit(prefix, maxlen, id, 'returned', 'queued', task_type, att - 1)
       wake(prefix)

@@ -4,7 +4,7 @@
 -- Returns  'queued', 'missing', or the task's status when it cannot be retried
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
-local f = redis.call('HMGET', key, 'state', 'type', 'prio')
+local f = redis.call('HMGET', key, 's', 't', 'prio')
 local state = f[1]
 if not state then
   return 'missing'
@@ -15,7 +15,7 @@ end
 redis.call('ZREM', prefix .. state, id)
 redis.call('PERSIST', key)
 redis.call('HDEL', key, 'ftime', 'cxl')
-redis.call('HSET', key, 'state', 'queued', 'att', 0, 'due', now_ms())
+redis.call('HSET', key, 's', 'queued', 'att', 0, 'due', now_ms())
 push_ready(prefix, id, f[3] or 0, false)
 emit(prefix, maxlen, id, 'queued', 'queued', f[2], 0)
 wake(prefix)

@@ -10,7 +10,7 @@ for _, prio in ipairs(redis.call('ZRANGE', prefix .. 'prios', 0, -1)) do
   queued = queued + redis.call('LLEN', list)
   local id = redis.call('LINDEX', list, -1)
   if id then
-    local f = redis.call('HMGET', prefix .. 't:' .. id, 'due', 'ctime')
+    local f = redis.call('HMGET', prefix .. 't:' .. id, 'due', 'c')
     local since = tonumber(f[1] or f[2] or now)
     if not oldest or since < oldest then
       oldest = since
