@@ -74,15 +74,16 @@ def private_redis() -> Iterator[str]:
 
 
 @contextmanager
-def arqd_serve(redis_url: str) -> Iterator[tuple[int, psutil.Process]]:
-    """``arqd serve --no-worker`` on a free port; yields the port and the process."""
+def arqd_serve(redis_url: str, per_minute: int) -> Iterator[tuple[int, psutil.Process]]:
+    """``arqd serve --no-worker`` on a free port with ``REQUESTS_PER_MINUTE=per_minute``
+    (0: the rate limit off); yields the port and the process."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ARQD_")},
         "REDIS_URL": redis_url,
         "API_KEYS": API_KEY,
         "ARQD_LOG_LEVEL": "warning",
-        "REQUESTS_PER_MINUTE": "0",  # the bench measures throughput, not the rate limit
+        "REQUESTS_PER_MINUTE": str(per_minute),
     }
     arqd = Path(sys.executable).parent / "arqd"
     command = [str(arqd), "serve", "--no-worker", "--port", str(port)]
@@ -255,7 +256,16 @@ def report(runs: list[Run], args: argparse.Namespace) -> str:
         "",
         f"Command: `.venv/bin/python -m bench.bench_api --seconds {args.seconds:g} "
         f"--repeat {args.repeat} --connections {args.connections} "
-        f"--batch-size {args.batch_size} --batch-connections {args.batch_connections}`",
+        f"--batch-size {args.batch_size} --batch-connections {args.batch_connections} "
+        f"--requests-per-minute {args.requests_per_minute}`",
+        "",
+        "HTTP rate limit: "
+        + (
+            f"on, {args.requests_per_minute:,} requests per minute for the bench's key "
+            "(one Redis script call per request; never reached)."
+            if args.requests_per_minute
+            else "off (`REQUESTS_PER_MINUTE=0`)."
+        ),
         "",
         f"Load average when it started: {os.getloadavg()[0]:.2f}. Other programs on the "
         "machine compete for the same two cores: throughput drops with them, and the arqd "
@@ -284,9 +294,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-connections", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind")
+    parser.add_argument(
+        "--requests-per-minute",
+        type=int,
+        default=0,
+        help="the API's REQUESTS_PER_MINUTE; 0 (the default) turns the rate limit off",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api.md")
     args = parser.parse_args()
-    with private_redis() as url, arqd_serve(url) as (port, server):
+    with private_redis() as url, arqd_serve(url, args.requests_per_minute) as (port, server):
         try:
             import uvloop
 

@@ -166,6 +166,16 @@ async def test_rate_limit_script_with_concurrent_callers(store: Store) -> None:
     assert all(55_000 < r[1] <= 60_000 for r in refused)
 
 
+async def test_tokens_of_several_limits_in_one_call_are_taken_in_order(store: Store) -> None:
+    wanted = [("a", 60_000.0, 2), ("b", 60_000.0, 1), ("a", 60_000.0, 2), ("a", 60_000.0, 2)]
+    verdicts = await store.take_tokens("test", wanted)
+    assert [v[0] for v in verdicts] == [True, True, True, False]
+    assert [v[2] for v in verdicts] == [1, 0, 0, 0]  # tokens left after each
+    assert 59_000 < verdicts[3][1] <= 60_000  # a's next token: one interval away
+    assert (await store.take_token("test", "b", 60_000, 1))[0] is False
+    assert (await store.take_token("test", "c", 60_000, 1))[0] is True
+
+
 async def test_rate_limit_refills_one_token_per_interval(store: Store) -> None:
     assert (await store.take_token("test", "refill", 100, 1))[0]
     allowed, retry, _, _ = await store.take_token("test", "refill", 100, 1)

@@ -1,39 +1,43 @@
-"""Single-task enqueues that arrive together reach Redis together.
+"""Calls that arrive together reach Redis together.
 
-Under load, many ``POST /tasks`` requests are waiting on Redis at any moment. Rather than
-one round trip each, the requests that arrive while a round trip is in flight are sent
-together as the next ``enqueue_many`` call: one pipeline, one script call per queue. An idle
-server sends a lone request at once, so batching adds no latency; a busy one sends fewer,
-larger batches, which is where its throughput comes from. Batches go out one at a time, in
-arrival order, so tasks keep the order their requests arrived in.
+Under load, many requests are waiting on Redis at any moment. Rather than one round trip
+each, the calls that arrive while a round trip is in flight are sent together as the next
+one: one enqueue for the ``POST /tasks`` requests, one script call for the rate-limit tokens
+they take. An idle server sends a lone call at once, so batching adds no latency; a busy one
+sends fewer, larger batches, which is where its throughput comes from. Batches go out one
+at a time, in arrival order, so tasks keep the order their requests arrived in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from arqd.client import Client
 from arqd.core.errors import InvalidTask
 from arqd.core.task import Task
 from arqd.store.codec import NewTask
 
-_Waiter = tuple[NewTask, "asyncio.Future[Task]"]
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
-class EnqueueBatcher:
-    """Enqueues one task for each caller, sharing round trips between concurrent callers."""
+class Batcher(Generic[In, Out]):
+    """Runs ``send`` on the items of concurrent callers, a batch at a time; ``send`` returns
+    one result per item, in order."""
 
-    def __init__(self, client: Client, max_batch: int = 500) -> None:
-        self.client = client
+    def __init__(self, send: Callable[[list[In]], Awaitable[list[Out]]], max_batch: int) -> None:
+        self.send = send
         self.max_batch = max_batch
-        self._waiting: list[_Waiter] = []
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def enqueue(self, task: NewTask) -> Task:
-        """Enqueue ``task``; raises what ``Client.enqueue_many`` would for it alone."""
-        future: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
-        self._waiting.append((task, future))
+    async def submit(self, item: In) -> Out:
+        """``item``'s result; raises what ``send`` raised for its batch."""
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_all())
         return await future
@@ -53,33 +57,39 @@ class EnqueueBatcher:
         finally:
             self._sender = None
 
-    async def _send(self, batch: list[_Waiter]) -> None:
+    async def _send(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         try:
-            created = await self.client.enqueue_many([task for task, _ in batch])
-        except InvalidTask:
-            # The client validates every task before writing any, so nothing was written:
-            # send them one by one, so each caller gets its own task's error.
-            for waiter in batch:
-                await self._send_one(waiter)
+            results = await self.send([item for item, _ in batch])
         except Exception as exc:
-            for _, future in batch:
-                _fail(future, exc)
+            await self._failed(batch, exc)
         else:
-            for (_, future), task in zip(batch, created, strict=True):
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
-                    future.set_result(task)
+                    future.set_result(result)
 
-    async def _send_one(self, waiter: _Waiter) -> None:
-        task, future = waiter
-        try:
-            (created,) = await self.client.enqueue_many([task])
-        except Exception as exc:
-            _fail(future, exc)
-        else:
+    async def _failed(self, batch: list[tuple[In, asyncio.Future[Out]]], exc: Exception) -> None:
+        for _, future in batch:
             if not future.done():
-                future.set_result(created)
+                future.set_exception(exc)
 
 
-def _fail(future: asyncio.Future[Task], exc: Exception) -> None:
-    if not future.done():
-        future.set_exception(exc)
+class EnqueueBatcher(Batcher[NewTask, Task]):
+    """Enqueues one task for each caller, sharing round trips between concurrent callers."""
+
+    def __init__(self, client: Client, max_batch: int = 500) -> None:
+        super().__init__(client.enqueue_many, max_batch)
+
+    async def enqueue(self, task: NewTask) -> Task:
+        """Enqueue ``task``; raises what ``Client.enqueue_many`` would for it alone."""
+        return await self.submit(task)
+
+    async def _failed(
+        self, batch: list[tuple[NewTask, asyncio.Future[Task]]], exc: Exception
+    ) -> None:
+        if not isinstance(exc, InvalidTask) or len(batch) == 1:
+            await super()._failed(batch, exc)
+            return
+        # The client validates every task before writing any, so nothing was written:
+        # send them one by one, so each caller gets its own task's error.
+        for waiter in batch:
+            await super()._send([waiter])

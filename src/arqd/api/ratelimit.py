@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arqd.api import problems
 from arqd.api.auth import presented_key
+from arqd.api.batching import Batcher
 from arqd.api.state import ApiState
 from arqd.core.settings import Settings
 from arqd.store.keys import http_client
@@ -34,6 +35,7 @@ log = logging.getLogger("arqd.api")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/metrics.json"})
 MINUTE_MS = 60_000
+MAX_BATCH = 500  # tokens taken in one script call
 SCOPE = "http"
 _EVENT_PATH_MAX = 200  # characters of the path an event keeps
 
@@ -84,12 +86,23 @@ class Verdict:
 
 
 class RateLimitMiddleware:
-    """429 problem with ``Retry-After`` over the limit; RateLimit headers on every answer."""
+    """429 problem with ``Retry-After`` over the limit; RateLimit headers on every answer.
+
+    Requests that arrive together take their tokens in one script call (see batching.py):
+    one round trip per request would cost more than the enqueue it guards."""
 
     def __init__(self, app: ASGIApp, state: ApiState, policy: RateLimitPolicy) -> None:
         self.app = app
         self.state = state
         self.policy = policy
+        self.tokens: Batcher[tuple[str, float, int], tuple[bool, int, int, int]] = Batcher(
+            self._take_tokens, MAX_BATCH
+        )
+
+    async def _take_tokens(
+        self, wanted: list[tuple[str, float, int]]
+    ) -> list[tuple[bool, int, int, int]]:
+        return await self.state.client.store.take_tokens(SCOPE, wanted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:
@@ -114,9 +127,8 @@ class RateLimitMiddleware:
 
     async def _take(self, scope: Scope, key: bytes | None, limit: int) -> Verdict:
         subject = http_client(key, _address(scope))
-        store = self.state.client.store
-        allowed, retry, remaining, reset = await store.take_token(
-            SCOPE, subject, MINUTE_MS / limit, limit
+        allowed, retry, remaining, reset = await self.tokens.submit(
+            (subject, MINUTE_MS / limit, limit)
         )
         return Verdict(allowed, limit, retry, remaining, reset)
 

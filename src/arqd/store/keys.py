@@ -67,8 +67,9 @@ class Keys:
         return f"{self.prefix}:{{breakers}}:events"
 
     def rate_limit(self, scope: str, subject: str) -> str:
-        """A GCRA rate-limit state, e.g. scope ``http`` and an API key's digest."""
-        return f"{self.prefix}:rl:{scope}:{subject}"
+        """A GCRA rate-limit state, e.g. scope ``http`` and an API key's digest; a scope's
+        keys share a hash tag, so one script call can take tokens from several."""
+        return f"{self.prefix}:{{rl:{scope}}}:{subject}"
 
     def rate_limit_events(self) -> str:
         """Requests refused by the HTTP rate limit (a capped stream)."""

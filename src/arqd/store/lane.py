@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 Arg = str | bytes | int | float
-HELD = 8  # connections the lane may keep; more concurrent callers take the generic path
+HELD = 64  # connections the lane may keep; more concurrent callers take the generic path
 
 
 class Lane:

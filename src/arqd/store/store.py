@@ -269,9 +269,21 @@ class Store:
         self, scope: str, subject: str, interval_ms: float, burst: int
     ) -> tuple[bool, int, int, int]:
         """One token of a GCRA limit: (allowed, retry after ms, remaining, reset ms)."""
-        key = self.keys.rate_limit(scope, subject)
-        allowed, retry, remaining, reset = await self._eval("ratelimit", [key], interval_ms, burst)
-        return allowed == 1, int(retry), int(remaining), int(reset)
+        (verdict,) = await self.take_tokens(scope, [(subject, interval_ms, burst)])
+        return verdict
+
+    async def take_tokens(
+        self, scope: str, wanted: Sequence[tuple[str, float, int]]
+    ) -> list[tuple[bool, int, int, int]]:
+        """``take_token`` for each (subject, interval ms, burst), in order, in one script
+        call (the keys of a scope share a hash tag)."""
+        keys = [self.keys.rate_limit(scope, subject) for subject, _, _ in wanted]
+        args = [value for _, interval, burst in wanted for value in (interval, burst)]
+        flat = await self._eval("ratelimit", keys, *args)
+        return [
+            (flat[i] == 1, int(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]))
+            for i in range(0, len(flat), 4)
+        ]
 
     async def note_rate_limited(self, fields: dict[FieldT, EncodableT]) -> None:
         """Append a refusal by the HTTP rate limit to its capped event stream."""
