@@ -53,6 +53,7 @@ class Worker:
         self.registry = registry
         self.store = store
         self.metrics = metrics
+        self._attempt_metrics = telemetry.AttemptMetrics(metrics) if metrics else None
         self.traced = traced
         self.settings: Settings = store.settings
         self.queues = list(queues or [self.settings.queue])
@@ -179,8 +180,8 @@ class Worker:
     # Running.
 
     def _start(self, lease: Lease) -> None:
-        if self.metrics is not None:
-            self.metrics.task_wait.labels(lease.queue).observe(lease.waited_ms / 1000)
+        if self._attempt_metrics is not None:
+            self._attempt_metrics.waited(lease.queue, lease.waited_ms / 1000)
         profile = self._profiles.get(lease.type) or self._profile(lease.type)
         if lease.max_retries is not None or lease.timeout_ms:
             profile = replace(
@@ -244,7 +245,8 @@ class Worker:
         self.processed += 1
         self._answers[plan.lease.queue].append(answer)
         self._answers_ready.set()
-        telemetry.record(self.metrics, plan, answer, time.perf_counter() - started, self.id)
+        seconds = time.perf_counter() - started
+        telemetry.record(self._attempt_metrics, plan, answer, seconds, self.id)
 
     def _breaker(self, name: str, policy: BreakerPolicy | None) -> CircuitBreaker:
         return CircuitBreaker(name, self.store, policy, self._loop)

@@ -66,11 +66,10 @@ local function push_ready(prefix, id, prio, front)
   end
 end
 
--- Record a finished task in its capped index; dead-lettered tasks over the cap are deleted.
+-- Trim a finished index to its cap; dead-lettered tasks over the cap are deleted.
 -- Trimming waits for 1% of slack, so a full index is not trimmed on every task.
-local function index_finished(prefix, status, id, now, cap, drop_over_cap)
+local function trim_finished(prefix, status, cap, drop_over_cap)
   local index = prefix .. status
-  redis.call('ZADD', index, now, id)
   local size = redis.call('ZCARD', index)
   if size <= cap + math.floor(cap / 100) then
     return
@@ -84,6 +83,11 @@ local function index_finished(prefix, status, id, now, cap, drop_over_cap)
     end
     redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
   end
+end
+
+local function index_finished(prefix, status, id, now, cap, drop_over_cap)
+  redis.call('ZADD', prefix .. status, now, id)
+  trim_finished(prefix, status, cap, drop_over_cap)
 end
 
 -- Make held tasks of a type ready again, at the front of their priority (at most n).

@@ -19,6 +19,8 @@ local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
 local now = now_ms()
 local out = {}
+local grown = {}  -- finished indexes this batch added to: trimmed once, at the end
+local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
 for _, record in ipairs(split(ARGV[6], '\30')) do
   local a = split(record, '\31')
   local id, token, outcome, value, signal = a[1], a[2], a[3], a[4], a[6]
@@ -31,7 +33,12 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     local task_type, att = f[2], f[3]
     local trial = f[7]
     if signal ~= '' and signal ~= 'neutral' then
-      breaker_record(prefix, maxlen, task_type, signal, now, threshold, open_ms, trial)
+      -- After an 'ok' the breaker is closed with no failures (or open, and 'ok' leaves an
+      -- open breaker alone): another 'ok' before any 'fail' would change nothing.
+      if signal ~= 'ok' or not clean[task_type] then
+        breaker_record(prefix, maxlen, task_type, signal, now, threshold, open_ms, trial)
+      end
+      clean[task_type] = signal == 'ok'
       trial = false
     end
     release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
@@ -41,12 +48,14 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
         redis.call('HDEL', key, 'error')
       end
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      index_finished(prefix, 'succeeded', id, now, index_cap, false)
+      redis.call('ZADD', prefix .. 'succeeded', now, id)
+      grown.succeeded = true
       emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
     elseif outcome == 'failed' then
       redis.call('HSET', key, 's', 'failed', 'ftime', now, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
-      index_finished(prefix, 'failed', id, now, failed_cap, true)
+      redis.call('ZADD', prefix .. 'failed', now, id)
+      grown.failed = true
       emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
     elseif outcome == 'retry' then
       local due = now + delay
@@ -57,7 +66,8 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     elseif outcome == 'cancelled' then
       redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      index_finished(prefix, 'cancelled', id, now, index_cap, false)
+      redis.call('ZADD', prefix .. 'cancelled', now, id)
+      grown.cancelled = true
       emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', -1)
@@ -68,5 +78,8 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     end
     out[#out + 1] = 1
   end
+end
+for status in pairs(grown) do
+  trim_finished(prefix, status, status == 'failed' and failed_cap or index_cap, status == 'failed')
 end
 return out
