@@ -35,6 +35,7 @@ from arqd.worker.registry import Registry
 
 log = logging.getLogger("arqd.worker")
 IDLE_BLOCK = 2.0  # seconds an idle worker blocks before it looks for lapsed leases again
+LEASE_BATCH = 64  # most tasks one dequeue call leases (see Worker._lease_batch)
 
 
 class Worker:
@@ -58,6 +59,10 @@ class Worker:
         self.settings: Settings = store.settings
         self.queues = list(queues or [self.settings.queue])
         self.concurrency = concurrency or self.settings.concurrency
+        # One dequeue takes at most half the slots: with room left, the next dequeue is
+        # sent while the tasks just leased run, so Redis and this process work at the same
+        # time instead of taking turns (no-op tasks, 200 slots: 23k -> 35-40k tasks/s).
+        self._lease_batch = max(1, min(self.concurrency // 2, LEASE_BATCH))
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_task_id()[:6]}"
         self._running: dict[str, tuple[asyncio.Task[None], Plan, asyncio.TimerHandle]] = {}
         self._answers: dict[str, list[Answer]] = defaultdict(list)
@@ -142,7 +147,7 @@ class Worker:
         took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
             next_ms, deferred, leases = await self.store.dequeue(
-                queue, free - took, self.id, self._limits
+                queue, min(free - took, self._lease_batch), self.id, self._limits
             )
             if deferred and self.metrics:
                 self.metrics.rate_limited.labels("task").inc(deferred)
