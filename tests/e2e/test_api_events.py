@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from arqd.api import create_app
 from arqd.api.state import ApiState
+from arqd.core.settings import Settings
+from arqd.store.connection import connect as connect_redis
+from arqd.store.events import just_before
+from arqd.store.store import Store
 from conftest import RedisServer
 from e2e.live import AUTH, LiveServer, events_of, next_message, settings_for, wait_until
 
@@ -123,3 +128,35 @@ async def test_a_client_too_slow_to_keep_up_is_closed_with_4008(small_buffer: Li
     assert closed.rcvd is not None
     assert closed.rcvd.code == 4008
     assert "too slow" in closed.rcvd.reason
+
+
+async def test_resuming_all_queues_never_skips_another_queues_event_with_the_same_id(
+    live: LiveServer, http: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    store = Store(connect_redis(api_settings.redis_url or ""), api_settings)
+    for queue in ("a", "b"):  # both queues exist
+        await post(http, {"type": "echo", "queue": queue})
+    # Each stream numbers its own entries: two queues' events in one millisecond share an id.
+    same_id = f"{int(time.time() * 1000) + 60_000}-0"
+    for queue in ("a", "b"):
+        fields = {"task": f"t-{queue}", "event": "queued", "status": "queued", "type": "x"}
+        await store.redis.xadd(store.keys.events(queue), fields, id=same_id)  # type: ignore[arg-type]
+    await store.redis.aclose()
+
+    async with connect(
+        f"{live.ws_url}/events?last_event_id={same_id}", additional_headers=AUTH
+    ) as ws:
+        replayed = [await next_message(ws), await next_message(ws)]
+    assert sorted((e["queue"], e["event_id"]) for e in replayed) == [("a", same_id), ("b", same_id)]
+
+    # With one queue, its stream's order is exact: nothing is repeated.
+    url = f"{live.ws_url}/events?queue=a&last_event_id={same_id}"
+    async with connect(url, additional_headers=AUTH) as ws:
+        with pytest.raises(TimeoutError):
+            await next_message(ws, timeout=0.5)
+
+
+def test_just_before_an_id() -> None:
+    assert just_before("1700000000000-5") == "1700000000000-4"
+    assert just_before("1700000000000-0") == f"1699999999999-{2**64 - 1}"
+    assert just_before("0-0") == "0-0"

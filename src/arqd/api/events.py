@@ -150,9 +150,14 @@ async def _start_positions(
     state: ApiState, queue: str | None, last_event_id: str | None
 ) -> dict[str, str]:
     queues = [queue] if queue else await state.feeds.queues()
-    if last_event_id is not None:
-        return dict.fromkeys(queues, last_event_id)
-    return await streams.newest_ids(state.feeds, queues)
+    if last_event_id is None:
+        return await streams.newest_ids(state.feeds, queues)
+    if queue is None:
+        # Each queue's stream numbers its own events, so another queue may hold an event
+        # with this very id that the client has not seen: resume at-least-once, from just
+        # before it (the client's last event comes again; dedupe on queue and event_id).
+        last_event_id = streams.just_before(last_event_id)
+    return dict.fromkeys(queues, last_event_id)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

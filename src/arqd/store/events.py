@@ -35,6 +35,17 @@ class StreamEvent:
         return int(ms), int(seq)
 
 
+def just_before(event_id: str) -> str:
+    """The id right before ``event_id`` in any stream: reading after it includes the event
+    itself and any other stream's entry with the same id."""
+    ms, _, seq = event_id.partition("-")
+    if int(seq) > 0:
+        return f"{ms}-{int(seq) - 1}"
+    if int(ms) > 0:
+        return f"{int(ms) - 1}-{2**64 - 1}"
+    return START
+
+
 async def newest_ids(store: Store, queues: Sequence[str]) -> dict[str, str]:
     """The id of each queue's newest event (``0-0`` for an empty stream), in one round trip."""
     return await _newest(store, {queue: store.keys.events(queue) for queue in queues})
