@@ -94,7 +94,7 @@ class _Run:
     async def fill(self, task: str, payload: dict[str, Any], n: int) -> None:
         for start in range(0, n, BATCH):
             count = min(BATCH, n - start)
-            await self.client.enqueue_many([NewTask(task, payload)] * count)
+            await self.client.enqueue_many([NewTask(task, payload) for _ in range(count)])
 
     @contextlib.asynccontextmanager
     async def worker(self) -> AsyncIterator[_Worker]:
@@ -138,7 +138,7 @@ class _Run:
         for done in range(0, n, BATCH):
             count = min(BATCH, n - done)
             if batch:
-                await self.client.enqueue_many([NewTask("noop")] * count)
+                await self.client.enqueue_many([NewTask("noop") for _ in range(count)])
             else:
                 for _ in range(count):
                     await self.client.enqueue("noop")
@@ -199,7 +199,9 @@ class _Run:
             if due - sent == 1:
                 await self.client.enqueue("stamp", payload)
             else:
-                await self.client.enqueue_many([NewTask("stamp", payload)] * (due - sent))
+                await self.client.enqueue_many(
+                    [NewTask("stamp", payload) for _ in range(due - sent)]
+                )
             sent = due
             self.progress.update(step, completed=time.perf_counter() - start)
             await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
