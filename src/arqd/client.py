@@ -90,7 +90,14 @@ class Client:
     async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
         """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
         eta, max_retries, timeout, idempotency_key, result_ttl)."""
-        return (await self.enqueue_many([NewTask(task_type, payload, **options)]))[0]
+        task = NewTask(task_type, payload, **options)
+        queue = check_queue(task.queue or self.settings.queue)
+        if task.trace_context is None:
+            task.trace_context = tracing.inject_current() or None
+        task_id, created = await self.store.enqueue_one(task)
+        if created:
+            return _snapshot(task, queue, datetime.now(UTC))
+        return await self._require(task_id, queue)
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Enqueue many tasks in one round trip; all are validated before any is written."""

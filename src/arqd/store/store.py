@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, FieldT
 
+from arqd.core.errors import InvalidTask
 from arqd.core.settings import Settings
 from arqd.core.task import Task
 from arqd.store import codec, scripts
@@ -81,6 +82,10 @@ class Store:
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
         """Enqueue tasks, one script call per queue (concurrent); (id, created) each."""
+        if len(tasks) == 1:
+            return [await self.enqueue_one(tasks[0])]
+        if len({task.id for task in tasks}) < len(tasks):
+            raise InvalidTask("a batch holds the same task (the same id) twice")
         s = self.settings
         by_queue: dict[str, list[int]] = {}
         args: dict[str, list[Any]] = {}
@@ -102,6 +107,18 @@ class Store:
             for position, i in zip(by_queue[queue], range(1, len(reply), 2), strict=True):
                 results[position] = (reply[i].decode(), reply[i + 1] == 1)
         return results
+
+    async def enqueue_one(self, task: NewTask) -> tuple[str, bool]:
+        """``enqueue`` of one task, with no grouping: the one-call-at-a-time path."""
+        s = self.settings
+        queue = task.queue or s.queue
+        args = codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
+        fresh, task_id, created = await self._eval(
+            "enqueue", [self.keys.queue(queue)], s.events_max, 1, *args
+        )
+        if fresh == 1:
+            await self.redis.sadd(self.keys.queues(), queue)
+        return task_id.decode(), created == 1
 
     async def _enqueue_on(
         self, queue: str, positions: list[int], args: dict[str, list[Any]]

@@ -58,12 +58,14 @@ end
 
 -- Make a task ready. A task handed back or reclaimed goes to the front of its priority.
 -- A priority leaves 'prios' only once its list is empty, so a list that already held
--- tasks before this push has its priority there.
+-- tasks before this push has its priority there. Returns true if the list was empty.
 local function push_ready(prefix, id, prio, front)
   local list = prefix .. 'q:' .. prio
   if redis.call(front and 'RPUSH' or 'LPUSH', list, id) == 1 then
     redis.call('ZADD', prefix .. 'prios', prio, prio)
+    return true
   end
+  return false
 end
 
 -- Trim a finished index to its cap; dead-lettered tasks over the cap are deleted.

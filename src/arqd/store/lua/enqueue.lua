@@ -56,14 +56,18 @@ for _ = 1, n do
       redis.call('HSET', key, unpack(fields))
       redis.call('ZADD', prefix .. 'scheduled', due, id)
       emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, 0)
+      woke = true  -- idle workers block until the soonest due time: tell them
     else
       fields[#fields + 1] = 's'
       fields[#fields + 1] = 'queued'
       redis.call('HSET', key, unpack(fields))
-      push_ready(prefix, id, prio, false)
+      -- Onto a list that already held tasks, no wake-up is needed: whoever made it
+      -- non-empty woke a worker, and a dequeue that leaves work behind wakes another.
+      if push_ready(prefix, id, prio, false) then
+        woke = true
+      end
       emit(prefix, maxlen, id, 'queued', 'queued', task_type, 0)
     end
-    woke = true
     out[#out + 1] = id
     out[#out + 1] = 1
   end

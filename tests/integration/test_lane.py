@@ -1,0 +1,68 @@
+"""The store's lean request path: killed connections, lost scripts, cancelled calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ResponseError
+
+from arqd.client import Client
+from arqd.core.errors import InvalidTask
+from arqd.store.codec import NewTask
+from arqd.store.store import Store
+
+
+async def _kill_lane_connections(store: Store) -> None:
+    names = [f"lane-{i}" for i in range(len(store.lane._idle))]
+    assert names, "the lane holds no connection to kill"
+    for connection, name in zip(store.lane._idle, names, strict=True):
+        await connection.send_command("CLIENT", "SETNAME", name)
+        await connection.read_response()
+    killed = [c["id"] for c in await store.redis.client_list() if c.get("name") in names]
+    assert len(killed) == len(names)
+    for client_id in killed:
+        await store.redis.client_kill_filter(_id=client_id)
+
+
+async def test_a_killed_connection_is_replaced_and_the_call_goes_through(
+    client: Client, store: Store
+) -> None:
+    await client.enqueue("echo", 1)
+    await _kill_lane_connections(store)
+    task = await client.enqueue("echo", 2)
+    assert (await client.get(task.id)) is not None
+
+
+async def test_scripts_flushed_from_redis_are_loaded_again(client: Client, store: Store) -> None:
+    await client.enqueue("echo", 1)
+    await store.redis.script_flush()
+    task = await client.enqueue("echo", 2)
+    assert (await client.get(task.id)) is not None
+
+
+async def test_a_reply_error_leaves_the_connection_usable(store: Store) -> None:
+    await store.lane.call("SET", "lane:test:key", "x")
+    with pytest.raises(ResponseError):
+        await store.lane.call("INCR", "lane:test:key")
+    assert await store.lane.call("GET", "lane:test:key") == b"x"
+    await store.redis.delete("lane:test:key")
+
+
+async def test_a_call_cancelled_mid_flight_never_leaks_its_reply(store: Store) -> None:
+    await store.lane.call("SET", "lane:test:a", "a")
+    slow = asyncio.ensure_future(store.lane.call("BLPOP", "lane:test:empty", "0.3"))
+    await asyncio.sleep(0.05)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    await asyncio.sleep(0.4)  # the BLPOP's reply (nil) arrives on the cancelled connection
+    for _ in range(3):
+        assert await store.lane.call("GET", "lane:test:a") == b"a"
+    await store.redis.delete("lane:test:a")
+
+
+async def test_the_same_task_twice_in_a_batch_is_refused(client: Client) -> None:
+    task = NewTask("echo", 1)
+    with pytest.raises(InvalidTask, match="twice"):
+        await client.enqueue_many([task, task])
