@@ -10,7 +10,7 @@ from redis.exceptions import ResponseError
 from arqd.client import Client
 from arqd.core.errors import InvalidTask
 from arqd.store.codec import NewTask
-from arqd.store.store import Store
+from arqd.store.store import Answer, Store
 
 
 async def _kill_lane_connections(store: Store) -> None:
@@ -66,3 +66,19 @@ async def test_the_same_task_twice_in_a_batch_is_refused(client: Client) -> None
     task = NewTask("echo", 1)
     with pytest.raises(InvalidTask, match="twice"):
         await client.enqueue_many([task, task])
+
+
+async def test_an_answer_sent_again_is_refused(store: Store, client: Client) -> None:
+    """A finish retried after its reply was lost must not record the attempt twice (a
+    returned task would otherwise be queued twice), in a later call or the same one."""
+    first = await client.enqueue("echo", 1)
+    second = await client.enqueue("echo", 2)
+    _, _, leases = await store.dequeue("default", 2, "w")
+    by_id = {lease.id: lease for lease in leases}
+    returned = Answer(by_id[first.id], "returned")
+    assert await store.finish("default", [returned]) == [True]
+    assert await store.finish("default", [returned]) == [False]
+    done = Answer(by_id[second.id], "succeeded", b"2")
+    assert await store.finish("default", [done, done]) == [True, False]
+    stats = await store.stats("default")
+    assert (stats.queued, stats.active, stats.succeeded) == (1, 0, 1)

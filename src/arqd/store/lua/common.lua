@@ -35,6 +35,24 @@ local function split(s, sep)
   end
 end
 
+-- ZADD / ZREM of many members in a few calls (unpack has a limit; 256 a call is far below).
+local function zadd_all(key, score, ids)
+  for first = 1, #ids, 256 do
+    local args = {}
+    for j = first, math.min(#ids, first + 255) do
+      args[#args + 1] = score
+      args[#args + 1] = ids[j]
+    end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+
+local function zrem_all(key, ids)
+  for first = 1, #ids, 256 do
+    redis.call('ZREM', key, unpack(ids, first, math.min(#ids, first + 255)))
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

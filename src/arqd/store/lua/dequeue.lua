@@ -141,6 +141,7 @@ end
 --    with a new fencing token per attempt.
 local out = {-1, 0, 0}
 local deadline = now + lease
+local leased = {}  -- into the active set in one ZADD, below
 local budget = count * 4 + 100
 while out[2] < count and budget > 0 do
   local top = redis.call('ZREVRANGE', prefix .. 'prios', 0, 0)[1]
@@ -163,7 +164,7 @@ while out[2] < count and budget > 0 do
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
       redis.call('HSET', key, 's', 'active', 'stime', now, 'wkr', worker, 'tok', token,
                  'att', att)
-      redis.call('ZADD', prefix .. 'active', deadline, id)
+      leased[#leased + 1] = id
       emit(prefix, maxlen, id, 'active', 'active', f[1], att)
       local n = #out
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, token, f[1], f[2]
@@ -173,6 +174,8 @@ while out[2] < count and budget > 0 do
     end
   end
 end
+
+zadd_all(prefix .. 'active', deadline, leased)
 
 -- 5. More ready work than this worker took: wake another one. Tell this one when the
 --    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is.

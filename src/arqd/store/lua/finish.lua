@@ -1,5 +1,6 @@
 -- Record how attempts ended, in one batch. An answer whose token is not the task's
--- current one (the lease lapsed and another attempt replaced it) is refused.
+-- current one (the lease lapsed and another attempt replaced it), or for an attempt
+-- already recorded (a finish sent again after a lost reply), is refused.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  events stream cap
 -- ARGV[2]  finished index cap (succeeded, cancelled)
@@ -19,17 +20,22 @@ local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
 local now = now_ms()
 local out = {}
-local grown = {}  -- finished indexes this batch added to: trimmed once, at the end
+local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
+local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
 for _, record in ipairs(split(ARGV[6], '\30')) do
   local a = split(record, '\31')
   local id, token, outcome, value, signal = a[1], a[2], a[3], a[4], a[6]
   local delay, threshold, open_ms = tonumber(a[5]), tonumber(a[7]), tonumber(a[8])
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial')
-  if f[1] ~= token or redis.call('ZREM', prefix .. 'active', id) == 0 then
+  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's')
+  -- A task is in the active set exactly while its state is 'active' (dequeue, reclaim
+  -- and finish change both together), so the state stands in for a ZREM per answer.
+  if f[1] ~= token or f[8] ~= 'active' or ended[id] then
     out[#out + 1] = 0
   else
+    ended[id] = true
+    ended_ids[#ended_ids + 1] = id
     local task_type, att = f[2], f[3]
     local trial = f[7]
     if signal ~= '' and signal ~= 'neutral' then
@@ -48,14 +54,12 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
         redis.call('HDEL', key, 'error')
       end
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      redis.call('ZADD', prefix .. 'succeeded', now, id)
-      grown.succeeded = true
+      finished.succeeded[#finished.succeeded + 1] = id
       emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
     elseif outcome == 'failed' then
       redis.call('HSET', key, 's', 'failed', 'ftime', now, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
-      redis.call('ZADD', prefix .. 'failed', now, id)
-      grown.failed = true
+      finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
     elseif outcome == 'retry' then
       local due = now + delay
@@ -66,8 +70,7 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     elseif outcome == 'cancelled' then
       redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      redis.call('ZADD', prefix .. 'cancelled', now, id)
-      grown.cancelled = true
+      finished.cancelled[#finished.cancelled + 1] = id
       emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', -1)
@@ -79,7 +82,12 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     out[#out + 1] = 1
   end
 end
-for status in pairs(grown) do
-  trim_finished(prefix, status, status == 'failed' and failed_cap or index_cap, status == 'failed')
+zrem_all(prefix .. 'active', ended_ids)
+for status, ids in pairs(finished) do
+  if #ids > 0 then
+    zadd_all(prefix .. status, now, ids)
+    trim_finished(prefix, status, status == 'failed' and failed_cap or index_cap,
+                  status == 'failed')
+  end
 end
 return out
