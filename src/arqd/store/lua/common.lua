@@ -86,6 +86,21 @@ local function push_ready(prefix, id, prio, front)
   return false
 end
 
+-- push_ready (to the back) of many ids of one priority, oldest first, in few calls.
+local function push_ready_all(prefix, ids, prio)
+  local list, was_empty = prefix .. 'q:' .. prio, false
+  for first = 1, #ids, 256 do
+    local last = math.min(#ids, first + 255)
+    if redis.call('LPUSH', list, unpack(ids, first, last)) == last - first + 1 then
+      was_empty = true
+    end
+  end
+  if was_empty then
+    redis.call('ZADD', prefix .. 'prios', prio, prio)
+  end
+  return was_empty
+end
+
 -- Trim a finished index to its cap; dead-lettered tasks over the cap are deleted.
 -- Trimming waits for 1% of slack, so a full index is not trimmed on every task.
 local function trim_finished(prefix, status, cap, drop_over_cap)

@@ -15,6 +15,7 @@ local now = now_ms()
 local out = {redis.call('SET', prefix .. 'known', 1, 'NX', 'PX', 60000) and 1 or 0}
 local i = 3
 local woke = false
+local ready = {}  -- priority -> ids made ready, pushed in one LPUSH each at the end
 for _ = 1, n do
   local id, task_type, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local prio, delay = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
@@ -61,15 +62,23 @@ for _ = 1, n do
       fields[#fields + 1] = 's'
       fields[#fields + 1] = 'queued'
       redis.call('HSET', key, unpack(fields))
-      -- Onto a list that already held tasks, no wake-up is needed: whoever made it
-      -- non-empty woke a worker, and a dequeue that leaves work behind wakes another.
-      if push_ready(prefix, id, prio, false) then
-        woke = true
+      local ids = ready[prio]
+      if not ids then
+        ids = {}
+        ready[prio] = ids
       end
+      ids[#ids + 1] = id
       emit(prefix, maxlen, id, 'queued', 'queued', task_type, 0)
     end
     out[#out + 1] = id
     out[#out + 1] = 1
+  end
+end
+-- Onto a list that already held tasks, no wake-up is needed: whoever made it non-empty
+-- woke a worker, and a dequeue that leaves work behind wakes another.
+for prio, ids in pairs(ready) do
+  if push_ready_all(prefix, ids, prio) then
+    woke = true
   end
 end
 if woke then
