@@ -107,7 +107,9 @@ async def test_two_api_processes_share_one_budget_per_key(
             # GCRA: the burst (N), plus a token per interval the hammering took.
             refills = int(elapsed_ms / INTERVAL_MS)
             assert N <= len(admitted) <= N + refills
-            assert {r.request.url.port for r in admitted} == {apis[0].port, apis[1].port}
+            # Either replica may have won the whole burst (each sends its requests' tokens
+            # in one script call); both then refuse, each over the budget they share.
+            assert {r.request.url.port for r in refused} == {apis[0].port, apis[1].port}
             if refills == 0:
                 remaining = sorted(int(r.headers["ratelimit-remaining"]) for r in admitted)
                 assert remaining == list(range(N))
