@@ -26,7 +26,8 @@ def test_run_benchmark_reports_every_workload(redis_server: RedisServer) -> None
     assert latency["achieved"] > 0
     assert 0 <= latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"] < 60_000
 
-    assert set(redis.Redis.from_url(redis_server.url).keys()) == before
+    # Nothing new is left behind (other tests' keys may expire meanwhile).
+    assert set(redis.Redis.from_url(redis_server.url).keys()) - before == set()
 
     console = Console(record=True, width=120)
     console.print(render(results))
