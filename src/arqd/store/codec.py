@@ -169,23 +169,24 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
 def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease]]:
     """The dequeue script's reply: ms until the next timed event (-1: none), how many
     tasks a limit deferred, and the leases."""
-    leases = []
-    for i in range(3, 3 + 9 * int(reply[1]), 9):
-        tid, token, ttype, payload, att, maxr, tmo, trace, waited = reply[i : i + 9]
-        leases.append(
-            Lease(
-                queue=queue,
-                id=tid.decode(),
-                token=token if isinstance(token, bytes) else str(token).encode(),
-                type=ttype.decode(),
-                payload=payload,
-                attempt=int(att),
-                max_retries=int(maxr) if maxr else None,
-                timeout_ms=int(tmo) if tmo else None,
-                trace=trace or None,
-                waited_ms=int(waited),
-            )
+    fields = iter(reply[3 : 3 + 9 * int(reply[1])])
+    leases = [
+        Lease(
+            queue,
+            tid.decode(),
+            b"%d" % token,  # Lua returns the token as an integer
+            ttype.decode(),
+            payload,
+            att,
+            int(maxr) if maxr else None,
+            int(tmo) if tmo else None,
+            trace or None,
+            waited,
         )
+        for tid, token, ttype, payload, att, maxr, tmo, trace, waited in zip(
+            *(fields,) * 9, strict=True
+        )
+    ]
     return int(reply[0]), int(reply[2]), leases
 
 

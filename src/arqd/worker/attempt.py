@@ -127,9 +127,11 @@ async def _call(plan: Plan, task_type: TaskType, executor: Executor) -> Any:
     payload = orjson.loads(plan.lease.payload)
     if task_type.payload_adapter is not None:
         payload = task_type.payload_adapter.validate_python(payload)
-    kwargs = {"ctx": plan.context} if task_type.wants_context else {}
     if task_type.is_async:
-        return await task_type.handler(payload, **kwargs)
+        if task_type.wants_context:
+            return await task_type.handler(payload, ctx=plan.context)
+        return await task_type.handler(payload)
+    kwargs = {"ctx": plan.context} if task_type.wants_context else {}
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()  # the attempt's span stays current in the thread
     return await loop.run_in_executor(

@@ -205,8 +205,8 @@ class Worker:
             self._breaker,
         )
         plan = Plan(lease, profile, context)
-        task = asyncio.create_task(self._attempt(plan))
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(self._attempt(plan))
         timer = loop.call_later(profile.timeout, self._interrupt, lease.id, StopReason.TIMEOUT)
         self._running[lease.id] = (task, plan, timer)
 
