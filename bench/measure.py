@@ -71,17 +71,32 @@ class Bench:
     # Enqueue.
 
     async def enqueue(self) -> list[EnqueueResult]:
-        """Enqueue no-op tasks one at a time, from concurrent callers, and in batches."""
+        """Enqueue no-op tasks one at a time (then the bare-INCR floor), from concurrent
+        callers, and in batches."""
         n, callers, batch = self.options.tasks, self.options.callers, self.options.batch
         modes = [
             ("one at a time", 1, 1),
             (f"one at a time, {callers} concurrent callers", callers, 1),
             (f"batches of {batch:,}", 1, batch),
         ]
-        return [
+        results = [
             EnqueueResult(mode, n, await self._in_namespace(self._enqueue_timed(mode, c, b)))
             for mode, c, b in modes
         ]
+        floor = EnqueueResult("baseline: bare redis-py INCR, one at a time", n, await self._incr())
+        return [results[0], floor, *results[1:]]
+
+    async def _incr(self) -> float:
+        """Seconds for ``tasks`` bare INCRs from redis-py, one at a time: the client-side
+        floor the one-at-a-time rate is read against (this machine's speed varies)."""
+        key = f"bench-incr-{uuid.uuid4().hex[:8]}"
+        await self.redis.incr(key)
+        start = time.perf_counter()
+        for _ in range(self.options.tasks):
+            await self.redis.incr(key)
+        seconds = time.perf_counter() - start
+        await self.redis.unlink(key)
+        return seconds
 
     def _enqueue_timed(
         self, mode: str, callers: int, batch: int
