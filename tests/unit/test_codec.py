@@ -1,10 +1,12 @@
+import re
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 
 import pytest
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.task import TaskStatus
-from arqd.store.codec import NewTask, decode_task, enqueue_args, parse_leases
+from arqd.store.codec import STATUS_CODES, NewTask, decode_task, enqueue_args, parse_leases
 
 
 def args(task: NewTask, limit: int = 1000) -> list[object]:
@@ -69,7 +71,7 @@ def test_task_hash_decodes_to_a_task() -> None:
         "x",
         {
             b"t": b"echo",
-            b"s": b"failed",
+            b"s": b"f",
             b"d": b"[1]",
             b"att": b"4",
             b"c": b"1000",
@@ -84,3 +86,12 @@ def test_task_hash_decodes_to_a_task() -> None:
     assert task.created_at == datetime.fromtimestamp(1, UTC)
     assert task.error is not None
     assert task.error.message == "m"
+
+
+def test_the_scripts_and_the_codec_agree_on_status_codes() -> None:
+    common = (files("arqd.store") / "lua" / "common.lua").read_text()
+    names = re.search(r"local STATUS_NAME = \{(.*?)\}", common, re.S)
+    assert names is not None
+    in_lua = dict(re.findall(r"(\w+) = '(\w+)'", names.group(1)))
+    assert {code.decode(): status.value for status, code in STATUS_CODES.items()} == in_lua
+    assert len(set(STATUS_CODES.values())) == len(TaskStatus)

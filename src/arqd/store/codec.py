@@ -10,6 +10,10 @@ are one letter, so a small task's hash fits a 48-byte allocation (not 64):
     ftime  finished ms           result result JSON           error  last error JSON
     idem   idempotency key       trace  trace context JSON    wkr    worker id
     cxl    "1" once cancellation of a running task was requested
+
+The status is a code of a letter or two (``STATUS_CODES``; the scripts name them in
+``lua/common.lua``): most tasks in Redis are queued ones, and a 6-byte "queued" would take
+each small task's hash past its allocation size.
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.task import ErrorInfo, Task, TaskStatus, check_name, check_queue
 
 ArgList = list[str | bytes | int | float]
+
+STATUS_CODES = {
+    TaskStatus.QUEUED: b"q",
+    TaskStatus.SCHEDULED: b"w",
+    TaskStatus.ACTIVE: b"a",
+    TaskStatus.SUCCEEDED: b"ok",
+    TaskStatus.FAILED: b"f",
+    TaskStatus.CANCELLED: b"x",
+}
+_STATUS_OF = {code: status for status, code in STATUS_CODES.items()}
 
 
 def text(value: object) -> str:
@@ -207,7 +221,7 @@ def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
         id=task_id,
         type=h[b"t"].decode(),
         queue=check_queue(queue),
-        status=TaskStatus(h[b"s"].decode()),
+        status=_STATUS_OF[h[b"s"]],
         payload=orjson.loads(h[b"d"]),
         priority=int(h.get(b"prio", 0)),
         attempts=int(h.get(b"att", 0)),

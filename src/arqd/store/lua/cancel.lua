@@ -11,12 +11,12 @@ local state = f[1]
 if not state then
   return 'missing'
 end
-if state == 'active' then
+if state == ACTIVE then
   redis.call('HSET', key, 'cxl', '1')
   emit(prefix, maxlen, id, 'cancel_requested', 'active', f[2], f[4] or 0)
   return 'requested'
 end
-if state == 'queued' then
+if state == QUEUED then
   -- Ready in its priority's list, or throttled, or held by a limit or breaker.
   local prio = f[3] or 0
   if redis.call('LREM', prefix .. 'q:' .. prio, 1, id) == 1 then
@@ -26,13 +26,13 @@ if state == 'queued' then
   elseif redis.call('ZREM', prefix .. 'throttled', id) == 0 then
     redis.call('LREM', prefix .. 'held:' .. f[2], 1, id)
   end
-elseif state == 'scheduled' then
+elseif state == SCHEDULED then
   redis.call('ZREM', prefix .. 'scheduled', id)
 else
   return 'finished'
 end
 local now = now_ms()
-redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
+redis.call('HSET', key, 's', CANCELLED, 'ftime', now)
 redis.call('PEXPIRE', key, f[5] or ARGV[4])
 index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
 emit(prefix, maxlen, id, 'cancelled', 'cancelled', f[2], f[4] or 0)

@@ -20,6 +20,13 @@
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
 --   cbs         set    types that have a breaker record; cbopen: those open or half-open
 
+-- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
+-- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
+local QUEUED, SCHEDULED, ACTIVE = 'q', 'w', 'a'
+local SUCCEEDED, FAILED, CANCELLED = 'ok', 'f', 'x'
+local STATUS_NAME = {q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded',
+                     f = 'failed', x = 'cancelled'}
+
 -- Batches travel packed in one argument: records separated by \30 (RS), fields by \31 (US).
 -- Neither byte can occur in JSON text, ids, names or numbers, so no escaping is needed.
 local function split(s, sep)

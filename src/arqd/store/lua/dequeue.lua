@@ -39,11 +39,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now,
       message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
     local att = tonumber(f[2] or 0)
     if att <= tonumber(f[3] or default_retries) then
-      redis.call('HSET', key, 's', 'queued', 'error', err)
+      redis.call('HSET', key, 's', QUEUED, 'error', err)
       push_ready(prefix, id, f[4] or 0, true)
       emit(prefix, maxlen, id, 'lease_expired', 'queued', f[1], att, err)
     else
-      redis.call('HSET', key, 's', 'failed', 'error', err, 'ftime', now)
+      redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now)
       redis.call('PEXPIRE', key, ARGV[7])
       index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
       emit(prefix, maxlen, id, 'failed', 'failed', f[1], att, err)
@@ -58,7 +58,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', n
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 't', 'prio', 'att')
   if f[1] then
-    redis.call('HSET', key, 's', 'queued')
+    redis.call('HSET', key, 's', QUEUED)
     push_ready(prefix, id, f[2] or 0, false)
     emit(prefix, maxlen, id, 'queued', 'queued', f[1], f[3] or 0)
   end
@@ -162,7 +162,7 @@ while out[2] < count and budget > 0 do
       out[3] = out[3] + 1
     elseif f[1] then
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
-      redis.call('HSET', key, 's', 'active', 'stime', now, 'wkr', worker, 'tok', token,
+      redis.call('HSET', key, 's', ACTIVE, 'stime', now, 'wkr', worker, 'tok', token,
                  'att', att)
       leased[#leased + 1] = id
       emit(prefix, maxlen, id, 'active', 'active', f[1], att)

@@ -51,7 +51,7 @@ for _ = 1, n do
     if delay > 0 then
       local due = now + delay
       fields[#fields + 1] = 's'
-      fields[#fields + 1] = 'scheduled'
+      fields[#fields + 1] = SCHEDULED
       fields[#fields + 1] = 'due'
       fields[#fields + 1] = due
       redis.call('HSET', key, unpack(fields))
@@ -60,7 +60,7 @@ for _ = 1, n do
       woke = true  -- idle workers block until the soonest due time: tell them
     else
       fields[#fields + 1] = 's'
-      fields[#fields + 1] = 'queued'
+      fields[#fields + 1] = QUEUED
       redis.call('HSET', key, unpack(fields))
       local ids = ready[prio]
       if not ids then

@@ -29,9 +29,9 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
   local delay, threshold, open_ms = tonumber(a[5]), tonumber(a[7]), tonumber(a[8])
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's')
-  -- A task is in the active set exactly while its state is 'active' (dequeue, reclaim
+  -- A task is in the active set exactly while its state is ACTIVE (dequeue, reclaim
   -- and finish change both together), so the state stands in for a ZREM per answer.
-  if f[1] ~= token or f[8] ~= 'active' or ended[id] then
+  if f[1] ~= token or f[8] ~= ACTIVE or ended[id] then
     out[#out + 1] = 0
   else
     ended[id] = true
@@ -49,7 +49,7 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
     end
     release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     if outcome == 'succeeded' then
-      redis.call('HSET', key, 's', 'succeeded', 'ftime', now, 'result', value)
+      redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now, 'result', value)
       if tonumber(att) > 1 then
         redis.call('HDEL', key, 'error')
       end
@@ -57,24 +57,24 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
       finished.succeeded[#finished.succeeded + 1] = id
       emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
     elseif outcome == 'failed' then
-      redis.call('HSET', key, 's', 'failed', 'ftime', now, 'error', value)
+      redis.call('HSET', key, 's', FAILED, 'ftime', now, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
     elseif outcome == 'retry' then
       local due = now + delay
-      redis.call('HSET', key, 's', 'scheduled', 'due', due, 'error', value)
+      redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
       redis.call('ZADD', prefix .. 'scheduled', due, id)
       emit(prefix, maxlen, id, 'retrying', 'scheduled', task_type, att, value)
       wake(prefix)
     elseif outcome == 'cancelled' then
-      redis.call('HSET', key, 's', 'cancelled', 'ftime', now)
+      redis.call('HSET', key, 's', CANCELLED, 'ftime', now)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       finished.cancelled[#finished.cancelled + 1] = id
       emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', -1)
-      redis.call('HSET', key, 's', 'queued')
+      redis.call('HSET', key, 's', QUEUED)
       push_ready(prefix, id, f[4] or 0, true)
       emit(prefix, maxlen, id, 'returned', 'queued', task_type, att - 1)
       wake(prefix)

@@ -9,13 +9,13 @@ local state = f[1]
 if not state then
   return 'missing'
 end
-if state ~= 'failed' and state ~= 'cancelled' then
-  return state
+if state ~= FAILED and state ~= CANCELLED then
+  return STATUS_NAME[state]
 end
-redis.call('ZREM', prefix .. state, id)
+redis.call('ZREM', prefix .. STATUS_NAME[state], id)
 redis.call('PERSIST', key)
 redis.call('HDEL', key, 'ftime', 'cxl')
-redis.call('HSET', key, 's', 'queued', 'att', 0, 'due', now_ms())
+redis.call('HSET', key, 's', QUEUED, 'att', 0, 'due', now_ms())
 push_ready(prefix, id, f[3] or 0, false)
 emit(prefix, maxlen, id, 'queued', 'queued', f[2], 0)
 wake(prefix)
