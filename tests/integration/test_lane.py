@@ -68,6 +68,22 @@ async def test_the_same_task_twice_in_a_batch_is_refused(client: Client) -> None
         await client.enqueue_many([task, task])
 
 
+async def test_an_enqueue_sent_again_does_not_queue_the_task_twice(
+    store: Store, client: Client
+) -> None:
+    """An enqueue retried after its reply was lost (the same task id) finds the task there:
+    it is neither overwritten nor pushed onto the ready list a second time."""
+    task = NewTask("echo", 1)
+    assert await store.enqueue([task]) == [(task.id, True)]
+    assert await store.enqueue([task]) == [(task.id, False)]
+    again = await client.enqueue_many([task])
+    assert again[0].id == task.id
+    ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
+    assert ready == [task.id.encode()]
+    (stats,) = await client.stats("default")
+    assert stats.queued == 1
+
+
 async def test_an_answer_sent_again_is_refused(store: Store, client: Client) -> None:
     """A finish retried after its reply was lost must not record the attempt twice (a
     returned task would otherwise be queued twice), in a later call or the same one."""

@@ -7,7 +7,8 @@
 --          then E field/value pairs stored as they are (max_retries, timeout, trace...)
 -- Returns  1 if the caller must add the queue to the set of queue names (another slot:
 --          the marker 'known' says it did so within the last minute), else 0; then
---          per task: id, 1 if created or 0 if an idempotency key returned an earlier task
+--          per task: id, 1 if created or 0 if it was there already (an idempotency key
+--          returned an earlier task, or this very enqueue was sent before)
 local prefix = KEYS[1]
 local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
@@ -38,6 +39,10 @@ for _ = 1, n do
       fields[#fields + 1] = 'idem'
       fields[#fields + 1] = idem
     end
+  end
+  if not earlier and redis.call('EXISTS', prefix .. 't:' .. id) == 1 then
+    -- The same enqueue sent again (a retry after a lost reply): the task is there already.
+    earlier = id
   end
   if earlier then
     out[#out + 1] = earlier
