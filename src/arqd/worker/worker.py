@@ -35,6 +35,7 @@ from arqd.worker.registry import Registry
 
 log = logging.getLogger("arqd.worker")
 IDLE_BLOCK = 2.0  # seconds an idle worker blocks before it looks for lapsed leases again
+DUE_SLACK = 0.5  # seconds a blocking pop outlasts the due time the worker's timer keeps
 LEASE_BATCH = 64  # most tasks one dequeue call leases (see Worker._lease_batch)
 
 
@@ -161,12 +162,19 @@ class Worker:
         return took, soonest
 
     async def _wait_for_work(self, timeout: float) -> None:
-        waiter = asyncio.ensure_future(self.store.wait_for_work(self.queues, timeout))
+        """Block until woken, stopped, or ``timeout`` seconds pass. A known due time (less
+        than IDLE_BLOCK away) is kept by a timer here: Redis checks a blocking pop's timeout
+        on its own clock tick (every 100 ms at its default hz), too coarse for a due time."""
+        due = timeout < IDLE_BLOCK
+        block = timeout + DUE_SLACK if due else timeout
+        waiter = asyncio.ensure_future(self.store.wait_for_work(self.queues, block))
         stopping = asyncio.ensure_future(self._stopping.wait())
-        done, _ = await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for pending in (waiter, stopping):
-            if pending not in done:
-                pending.cancel()
+        waits = {waiter, stopping}
+        if due:
+            waits.add(asyncio.ensure_future(asyncio.sleep(timeout)))
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for pending in waits - done:
+            pending.cancel()  # a blocking pop cut short drops its connection: redis-py's rule
         if waiter in done:
             waiter.result()
 
