@@ -11,6 +11,7 @@ from typing import Any
 
 from arqd.core.errors import (
     ArqdError,
+    BreakerNotFound,
     InvalidTask,
     InvalidTransition,
     TaskNotFound,
@@ -204,18 +205,25 @@ class Client:
         """Every breaker that has recorded a failure: task types' and named ones."""
         return [_breaker(name, fields) for name, fields in await self.store.all_breakers()]
 
+    async def breaker(self, name: str) -> BreakerInfo | None:
+        """The breaker named ``name`` (``task:QUEUE:TYPE`` for a task type's), or None."""
+        return next((info for info in await self.breakers() if info.name == name), None)
+
     async def reset_breaker(self, name: str) -> BreakerInfo:
-        """Close a breaker by hand; a task type's releases the tasks it held."""
+        """Close a breaker by hand; a task type's releases the tasks it held. Raises
+        BreakerNotFound for a breaker that has never recorded a failure."""
+        if await self.breaker(name) is None:
+            raise BreakerNotFound(name)
         kind, _, rest = name.partition(":")
         if kind == "task":
             queue, _, task_type = rest.partition(":")
             await self.store.reset_type_breaker(check_queue(queue), check_name(task_type))
         else:
             await self.store.breaker(check_name(name), "reset")
-        for info in await self.breakers():
-            if info.name == name:
-                return info
-        raise ArqdError(f"breaker {name!r} vanished while being reset")
+        info = await self.breaker(name)
+        if info is None:
+            raise ArqdError(f"breaker {name!r} vanished while being reset")
+        return info
 
 
 def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:

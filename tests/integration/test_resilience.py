@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from arqd.client import Client, NewTask
-from arqd.core.errors import CircuitOpen
+from arqd.core.errors import BreakerNotFound, CircuitOpen
 from arqd.core.settings import Settings
 from arqd.core.task import Task, TaskStatus
 from arqd.resilience.breaker import BreakerPolicy, State
@@ -155,6 +155,9 @@ async def test_breakers_can_be_listed_and_reset(client: Client, store: Store) ->
     assert info.open_until is not None
     reset = await client.reset_breaker("mail")
     assert reset.state is State.CLOSED
+    with pytest.raises(BreakerNotFound, match="never-failed"):
+        await client.reset_breaker("never-failed")
+    assert await client.breaker("never-failed") is None
 
 
 async def test_rate_limit_script_with_concurrent_callers(store: Store) -> None:

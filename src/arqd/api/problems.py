@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from arqd.core.errors import (
     ArqdError,
+    BreakerNotFound,
     InvalidTask,
     InvalidTransition,
     PayloadTooLarge,
@@ -36,6 +37,7 @@ RETRY_AFTER_SECONDS = "1"
 # Most specific first: the first class an error is an instance of decides.
 _ARQD_STATUS: tuple[tuple[type[ArqdError], int, str], ...] = (
     (TaskNotFound, 404, "task-not-found"),
+    (BreakerNotFound, 404, "breaker-not-found"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (InvalidTask, 422, "invalid-task"),
     (InvalidTransition, 409, "invalid-transition"),

@@ -3,6 +3,7 @@
 ArqdError
 ├── ConfigurationError        a setting is missing or invalid; names the variable
 ├── EmbeddedServerError       the embedded Redis-compatible server could not start
+├── BreakerNotFound           no circuit breaker by that name has recorded a failure
 ├── TaskError                 something about one task
 │   ├── TaskNotFound          no task with that id (it may have expired)
 │   ├── InvalidTask           a request to enqueue is malformed (name, payload, options)
@@ -27,6 +28,13 @@ class ConfigurationError(ArqdError):
 
 class EmbeddedServerError(ArqdError):
     """The embedded Redis-compatible server could not be started or reached."""
+
+
+class BreakerNotFound(ArqdError):
+    """No circuit breaker by this name has recorded a failure."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no breaker named {name!r} (breakers appear after their first failure)")
 
 
 class TaskError(ArqdError):
