@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -79,37 +79,46 @@ def event_json(event: streams.StreamEvent) -> dict[str, Any]:
     return message
 
 
-class Feed(Protocol):
-    """What ``run_feed`` drives: a reader filling a bounded buffer, and a sender."""
+class Feed:
+    """One client's feed: ``read`` fills a bounded buffer from streams, read from their
+    positions (stream name -> last id sent); ``send`` writes it to the socket."""
 
-    state: ApiState
-    buffer: asyncio.Queue[bytes]
-
-    def stop(self) -> None: ...
-
-    async def read(self) -> None: ...
-
-    async def send(self, websocket: WebSocket) -> None: ...
-
-
-class EventFeed:
-    """One client's feed: reads the streams from its positions into a bounded buffer."""
-
-    def __init__(
-        self, state: ApiState, wanted: EventFilter, positions: dict[str, str], all_queues: bool
-    ) -> None:
+    def __init__(self, state: ApiState, positions: dict[str, str]) -> None:
         self.state = state
-        self.wanted = wanted
         self.positions = positions
-        self.all_queues = all_queues
         self.buffer: asyncio.Queue[bytes] = asyncio.Queue(state.event_buffer)
         self.running = True
-        self._listed_at = time.monotonic()
 
     def stop(self) -> None:
         """End ``read`` at its next turn, even if a cancellation got lost on the way: one
         that lands just as a pooled Redis connection is handed over can be swallowed."""
         self.running = False
+
+    async def read(self) -> None:
+        raise NotImplementedError
+
+    def put(self, message: dict[str, Any]) -> None:
+        """Buffer one message; TooSlow when the client is a whole buffer behind."""
+        try:
+            self.buffer.put_nowait(dumps(message))
+        except asyncio.QueueFull:
+            raise TooSlow from None
+
+    async def send(self, websocket: WebSocket) -> None:
+        while True:
+            await websocket.send_text((await self.buffer.get()).decode())
+
+
+class EventFeed(Feed):
+    """Task events of the queues in ``positions`` (all queues, new ones too, if asked)."""
+
+    def __init__(
+        self, state: ApiState, wanted: EventFilter, positions: dict[str, str], all_queues: bool
+    ) -> None:
+        super().__init__(state, positions)
+        self.wanted = wanted
+        self.all_queues = all_queues
+        self._listed_at = time.monotonic()
 
     async def read(self) -> None:
         store = self.state.feeds
@@ -121,10 +130,7 @@ class EventFeed:
             for event in await streams.read_after(store, self.positions, BLOCK_MS):
                 self.positions[event.queue] = event.id
                 if self.wanted.matches(event):
-                    try:
-                        self.buffer.put_nowait(dumps(event_json(event)))
-                    except asyncio.QueueFull:
-                        raise TooSlow from None
+                    self.put(event_json(event))
 
     async def _relist(self) -> None:
         due = not self.positions or time.monotonic() - self._listed_at >= RELIST_SECONDS
@@ -134,10 +140,6 @@ class EventFeed:
         for queue in await self.state.feeds.queues():
             # A queue that appeared after the client connected: all its events are new.
             self.positions.setdefault(queue, streams.START)
-
-    async def send(self, websocket: WebSocket) -> None:
-        while True:
-            await websocket.send_text((await self.buffer.get()).decode())
 
 
 async def _watch(websocket: WebSocket) -> None:

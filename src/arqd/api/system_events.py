@@ -8,15 +8,13 @@ with ``last_event_id``, and a client that falls behind is closed with 4008.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, WebSocket
 
 from arqd.api import problems
-from arqd.api.events import TooSlow, run_feed
-from arqd.api.schemas import dumps
+from arqd.api.events import Feed, run_feed
 from arqd.api.state import ApiState
 from arqd.store import events as streams
 
@@ -40,17 +38,8 @@ def system_event_json(event: streams.StreamEvent) -> dict[str, Any]:
     return message
 
 
-class SystemFeed:
-    """One client's feed of the system streams."""
-
-    def __init__(self, state: ApiState, positions: dict[str, str]) -> None:
-        self.state = state
-        self.positions = positions
-        self.buffer: asyncio.Queue[bytes] = asyncio.Queue(state.event_buffer)
-        self.running = True
-
-    def stop(self) -> None:
-        self.running = False
+class SystemFeed(Feed):
+    """The system streams in ``positions`` (by source)."""
 
     async def read(self) -> None:
         while self.running:
@@ -58,14 +47,7 @@ class SystemFeed:
                 self.state.feeds, self.positions, BLOCK_MS
             ):
                 self.positions[event.queue] = event.id
-                try:
-                    self.buffer.put_nowait(dumps(system_event_json(event)))
-                except asyncio.QueueFull:
-                    raise TooSlow from None
-
-    async def send(self, websocket: WebSocket) -> None:
-        while True:
-            await websocket.send_text((await self.buffer.get()).decode())
+                self.put(system_event_json(event))
 
 
 @router.websocket("/events/system")
