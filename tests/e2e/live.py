@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -24,6 +25,8 @@ from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection
 
 from arqd.core.settings import Settings
+from arqd.store.connection import connect
+from arqd.store.store import Store
 from conftest import free_port
 
 API_KEY = "test-key-1"
@@ -122,6 +125,16 @@ def settings_for(redis_url: str, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
+
+
+@asynccontextmanager
+async def store_for(settings: Settings) -> AsyncIterator[Store]:
+    """A store on the Redis and key prefix ``settings`` name; closed on exit."""
+    store = Store(connect(settings.redis_url or ""), settings)
+    try:
+        yield store
+    finally:
+        await store.redis.aclose()
 
 
 async def wait_until(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from arqd.core.settings import Settings
-from arqd.store.connection import connect
 from arqd.store.store import Store
-
-
-@pytest.fixture
-async def store(api_settings: Settings) -> AsyncIterator[Store]:
-    """A store on the API's Redis and key prefix."""
-    s = Store(connect(api_settings.redis_url or ""), api_settings)
-    yield s
-    await s.redis.aclose()
 
 
 async def test_an_open_breaker_is_listed_and_a_reset_closes_it(

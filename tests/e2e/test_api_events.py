@@ -14,8 +14,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from arqd.api import create_app
 from arqd.api.state import ApiState
-from arqd.core.settings import Settings
-from arqd.store.connection import connect as connect_redis
 from arqd.store.events import just_before
 from arqd.store.store import Store
 from conftest import RedisServer
@@ -131,9 +129,8 @@ async def test_a_client_too_slow_to_keep_up_is_closed_with_4008(small_buffer: Li
 
 
 async def test_resuming_all_queues_never_skips_another_queues_event_with_the_same_id(
-    live: LiveServer, http: httpx.AsyncClient, api_settings: Settings
+    live: LiveServer, http: httpx.AsyncClient, store: Store
 ) -> None:
-    store = Store(connect_redis(api_settings.redis_url or ""), api_settings)
     for queue in ("a", "b"):  # both queues exist
         await post(http, {"type": "echo", "queue": queue})
     # Each stream numbers its own entries: two queues' events in one millisecond share an id.
@@ -141,7 +138,6 @@ async def test_resuming_all_queues_never_skips_another_queues_event_with_the_sam
     for queue in ("a", "b"):
         fields = {"task": f"t-{queue}", "event": "queued", "status": "queued", "type": "x"}
         await store.redis.xadd(store.keys.events(queue), fields, id=same_id)  # type: ignore[arg-type]
-    await store.redis.aclose()
 
     async with connect(
         f"{live.ws_url}/events?last_event_id={same_id}", additional_headers=AUTH

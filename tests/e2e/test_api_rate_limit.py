@@ -6,7 +6,6 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -234,14 +233,6 @@ async def test_a_websocket_counts_once_when_it_connects(
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) >= 1
     assert response.headers["content-type"] == "application/problem+json"
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_redis_unreachable_means_503_not_500(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,14 +13,6 @@ from websockets.exceptions import ConnectionClosed
 from arqd.api import create_app
 from conftest import RedisServer
 from e2e.live import AUTH, LiveServer, finished, settings_for, wait_until
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ from websockets.exceptions import InvalidStatus
 
 from arqd.api import create_app
 from arqd.core.settings import Settings
-from arqd.store.connection import connect as connect_redis
 from arqd.store.keys import http_client
 from arqd.store.store import Store
 from conftest import RedisServer
-from e2e.live import API_KEY, AUTH, LiveServer, next_message, settings_for
+from e2e.live import API_KEY, AUTH, LiveServer, next_message, settings_for, store_for
 
 
 @pytest.fixture
@@ -33,15 +32,15 @@ def limited(settings: Settings) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = Store(connect_redis(settings.redis_url or ""), settings)
-    yield s
-    await s.redis.aclose()
+async def limited_store(settings: Settings) -> AsyncIterator[Store]:
+    async with store_for(settings) as store:
+        yield store
 
 
 async def test_breaker_transitions_and_refusals_arrive_live_and_replay(
-    limited: LiveServer, store: Store
+    limited: LiveServer, limited_store: Store
 ) -> None:
+    store = limited_store
     url = f"{limited.ws_url}/events/system"
     async with (
         connect(url, additional_headers=AUTH) as ws,
@@ -72,13 +71,11 @@ async def test_breaker_transitions_and_refusals_arrive_live_and_replay(
         assert (await next_message(ws))["event_id"] == refused["event_id"]
 
 
-async def test_a_source_filter_and_bad_parameters(live: LiveServer, api_settings: Settings) -> None:
-    store = Store(connect_redis(api_settings.redis_url or ""), api_settings)
+async def test_a_source_filter_and_bad_parameters(live: LiveServer, store: Store) -> None:
     url = f"{live.ws_url}/events/system?source=breaker&last_event_id=0-0"
     await store.breaker("mail", "fail", threshold=1, open_ms=60_000)
     async with connect(url, additional_headers=AUTH) as ws:
         first = await next_message(ws)
-    await store.redis.aclose()
     assert (first["source"], first["breaker"]) == ("breaker", "mail")
 
     for query in ("source=weather", "last_event_id=yesterday"):
