@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -302,9 +302,19 @@ def breaker_json(info: BreakerInfo) -> dict[str, Any]:
     }
 
 
+def _iso_ms(value: Any) -> str:
+    """A time as ISO 8601 in UTC with exactly three decimals, so times sort as strings."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def dumps(data: Any) -> bytes:
-    """JSON as the API writes it: orjson, UTC times ending in ``Z``."""
-    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    """JSON as the API writes it: orjson, UTC times as ``2026-01-02T03:04:05.678Z``.
+
+    orjson alone drops the fraction when it is zero, and ``...05Z`` sorts after ``...05.001Z``.
+    """
+    return orjson.dumps(data, default=_iso_ms, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
