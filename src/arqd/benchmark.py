@@ -33,6 +33,7 @@ from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.store.codec import NewTask
 from arqd.store.connection import connect, resolve_url
+from arqd.store.pipelined import PipelinedRedis
 from arqd.store.store import Store
 from arqd.worker import Registry
 
@@ -44,14 +45,15 @@ registry = Registry()
 
 
 class _HandlerRedis:
-    """The worker process's Redis client for the handlers, made on first use."""
+    """The worker process's Redis client for the handlers, made on first use: a
+    ``PipelinedRedis``, so the INCRs of concurrent handlers share round trips."""
 
     client: aioredis.Redis | None = None
 
     @classmethod
     def get(cls) -> aioredis.Redis:
         if cls.client is None:
-            cls.client = connect(resolve_url(Settings.from_env()))
+            cls.client = connect(resolve_url(Settings.from_env()), client=PipelinedRedis)
         return cls.client
 
 

@@ -19,11 +19,14 @@ def resolve_url(settings: Settings) -> str:
     return EmbeddedServer(settings.data_dir).ensure_running()
 
 
-def connect(url: str, max_connections: int = 200) -> aioredis.Redis:
+def connect(
+    url: str, max_connections: int = 200, client: type[aioredis.Redis] = aioredis.Redis
+) -> aioredis.Redis:
     """An asyncio Redis client; replies stay bytes (payloads go straight to orjson).
 
     Past ``max_connections`` busy connections a caller waits for one to free up rather
-    than failing (redis-py's default pool raises instead)."""
+    than failing (redis-py's default pool raises instead). ``client`` may be a subclass,
+    ``PipelinedRedis`` say."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -38,4 +41,4 @@ def connect(url: str, max_connections: int = 200) -> aioredis.Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
         retry_on_error=[RedisConnectionError],
     )
-    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+    return client.from_pool(pool)  # the client owns the pool: aclose() closes it
