@@ -111,7 +111,7 @@ def settings(redis_server: RedisServer) -> Settings:
 async def store(settings: Settings) -> AsyncIterator[Store]:
     s = Store(connect(settings.redis_url or ""), settings)
     yield s
-    await s.redis.aclose()
+    await s.close()
 
 
 @pytest.fixture

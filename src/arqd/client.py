@@ -80,7 +80,7 @@ class Client:
         return cls(Store(connect(resolve_url(settings)), settings))
 
     async def close(self) -> None:
-        await self.store.redis.aclose()
+        await self.store.close()
 
     async def __aenter__(self) -> Client:
         return self
@@ -92,29 +92,23 @@ class Client:
         """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
         eta, max_retries, timeout, idempotency_key, result_ttl)."""
         task = NewTask(task_type, payload, **options)
-        queue = check_queue(task.queue or self.settings.queue)
-        if task.trace_context is None:
-            task.trace_context = tracing.inject_current() or None
+        (queue,) = prepare([task], self.settings)
         task_id, created = await self.store.enqueue_one(task)
         if created:
-            return _snapshot(task, queue, datetime.now(UTC))
+            return snapshot(task, queue, datetime.now(UTC))
         return await self._require(task_id, queue)
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Enqueue many tasks in one round trip; all are validated before any is written."""
-        carrier = tracing.inject_current()
-        for task in tasks:
-            check_queue(task.queue or self.settings.queue)
-            if carrier and task.trace_context is None:
-                task.trace_context = carrier
+        queues = prepare(tasks, self.settings)
         outcomes = await self.store.enqueue(tasks)
         now = datetime.now(UTC)
         result = []
-        for task, (task_id, created) in zip(tasks, outcomes, strict=True):
+        for task, queue, (task_id, created) in zip(tasks, queues, outcomes, strict=True):
             if created:
-                result.append(_snapshot(task, task.queue or self.settings.queue, now))
+                result.append(snapshot(task, queue, now))
             else:
-                result.append(await self._require(task_id, task.queue or self.settings.queue))
+                result.append(await self._require(task_id, queue))
         return result
 
     async def get(self, task_id: str, queue: str | None = None) -> Task | None:
@@ -165,11 +159,11 @@ class Client:
         outcome = await self.store.retry(task.queue, task_id)
         if outcome == "missing":
             raise TaskNotFound(task_id)
-        if outcome != "queued":
+        if isinstance(outcome, str):
             raise InvalidTransition(
                 f"task {task_id} is {outcome}; only failed or cancelled tasks can be retried"
             )
-        return await self._require(task_id, task.queue)
+        return outcome
 
     async def wait(
         self, task_id: str, timeout: float | None = None, queue: str | None = None
@@ -238,7 +232,18 @@ def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:
     )
 
 
-def _snapshot(task: NewTask, queue: str, now: datetime) -> Task:
+def prepare(tasks: Sequence[NewTask], settings: Settings) -> list[str]:
+    """Check the tasks' queues and give them the caller's trace context; their queues."""
+    queues = [check_queue(task.queue or settings.queue) for task in tasks]
+    if carrier := tracing.inject_current():
+        for task in tasks:
+            if task.trace_context is None:
+                task.trace_context = carrier
+    return queues
+
+
+def snapshot(task: NewTask, queue: str, now: datetime) -> Task:
+    """The task as its enqueue just wrote it."""
     delayed = bool(task.delay) or task.eta is not None
     return Task(
         id=task.id,

@@ -1,17 +1,26 @@
-"""A blocking client for code that is not async: the async Client on a private loop."""
+"""A blocking client for code that is not async.
+
+Enqueueing, the call a blocking producer makes most, goes straight to Redis from the
+calling thread (``BlockingEnqueuer``); everything else runs the async Client on a private
+event loop in a thread of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from arqd.client import Client, TaskPage, WorkerInfo
+from arqd.client import Client, TaskPage, WorkerInfo, prepare, snapshot
+from arqd.core.errors import TaskNotFound
 from arqd.core.settings import Settings
 from arqd.core.task import Task, TaskStatus
+from arqd.store.blocking import BlockingEnqueuer
 from arqd.store.codec import NewTask
-from arqd.store.store import QueueStats
+from arqd.store.connection import connect, resolve_url
+from arqd.store.store import QueueStats, Store
 
 T = TypeVar("T")
 
@@ -20,12 +29,15 @@ class SyncClient:
     """The same operations as ``Client``, blocking. Safe to share between threads."""
 
     def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        url = resolve_url(self.settings)
+        self._enqueuer = BlockingEnqueuer(url, self.settings)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="arqd-sync-client"
         )
         self._thread.start()
-        self._client = self._run(_make(settings))
+        self._client = self._run(_make(url, self.settings))
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -36,6 +48,7 @@ class SyncClient:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
         self._loop.close()
+        self._enqueuer.close()
 
     def __enter__(self) -> SyncClient:
         return self
@@ -44,10 +57,24 @@ class SyncClient:
         self.close()
 
     def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
-        return self._run(self._client.enqueue(task_type, payload, **options))
+        """Enqueue one task. Options are the fields of ``NewTask``."""
+        return self.enqueue_many([NewTask(task_type, payload, **options)])[0]
 
     def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
-        return self._run(self._client.enqueue_many(tasks))
+        """Enqueue many tasks in one round trip per queue; all validated before any write."""
+        queues = prepare(tasks, self.settings)
+        outcomes = self._enqueuer.enqueue(tasks)
+        now = datetime.now(UTC)
+        return [
+            snapshot(task, queue, now) if created else self._require(task_id, queue)
+            for task, queue, (task_id, created) in zip(tasks, queues, outcomes, strict=True)
+        ]
+
+    def _require(self, task_id: str, queue: str) -> Task:
+        task = self.get(task_id, queue)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
 
     def get(self, task_id: str, queue: str | None = None) -> Task | None:
         return self._run(self._client.get(task_id, queue))
@@ -78,5 +105,5 @@ class SyncClient:
         return self._run(self._client.workers())
 
 
-async def _make(settings: Settings | None) -> Client:
-    return Client.from_settings(settings)
+async def _make(url: str, settings: Settings) -> Client:
+    return Client(Store(connect(url), settings))

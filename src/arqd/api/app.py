@@ -73,7 +73,7 @@ def create_app(
             if worker is not None:
                 await worker.stop()
             await state.batcher.close()
-            await state.feeds.redis.aclose()
+            await state.feeds.close()
             if client is None:
                 await state.client.close()
 

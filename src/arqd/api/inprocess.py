@@ -69,4 +69,4 @@ class InProcessWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), RESTART_DELAY)
         finally:
-            await store.redis.aclose()
+            await store.close()

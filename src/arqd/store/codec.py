@@ -180,6 +180,44 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
     return [*head, idempotency_ttl_ms, len(extra) // 2, *extra]
 
 
+@dataclass(frozen=True, slots=True)
+class EnqueueCall:
+    """One enqueue script call: the tasks of one queue, and where they sit in the batch."""
+
+    queue: str
+    positions: list[int]
+    args: ArgList  # per task, ``enqueue_args``; the caller adds the stream cap and count
+
+
+def plan_enqueue(
+    tasks: Sequence[NewTask], default_queue: str, payload_limit: int, idempotency_ttl_ms: int
+) -> list[EnqueueCall]:
+    """A batch as one script call per queue, every task validated before any is sent."""
+    if len({task.id for task in tasks}) < len(tasks):
+        raise InvalidTask("a batch holds the same task (the same id) twice")
+    calls: dict[str, EnqueueCall] = {}
+    for position, task in enumerate(tasks):
+        queue = task.queue or default_queue
+        call = calls.get(queue)
+        if call is None:
+            call = calls[queue] = EnqueueCall(queue, [], [])
+        call.positions.append(position)
+        call.args.extend(enqueue_args(task, payload_limit, idempotency_ttl_ms))
+    return list(calls.values())
+
+
+def enqueue_outcomes(
+    calls: Sequence[EnqueueCall], replies: Sequence[Sequence[Any]], count: int
+) -> tuple[list[str], list[tuple[str, bool]]]:
+    """The queues to add to the set of queue names, and (id, created) per task in order."""
+    fresh = [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0] == 1]
+    results: list[tuple[str, bool]] = [("", False)] * count
+    for call, reply in zip(calls, replies, strict=True):
+        for position, i in zip(call.positions, range(1, len(reply), 2), strict=True):
+            results[position] = (reply[i].decode(), reply[i + 1] == 1)
+    return fresh, results
+
+
 def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease]]:
     """The dequeue script's reply: ms until the next timed event (-1: none), how many
     tasks a limit deferred, and the leases."""

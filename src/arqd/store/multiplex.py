@@ -1,5 +1,8 @@
 """One Redis connection shared by many coroutines (auto-pipelining, as ioredis does).
 
+The store sends its hot scripts (enqueue, dequeue, answer) through one; ``PipelinedRedis``
+offers the same to task handlers.
+
 Commands from coroutines that run in the same turn of the event loop are packed together
 and written in one call; a reader task takes the replies off the connection in order and
 hands each to its caller. A burst of N concurrent commands then costs one write and a
@@ -94,9 +97,13 @@ class _Link:
             raise _failure(self.broken)
         reply: asyncio.Future[Any] = self._loop.create_future()
         self.waiting.append(reply)
-        if not self.out:
-            self._loop.call_soon(self._flush)
+        first = not self.out
         self.out.append(packed)
+        if first:
+            if len(self.waiting) == 1:  # nothing else in flight: write it now
+                self._flush()
+            else:  # gather what else this turn of the loop sends
+                self._loop.call_soon(self._flush)
         if self._timeout and self._watchdog is None:
             self._watch()
         return reply

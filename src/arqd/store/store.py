@@ -11,16 +11,16 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, FieldT
 
-from arqd.core.errors import InvalidTask
 from arqd.core.settings import Settings
 from arqd.core.task import Task
 from arqd.store import codec, scripts
 from arqd.store.codec import Answer, Lease, NewTask, text
 from arqd.store.keys import Keys
-from arqd.store.lane import Lane
+from arqd.store.multiplex import Multiplexer
 
 __all__ = ["Answer", "Limit", "QueueStats", "Store"]
 
@@ -58,10 +58,15 @@ class Store:
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self.lane = Lane(redis)
+        self.multiplexer = Multiplexer(redis)
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
+
+    async def close(self) -> None:
+        """Close the shared connection and the client's pool."""
+        await self.multiplexer.close()
+        await self.redis.aclose()
 
     async def _load_scripts(self) -> None:
         for name in scripts.NAMES:
@@ -69,10 +74,21 @@ class Store:
 
     async def _eval(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         try:
-            return await self.lane.call("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            return await self._send("EVALSHA", self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
             await self._load_scripts()
-            return await self.lane.call("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            return await self._send("EVALSHA", self._sha[name], len(keys), *keys, *args)
+
+    async def _send(self, *args: Any) -> Any:
+        """A hot command on the shared connection (see ``multiplex``). If that connection
+        broke, redis-py's own path reconnects and resends as the pool's retry policy says.
+        Nothing is lost if the first copy had run: ``enqueue`` finds its task, an answer
+        sent twice is refused by its fencing token, and tasks a lost dequeue leased are
+        reclaimed when their lease lapses."""
+        try:
+            return await self.multiplexer.call(*args)
+        except RedisConnectionError:
+            return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _call(self, name: str, queue: str, *args: Any) -> Any:
         """Run a script on one queue's keys."""
@@ -84,29 +100,13 @@ class Store:
         """Enqueue tasks, one script call per queue (concurrent); (id, created) each."""
         if len(tasks) == 1:
             return [await self.enqueue_one(tasks[0])]
-        if len({task.id for task in tasks}) < len(tasks):
-            raise InvalidTask("a batch holds the same task (the same id) twice")
         s = self.settings
-        by_queue: dict[str, list[int]] = {}
-        args: dict[str, list[Any]] = {}
-        for position, task in enumerate(tasks):
-            queue = task.queue or s.queue
-            by_queue.setdefault(queue, []).append(position)
-            args.setdefault(queue, []).extend(
-                codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
-            )
-        if len(by_queue) == 1:
-            replies = [await self._enqueue_on(*next(iter(by_queue.items())), args)]
-        else:
-            calls = (self._enqueue_on(q, positions, args) for q, positions in by_queue.items())
-            replies = list(await asyncio.gather(*calls))
-        if fresh := [q for q, reply in zip(by_queue, replies, strict=True) if reply[0] == 1]:
+        calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
+        replies = await asyncio.gather(*(self._enqueue_on(call) for call in calls))
+        fresh, outcomes = codec.enqueue_outcomes(calls, replies, len(tasks))
+        if fresh:
             await self.redis.sadd(self.keys.queues(), *fresh)
-        results: list[tuple[str, bool]] = [("", False)] * len(tasks)
-        for queue, reply in zip(by_queue, replies, strict=True):
-            for position, i in zip(by_queue[queue], range(1, len(reply), 2), strict=True):
-                results[position] = (reply[i].decode(), reply[i + 1] == 1)
-        return results
+        return outcomes
 
     async def enqueue_one(self, task: NewTask) -> tuple[str, bool]:
         """``enqueue`` of one task, with no grouping: the one-call-at-a-time path."""
@@ -120,11 +120,9 @@ class Store:
             await self.redis.sadd(self.keys.queues(), queue)
         return task_id.decode(), created == 1
 
-    async def _enqueue_on(
-        self, queue: str, positions: list[int], args: dict[str, list[Any]]
-    ) -> list[Any]:
+    async def _enqueue_on(self, call: codec.EnqueueCall) -> list[Any]:
         reply: list[Any] = await self._call(
-            "enqueue", queue, self.settings.events_max, len(positions), *args[queue]
+            "enqueue", call.queue, self.settings.events_max, len(call.positions), *call.args
         )
         return reply
 
@@ -135,9 +133,13 @@ class Store:
         )
         return str(reply.decode())
 
-    async def retry(self, queue: str, task_id: str) -> str:
+    async def retry(self, queue: str, task_id: str) -> Task | str:
+        """Queue a failed or cancelled task again: the task as it was once queued (a worker
+        may take it at once), or why not: ``missing`` or the status it is in."""
         reply = await self._call("retry", queue, task_id, self.settings.events_max)
-        return str(reply.decode())
+        if isinstance(reply, bytes):
+            return reply.decode()
+        return codec.decode_task(queue, task_id, dict(zip(reply[::2], reply[1::2], strict=True)))
 
     # Workers.
 

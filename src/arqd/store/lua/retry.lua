@@ -1,7 +1,8 @@
 -- Put a failed or cancelled task back in its queue with a fresh retry budget.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  task id, ARGV[2] events stream cap
--- Returns  'queued', 'missing', or the task's status when it cannot be retried
+-- Returns  the task's hash as it is once queued (HGETALL's reply), or 'missing', or the
+--          task's status when it cannot be retried
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
 local f = redis.call('HMGET', key, 's', 't', 'prio')
@@ -19,4 +20,4 @@ redis.call('HSET', key, 's', QUEUED, 'att', 0, 'due', now_ms())
 push_ready(prefix, id, f[3] or 0, false)
 emit(prefix, maxlen, id, 'queued', 'queued', f[2], 0)
 wake(prefix)
-return 'queued'
+return redis.call('HGETALL', key)

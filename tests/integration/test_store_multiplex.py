@@ -1,4 +1,5 @@
-"""The store's lean request path: killed connections, lost scripts, cancelled calls."""
+"""The store's shared connection for hot commands: killed connections, lost scripts,
+cancelled calls, commands sent twice."""
 
 from __future__ import annotations
 
@@ -13,23 +14,17 @@ from arqd.store.codec import NewTask
 from arqd.store.store import Answer, Store
 
 
-async def _kill_lane_connections(store: Store) -> None:
-    names = [f"lane-{i}" for i in range(len(store.lane._idle))]
-    assert names, "the lane holds no connection to kill"
-    for connection, name in zip(store.lane._idle, names, strict=True):
-        await connection.send_command("CLIENT", "SETNAME", name)
-        await connection.read_response()
-    killed = [c["id"] for c in await store.redis.client_list() if c.get("name") in names]
-    assert len(killed) == len(names)
-    for client_id in killed:
-        await store.redis.client_kill_filter(_id=client_id)
+async def _kill_connections(store: Store) -> None:
+    assert store.multiplexer._link is not None, "the store has no shared connection yet"
+    killed = await store.redis.client_kill_filter(_type="normal", skipme=True)
+    assert int(killed) >= 1
 
 
 async def test_a_killed_connection_is_replaced_and_the_call_goes_through(
     client: Client, store: Store
 ) -> None:
     await client.enqueue("echo", 1)
-    await _kill_lane_connections(store)
+    await _kill_connections(store)
     task = await client.enqueue("echo", 2)
     assert (await client.get(task.id)) is not None
 
@@ -42,24 +37,24 @@ async def test_scripts_flushed_from_redis_are_loaded_again(client: Client, store
 
 
 async def test_a_reply_error_leaves_the_connection_usable(store: Store) -> None:
-    await store.lane.call("SET", "lane:test:key", "x")
+    await store.multiplexer.call("SET", "multiplex:test:key", "x")
     with pytest.raises(ResponseError):
-        await store.lane.call("INCR", "lane:test:key")
-    assert await store.lane.call("GET", "lane:test:key") == b"x"
-    await store.redis.delete("lane:test:key")
+        await store.multiplexer.call("INCR", "multiplex:test:key")
+    assert await store.multiplexer.call("GET", "multiplex:test:key") == b"x"
+    await store.redis.delete("multiplex:test:key")
 
 
 async def test_a_call_cancelled_mid_flight_never_leaks_its_reply(store: Store) -> None:
-    await store.lane.call("SET", "lane:test:a", "a")
-    slow = asyncio.ensure_future(store.lane.call("BLPOP", "lane:test:empty", "0.3"))
+    await store.multiplexer.call("SET", "multiplex:test:a", "a")
+    slow = asyncio.ensure_future(store.multiplexer.call("BLPOP", "multiplex:test:empty", "0.3"))
     await asyncio.sleep(0.05)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
     await asyncio.sleep(0.4)  # the BLPOP's reply (nil) arrives on the cancelled connection
     for _ in range(3):
-        assert await store.lane.call("GET", "lane:test:a") == b"a"
-    await store.redis.delete("lane:test:a")
+        assert await store.multiplexer.call("GET", "multiplex:test:a") == b"a"
+    await store.redis.delete("multiplex:test:a")
 
 
 async def test_the_same_task_twice_in_a_batch_is_refused(client: Client) -> None:

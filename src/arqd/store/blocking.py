@@ -1,0 +1,96 @@
+"""Enqueueing from blocking code, without an event loop: the same enqueue script as
+``Store.enqueue``, sent with sync redis-py on a connection each thread keeps.
+
+A blocking caller pays for one socket write and one read per call, where handing the call
+to an event loop in another thread (as ``SyncClient`` does for everything else) costs two
+thread switches more. The arguments and replies are ``codec``'s, as in the async store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Any, cast
+
+import hiredis
+import redis
+from redis.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from arqd.core.settings import Settings
+from arqd.store import codec, scripts
+from arqd.store.codec import NewTask
+from arqd.store.keys import Keys
+
+
+class BlockingEnqueuer:
+    """``enqueue`` for threads: safe to share, each thread uses a connection of its own."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=5,
+            socket_timeout=15,
+            retry_on_error=[RedisConnectionError],
+        )
+        self._source = scripts.source("enqueue")
+        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[AbstractConnection] = []  # one per thread that enqueued
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+            self._connections.clear()
+        self.redis.close()
+
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
+        """Enqueue tasks, one script call per queue; (id, created) each, in order."""
+        s = self.settings
+        calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
+        replies = [
+            self._eval(call.queue, s.events_max, len(call.positions), *call.args) for call in calls
+        ]
+        fresh, outcomes = codec.enqueue_outcomes(calls, replies, len(tasks))
+        if fresh:
+            self.redis.sadd(self.keys.queues(), *fresh)
+        return outcomes
+
+    def _eval(self, queue: str, *args: Any) -> Any:
+        command = ("EVALSHA", self._sha, 1, self.keys.queue(queue), *args)
+        try:
+            return self._send(command)
+        except NoScriptError:
+            self.redis.script_load(self._source)
+            return self._send(command)
+
+    def _send(self, command: tuple[Any, ...]) -> Any:
+        """One command on this thread's connection. A broken connection is dropped and
+        the command goes through redis-py's own path, which reconnects and retries as
+        configured (the enqueue script finds a task it already wrote)."""
+        connection = self._connection()
+        try:
+            packed = hiredis.pack_command(cast(Any, command))
+            connection.send_packed_command([packed], False)  # type: ignore[no-untyped-call]
+            return connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            if isinstance(exc, RedisTimeoutError):
+                raise  # the command may have run: not sent again
+            return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+
+    def _connection(self) -> AbstractConnection:
+        connection: AbstractConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = cast(AbstractConnection, self.redis.connection_pool.make_connection())
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
