@@ -1,7 +1,15 @@
-"""The Lua scripts, read from ``lua/*.lua`` once, with the shared helpers prepended."""
+"""The Lua scripts, read from ``lua/*.lua`` once, each with the shared helpers it uses.
+
+``common.lua`` is a list of top-level definitions (constants and ``local function``s).
+Redis runs a script's whole text on every call, so each definition costs time on every
+call: a script gets only the definitions it names, and those they name in turn, in the
+order ``common.lua`` gives them.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
@@ -18,9 +26,61 @@ NAMES = (
     "reset_breaker",
 )
 
+_DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True, slots=True)
+class Helper:
+    """One top-level definition of ``common.lua``: the names it defines, and its text."""
+
+    names: frozenset[str]
+    text: str
+
+
+@cache
+def helpers() -> tuple[Helper, ...]:
+    """``common.lua`` cut at each top-level ``local``; comments go with what follows them."""
+    text = (files("arqd.store") / "lua" / "common.lua").read_text()
+    starts = [_with_comment(text, m.start()) for m in _DEFINITION.finditer(text)]
+    out = []
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        block = text[start:end]
+        match = _DEFINITION.search(block)
+        assert match is not None
+        names = match.group(1) or match.group(2)
+        out.append(Helper(frozenset(n.strip() for n in names.split(",")), block))
+    return tuple(out)
+
+
+def _with_comment(text: str, start: int) -> int:
+    """Where the definition at ``start`` begins once the comment lines just above it count."""
+    while start > 0:
+        line_start = text.rfind("\n", 0, start - 1) + 1
+        if not text.startswith("--", line_start):
+            break
+        start = line_start
+    return start
+
+
+def _words(lua: str) -> set[str]:
+    code = "\n".join(line.split("--", 1)[0] for line in lua.splitlines())
+    return set(_WORD.findall(code))
+
 
 @cache
 def source(name: str) -> str:
-    """The full source of script ``name``: ``common.lua`` followed by the script."""
-    lua = files("arqd.store") / "lua"
-    return (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    """The full source of script ``name``: the helpers it needs, then the script."""
+    body = (files("arqd.store") / "lua" / f"{name}.lua").read_text()
+    wanted = _words(body)
+    chosen: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for i, helper in enumerate(helpers()):
+            if i not in chosen and helper.names & wanted:
+                chosen.add(i)
+                wanted |= _words(helper.text)
+                grew = True
+    prelude = "".join(helper.text for i, helper in enumerate(helpers()) if i in chosen)
+    return prelude + "\n" + body

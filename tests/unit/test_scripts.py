@@ -1,0 +1,41 @@
+"""Each script carries the helpers of common.lua it uses, and no others."""
+
+import re
+from importlib.resources import files
+
+from arqd.store import scripts
+
+
+def _defined(source: str) -> set[str]:
+    return set(re.findall(r"^local function (\w+)", source, re.MULTILINE))
+
+
+def test_a_script_gets_the_helpers_it_calls_and_theirs() -> None:
+    finish = scripts.source("finish")
+    # finish calls breaker_record, which calls breaker_event, which calls emit.
+    assert {"breaker_record", "breaker_event", "emit"} <= _defined(finish)
+
+
+def test_a_script_gets_no_helper_it_never_names() -> None:
+    assert _defined(scripts.source("stats")).isdisjoint({"gcra_reserve", "breaker_record"})
+    assert "gcra_reserve" not in _defined(scripts.source("enqueue"))
+
+
+def test_every_helper_a_script_names_is_defined_before_the_script() -> None:
+    helper_names = set().union(*(h.names for h in scripts.helpers()))
+    for name in scripts.NAMES:
+        source = scripts.source(name)
+        body = (files("arqd.store") / "lua" / f"{name}.lua").read_text()
+        assert source.endswith(body)
+        prelude = source.removesuffix(body)
+        words = set(re.findall(r"[A-Za-z_]\w*", body))
+        for helper in helper_names & words:
+            assert re.search(rf"^local (function )?[\w, ]*\b{helper}\b", prelude, re.MULTILINE), (
+                f"{name}.lua uses {helper} but its source does not define it first"
+            )
+
+
+def test_helpers_keep_common_lua_s_order_and_comments() -> None:
+    enqueue = scripts.source("enqueue")
+    assert enqueue.index("local function now_ms") < enqueue.index("local function emit")
+    assert "-- push_ready (to the back) of many ids" in enqueue
