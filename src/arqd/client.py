@@ -24,6 +24,7 @@ from arqd.resilience.breaker import State
 from arqd.store import listing
 from arqd.store.codec import NewTask
 from arqd.store.connection import connect, resolve_url
+from arqd.store.keys import http_client
 from arqd.store.store import QueueStats, Store
 
 __all__ = ["BreakerInfo", "Client", "NewTask", "TaskPage", "WorkerInfo"]
@@ -65,6 +66,9 @@ class WorkerInfo:
     id: str
     last_seen: datetime
     details: dict[str, Any]
+
+
+HTTP_SCOPE = "http"  # the rate-limit scope of HTTP requests
 
 
 class Client:
@@ -218,6 +222,25 @@ class Client:
         if info is None:
             raise ArqdError(f"breaker {name!r} vanished while being reset")
         return info
+
+    # The HTTP API's rate limit: its budgets live in Redis, so every replica shares them.
+
+    @staticmethod
+    def http_subject(api_key: bytes | None, address: str | None) -> str:
+        """Whom an HTTP rate limit counts: an API key (only its SHA-256 is ever stored) or,
+        with no key, the client's address."""
+        return http_client(api_key, address)
+
+    async def take_http_tokens(
+        self, wanted: Sequence[tuple[str, float, int]]
+    ) -> list[tuple[bool, int, int, int]]:
+        """A token for each (subject, interval ms, burst), in one script call: (allowed,
+        ms until one is free, tokens left, ms until the budget is full) each."""
+        return await self.store.take_tokens(HTTP_SCOPE, wanted)
+
+    async def note_rate_limited(self, fields: dict[str, str | int]) -> None:
+        """Record a refused request on the rate-limit event stream (``WS /events/system``)."""
+        await self.store.note_rate_limited(fields)
 
 
 def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:

@@ -20,7 +20,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from redis.typing import EncodableT, FieldT
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,15 +27,15 @@ from arqd.api import problems
 from arqd.api.auth import presented_key
 from arqd.api.batching import Batcher
 from arqd.api.state import ApiState
+from arqd.client import HTTP_SCOPE
 from arqd.core.settings import Settings
-from arqd.store.keys import http_client
 
 log = logging.getLogger("arqd.api")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/metrics.json"})
 MINUTE_MS = 60_000
 MAX_BATCH = 500  # tokens taken in one script call
-SCOPE = "http"
+SCOPE = HTTP_SCOPE
 _EVENT_PATH_MAX = 200  # characters of the path an event keeps
 
 
@@ -102,7 +101,7 @@ class RateLimitMiddleware:
     async def _take_tokens(
         self, wanted: list[tuple[str, float, int]]
     ) -> list[tuple[bool, int, int, int]]:
-        return await self.state.client.store.take_tokens(SCOPE, wanted)
+        return await self.state.client.take_http_tokens(wanted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:
@@ -126,7 +125,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
 
     async def _take(self, scope: Scope, key: bytes | None, limit: int) -> Verdict:
-        subject = http_client(key, _address(scope))
+        subject = self.state.client.http_subject(key, _address(scope))
         allowed, retry, remaining, reset = await self.tokens.submit(
             (subject, MINUTE_MS / limit, limit)
         )
@@ -148,16 +147,16 @@ class RateLimitMiddleware:
 
     async def _note(self, scope: Scope, key: bytes | None, verdict: Verdict) -> None:
         """The refusal as an event; losing one is better than failing the answer."""
-        fields: dict[FieldT, EncodableT] = {
+        fields: dict[str, str | int] = {
             "scope": SCOPE,
-            "client": http_client(key, _address(scope)),
+            "client": self.state.client.http_subject(key, _address(scope)),
             "method": scope.get("method", "WEBSOCKET"),
             "path": scope["path"][:_EVENT_PATH_MAX],
             "limit": verdict.limit,
             "retry_after_ms": verdict.retry_after_ms,
         }
         try:
-            await self.state.client.store.note_rate_limited(fields)
+            await self.state.client.note_rate_limited(fields)
         except problems.UNAVAILABLE:
             log.warning("a rate-limit refusal could not be recorded: Redis is unreachable")
 

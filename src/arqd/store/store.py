@@ -13,7 +13,6 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
-from redis.typing import EncodableT, FieldT
 
 from arqd.core.settings import Settings
 from arqd.core.task import Task
@@ -304,10 +303,12 @@ class Store:
             for i in range(0, len(flat), 4)
         ]
 
-    async def note_rate_limited(self, fields: dict[FieldT, EncodableT]) -> None:
-        """Append a refusal by the HTTP rate limit to its capped event stream."""
-        stream = self.keys.rate_limit_events()
-        await self.redis.xadd(stream, fields, maxlen=self.settings.events_max, approximate=True)
+    async def note_rate_limited(self, fields: dict[str, str | int]) -> None:
+        """Append a refusal by the HTTP rate limit to its capped event stream (on the shared
+        connection: a flood of refusals must cost less than the requests it turns away)."""
+        cap = self.settings.events_max
+        flat = [item for pair in fields.items() for item in pair]
+        await self._send("XADD", self.keys.rate_limit_events(), "MAXLEN", "~", cap, "*", *flat)
 
     # The worker registry (not task state: plain commands).
 
