@@ -37,11 +37,15 @@ from bench.systems.catalog import ALL, BY_NAME
 QUICK = Limits(tasks=2_000, seconds=3.0, max_seconds=5.0, drain=5.0)
 
 
-async def arqd_noop(url: str, r: aioredis.Redis, limits: Limits, progress: Progress) -> Processing:
-    """arqd alone: tasks that do nothing at all (``bench.tasks.noop``), tuned worker."""
+async def arqd_alone(
+    task: str, url: str, r: aioredis.Redis, limits: Limits, progress: Progress
+) -> Processing:
+    """arqd alone, tuned worker: ``bench.tasks.noop`` (tasks that do nothing at all), or
+    ``incr_plain`` (the common INCR job through plain redis.asyncio, as the Python peers
+    run it, instead of arqd's PipelinedRedis)."""
     concurrency = BY_NAME["arqd"].tuned.concurrency
     bench = Bench(lambda: ArqdSystem(url), url, r, Options(tasks=limits.tasks, runs=1), progress)
-    result = await bench.processing("noop", concurrency, runs=1)
+    result = await bench.processing(task, concurrency, runs=1)
     run = result.runs[0]
     return Processing(run.rate, limits.tasks, limits.tasks / run.rate, run.worker_cpu_us,
                       run.peak_rss, 1)  # fmt: skip
@@ -72,13 +76,14 @@ async def _one(
 ) -> SystemRun:
     run = await SideBySide(BY_NAME[name], url, r, limits, progress).run()
     if name == "arqd":
-        try:
-            await r.flushall()
-            run.noop = await arqd_noop(url, r, limits, progress)
-        except Exception as exc:
-            run.errors["noop"] = reason(exc)
-        finally:
-            await r.flushall()
+        for task in ("noop", "incr_plain"):
+            try:
+                await r.flushall()
+                setattr(run, task, await arqd_alone(task, url, r, limits, progress))
+            except Exception as exc:
+                run.errors[task] = reason(exc)
+            finally:
+                await r.flushall()
     return run
 
 

@@ -143,8 +143,15 @@ def render(result: Comparison) -> str:
     )  # fmt: skip
     if "arqd" in systems:
         noop = _cell(result, "arqd", lambda r: r.noop.rate if r.noop else None, "noop")
+        plain = _cell(
+            result, "arqd", lambda r: r.incr_plain.rate if r.incr_plain else None, "incr_plain"
+        )
         lines += [
             f"arqd, true no-op tasks (nothing but the queue), tuned worker: {noop} tasks/s.",
+            "",
+            "arqd's INCR job uses `PipelinedRedis`, the auto-pipelining client arqd offers "
+            "handlers (BullMQ's jobs get the same from ioredis). The same job through a plain "
+            f"redis.asyncio pool, as the Python peers run it, tuned worker: {plain} tasks/s.",
             "",
         ]
     lines += ["## Enqueue-to-start latency, tuned worker (medians; ms)", ""]

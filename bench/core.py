@@ -50,8 +50,10 @@ async def run_benchmark(
         for workload in ("noop", "incr"):
             for concurrency in options.concurrency:
                 results.processing.append(await bench.processing(workload, concurrency))
+        first = options.concurrency[0]
+        # The INCR job through a plain redis.asyncio pool, as the Python peers run it.
+        results.processing.append(await bench.processing("incr_plain", options.concurrency[-1]))
         if options.default_logging:
-            first = options.concurrency[0]
             results.processing.append(await bench.processing("noop", first, False, runs=1))
         results.latency = await bench.latency(options.concurrency[0])
         if options.baseline_seconds > 0:

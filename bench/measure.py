@@ -140,7 +140,8 @@ class Bench:
     async def _run(self, system: System, workload: str, concurrency: int, quiet: bool) -> Run:
         n = self.options.tasks
         counter = system.scratch_key("counter")
-        await self._fill(system, workload, {"k": counter} if workload == "incr" else {}, n)
+        counts = workload.startswith("incr")  # incr and incr_plain
+        await self._fill(system, workload, {"k": counter} if counts else {}, n)
         step = self.progress.add_task(f"{workload}, concurrency {concurrency}", total=n)
         try:
             with worker_process(*system.worker(concurrency, quiet)) as worker:
@@ -150,8 +151,8 @@ class Bench:
             self.progress.remove_task(step)
         if failed := await system.failed():
             raise RuntimeError(f"{workload}: {failed} tasks failed")
-        if workload == "incr" and int(await self.redis.get(counter) or 0) != n:
-            raise RuntimeError(f"incr: the counter is not {n}")
+        if counts and int(await self.redis.get(counter) or 0) != n:
+            raise RuntimeError(f"{workload}: the counter is not {n}")
         busy = await system.busy_seconds() or wall
         return Run(n / busy, worker_cpu / done * 1e6, redis_cpu / done * 1e6, rss)
 

@@ -76,6 +76,7 @@ class SystemRun:
     default: Processing | None = None
     tuned: Processing | None = None
     noop: Processing | None = None  # arqd alone: a true no-op task, tuned worker
+    incr_plain: Processing | None = None  # arqd alone: the INCR job without PipelinedRedis
     latency: list[Latency] = field(default_factory=list)
     latency_rss: int | None = None
     errors: dict[str, str] = field(default_factory=dict)

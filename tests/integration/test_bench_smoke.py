@@ -59,6 +59,7 @@ def test_bench_runs_and_reports(redis_server: RedisServer, tmp_path: Path) -> No
     assert [(p["workload"], p["concurrency"], p["quiet"]) for p in processing] == [
         ("noop", 20, True),
         ("incr", 20, True),
+        ("incr_plain", 20, True),
         ("noop", 20, False),
     ]
     for p in processing:
@@ -84,7 +85,7 @@ def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
     workload has a figure, and the report has each section. It starts its own Redis."""
     out = tmp_path / "compare.md"
     args = [
-        "--systems", "arqd", "--quick", "--tasks", "300", "--seconds", "1", "--rates", "100",
+        "--systems", "arqd", "--quick", "--tasks", "2000", "--seconds", "1", "--rates", "100",
         "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(
@@ -107,7 +108,8 @@ def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
     assert run["errors"] == {}
     for key in ("enqueue_one", "enqueue_batch", "bytes_per_task"):
         assert run[key] > 0, key
-    for key in ("default", "tuned", "noop"):
+    assert "plain redis.asyncio pool" in report
+    for key in ("default", "tuned", "noop", "incr_plain"):
         assert run[key]["rate"] > 0, key
         assert 10 * 2**20 < run[key]["peak_rss"] < 2 * 2**30
     (latency,) = run["latency"]
