@@ -93,3 +93,17 @@ async def test_an_answer_sent_again_is_refused(store: Store, client: Client) -> 
     assert await store.finish("default", [done, done]) == [True, False]
     stats = await store.stats("default")
     assert (stats.queued, stats.active, stats.succeeded) == (1, 0, 1)
+
+
+async def test_a_replaced_connection_goes_back_to_the_pool(client: Client, store: Store) -> None:
+    """Each broken shared connection is returned to the pool when it is replaced: Redis
+    restarting many times must not use up the pool's connections one by one."""
+    pool = store.redis.connection_pool
+    await client.enqueue("echo", 0)
+    in_use = len(pool._in_use_connections)  # type: ignore[attr-defined]
+    for i in range(1, 6):
+        await _kill_connections(store)
+        await client.enqueue("echo", i)  # the broken link fails it over to redis-py's path
+        task = await client.enqueue("echo", -i)  # the next opens a fresh shared connection
+        assert (await client.get(task.id)) is not None
+    assert len(pool._in_use_connections) <= in_use  # type: ignore[attr-defined]
