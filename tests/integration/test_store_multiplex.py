@@ -100,10 +100,10 @@ async def test_a_replaced_connection_goes_back_to_the_pool(client: Client, store
     restarting many times must not use up the pool's connections one by one."""
     pool = store.redis.connection_pool
     await client.enqueue("echo", 0)
-    in_use = len(pool._in_use_connections)  # type: ignore[attr-defined]
+    in_use = len(pool._in_use_connections)
     for i in range(1, 6):
         await _kill_connections(store)
         await client.enqueue("echo", i)  # the broken link fails it over to redis-py's path
         task = await client.enqueue("echo", -i)  # the next opens a fresh shared connection
         assert (await client.get(task.id)) is not None
-    assert len(pool._in_use_connections) <= in_use  # type: ignore[attr-defined]
+    assert len(pool._in_use_connections) <= in_use
