@@ -4,14 +4,19 @@ cancelled calls, commands sent twice."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from arqd.client import Client
 from arqd.core.errors import InvalidTask
+from arqd.core.settings import Settings
 from arqd.store.codec import NewTask
+from arqd.store.connection import connect
 from arqd.store.store import Answer, Store
+from conftest import RedisServer
 
 
 async def _kill_connections(store: Store) -> None:
@@ -107,3 +112,33 @@ async def test_a_replaced_connection_goes_back_to_the_pool(client: Client, store
         task = await client.enqueue("echo", -i)  # the next opens a fresh shared connection
         assert (await client.get(task.id)) is not None
     assert len(pool._in_use_connections) <= in_use
+
+
+async def test_calls_while_redis_is_down_fail_and_the_first_after_it_returns_succeeds(
+    tmp_path: Path,
+) -> None:
+    """Each call while Redis is down fails with a connection error; the broken shared
+    connection is handed back to the pool once, however many calls fail, so no connection
+    is ever given to two users."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    settings = Settings(redis_url=server.url, key_prefix="down")
+    client = Client(Store(connect(server.url), settings))
+    try:
+        await client.enqueue("echo", 1)
+        server.stop()
+        for _ in range(3):
+            with pytest.raises(RedisConnectionError):
+                await client.enqueue("echo", 2)
+        server.start()
+
+        task = await client.enqueue("echo", 3)
+
+        assert (await client.get(task.id)) is not None
+        pool = client.store.redis.connection_pool
+        idle = pool._available_connections
+        assert len(idle) == len(set(map(id, idle)))
+        assert not set(map(id, idle)) & set(map(id, pool._in_use_connections))
+    finally:
+        await client.close()
+        server.stop()

@@ -63,6 +63,7 @@ class Multiplexer:
             if link is None or link.broken is not None:
                 pool = self.redis.connection_pool
                 if link is not None:  # broken: its connection goes back, to reconnect in turn
+                    self._link = None  # once: connecting may fail, and the next call retries
                     await link.close()
                     await pool.release(link.connection)
                 connection = await pool.get_connection()  # type: ignore[no-untyped-call]
