@@ -112,12 +112,28 @@ async def test_the_document_declares_the_keys_on_every_protected_operation(
 
 
 async def test_the_websocket_refuses_a_missing_or_wrong_key(live: LiveServer) -> None:
-    for query, headers in (("", {}), ("?api_key=wrong", {}), ("", {"X-API-Key": "wrong"})):
-        with pytest.raises(InvalidStatus) as refused:
-            async with connect(f"{live.ws_url}/events{query}", additional_headers=headers):
-                pass
-        assert refused.value.response.status_code == 401
-        assert refused.value.response.headers["content-type"] == "application/problem+json"
+    server_log = _Records()
+    logging.getLogger("uvicorn.error").addHandler(server_log)
+    try:
+        for query, headers in (("", {}), ("?api_key=wrong", {}), ("", {"X-API-Key": "wrong"})):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{live.ws_url}/events{query}", additional_headers=headers):
+                    pass
+            assert refused.value.response.status_code == 401
+            assert refused.value.response.headers["content-type"] == "application/problem+json"
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(server_log)
+    # A refusal is an answer, not a server error: uvicorn's false alarm is not logged.
+    assert [r.getMessage() for r in server_log.records if r.levelno >= logging.ERROR] == []
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def test_the_websocket_accepts_a_key_in_a_header_or_the_query(live: LiveServer) -> None:

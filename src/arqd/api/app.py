@@ -99,6 +99,7 @@ def create_app(
     app.include_router(system_events.router)
     app.include_router(metrics.router)
     problems.install(app)
+    problems.quiet_refused_websockets()
     openapi.install(app, public_paths)
     # The last added runs first. Outside in: every request counted (refusals too), load
     # shed before any work, the key checked, then the key's rate limit, all before the body

@@ -8,7 +8,9 @@ language parses one shape: ``type``, ``title``, ``status``, ``detail``, and for 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -92,8 +94,34 @@ async def refuse_websocket(
         start = {"status": response.status_code, "headers": response.raw_headers}
         await send({"type": "websocket.http.response.start", **start})
         await send({"type": "websocket.http.response.body", "body": response.body})
+        _ANSWERED_OVER_HTTP.set(True)
     else:
         await send({"type": "websocket.close", "code": close_code, "reason": reason})
+
+
+_ANSWERED_OVER_HTTP: ContextVar[bool] = ContextVar("arqd_ws_answered_over_http", default=False)
+_FALSE_HANDSHAKE_ERROR = "ASGI callable returned without completing handshake"
+
+
+class _RefusalIsNotAnError(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs "ASGI callable returned without completing
+    handshake" at ERROR after an app answers an upgrade with an HTTP response (the ASGI
+    denial-response extension it offers), though the client got that answer whole. The
+    line is dropped for the WebSockets arqd refused so: it runs in the same task as the
+    app, so it sees the flag ``refuse_websocket`` set."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _ANSWERED_OVER_HTTP.get() and str(record.msg).startswith(_FALSE_HANDSHAKE_ERROR)
+        )
+
+
+_REFUSAL_FILTER = _RefusalIsNotAnError()
+
+
+def quiet_refused_websockets() -> None:
+    """Install the filter on uvicorn's error logger (once per process)."""
+    logging.getLogger("uvicorn.error").addFilter(_REFUSAL_FILTER)  # a set: no duplicates
 
 
 def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
