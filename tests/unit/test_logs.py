@@ -33,3 +33,11 @@ def test_json_lines_carry_the_current_trace_id() -> None:
 def test_text_lines_append_the_task_fields() -> None:
     line = TextFormatter().format(record(task_id="t1", outcome="succeeded"))
     assert line.endswith("task t1 done task_id=t1 outcome=succeeded")
+
+
+def test_text_lines_keep_the_standard_time_across_seconds() -> None:
+    ours, standard = TextFormatter(), logging.Formatter("%(asctime)s")
+    for created in (1_764_000_000.001, 1_764_000_000.999, 1_764_000_001.5, 1_763_999_999.25):
+        rec = record()
+        rec.created, rec.msecs = created, (created - int(created)) * 1000
+        assert ours.format(rec).split(" INFO ")[0] == standard.format(rec)

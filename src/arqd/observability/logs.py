@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -44,6 +45,17 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The default ``2026-11-29 14:52:35,123``, its date and time part made once a
+        second (``strftime`` on every line costs a worker a few µs a task)."""
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -52,7 +64,16 @@ class TextFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    """Configure the root logger once for a process."""
+    """Configure the root logger once for a process.
+
+    Neither format shows the calling file and line, the thread or the process, so records
+    do not collect them: the frame walk and lookups cost every record (see "Optimization"
+    in the logging HOWTO), and a worker writes one record per task at the default level.
+    """
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    setattr(logging, "_srcfile", None)  # noqa: B010 (the HOWTO's switch for caller info)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
