@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from arqd.benchmark import busy_seconds
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.store.codec import NewTask
@@ -72,16 +72,7 @@ class ArqdSystem:
 
     async def busy_seconds(self) -> float | None:
         """From the tasks' own start and finish times (ms, Redis clock)."""
-        keys, queue = self.client.store.keys, self.settings.queue
-        first, last = math.inf, 0.0
-        for i in range(0, len(self._ids), 5000):
-            pipe = self.redis.pipeline(transaction=False)
-            for task_id in self._ids[i : i + 5000]:
-                pipe.hmget(keys.task(queue, task_id), "stime", "ftime")
-            for stime, ftime in await pipe.execute():
-                if stime and ftime:
-                    first, last = min(first, float(stime)), max(last, float(ftime))
-        return (last - first) / 1000 if last else None
+        return await busy_seconds(self.client, self._ids)
 
     async def memory_breakdown(self) -> dict[str, float]:
         keys, queue, r = self.client.store.keys, self.settings.queue, self.redis

@@ -102,18 +102,7 @@ class _Run:
         return ids
 
     async def busy_seconds(self, ids: list[str]) -> float | None:
-        """From the first start to the last finish of these tasks (their own timestamps,
-        ms, Redis clock): a fast worker may drain a small run between two progress polls."""
-        keys, queue = self.client.store.keys, self.settings.queue
-        first, last = float("inf"), 0.0
-        for i in range(0, len(ids), 5000):
-            pipe = self.redis.pipeline(transaction=False)
-            for task_id in ids[i : i + 5000]:
-                pipe.hmget(keys.task(queue, task_id), "stime", "ftime")
-            for stime, ftime in await pipe.execute():
-                if stime and ftime:
-                    first, last = min(first, float(stime)), max(last, float(ftime))
-        return (last - first) / 1000 if last else None
+        return await busy_seconds(self.client, ids)
 
     @contextlib.asynccontextmanager
     async def worker(self) -> AsyncIterator[_Worker]:
@@ -228,6 +217,22 @@ class _Run:
             self.progress.update(step, completed=time.perf_counter() - start)
             await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
         return sent, time.perf_counter() - start
+
+
+async def busy_seconds(client: Client, ids: list[str]) -> float | None:
+    """From the first start to the last finish of these tasks of the client's default
+    queue, by their own timestamps (ms, Redis clock): a fast worker may drain a small run
+    between two progress polls. None if none has finished."""
+    keys, queue, redis = client.store.keys, client.settings.queue, client.store.redis
+    first, last = float("inf"), 0.0
+    for i in range(0, len(ids), 5000):
+        pipe = redis.pipeline(transaction=False)
+        for task_id in ids[i : i + 5000]:
+            pipe.hmget(keys.task(queue, task_id), "stime", "ftime")
+        for stime, ftime in await pipe.execute():
+            if stime and ftime:
+                first, last = min(first, float(stime)), max(last, float(ftime))
+    return (last - first) / 1000 if last else None
 
 
 class _Worker:
