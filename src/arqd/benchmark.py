@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import subprocess
@@ -44,17 +45,11 @@ STALL = 30.0  # seconds without progress before a phase is given up
 registry = Registry()
 
 
-class _HandlerRedis:
+@functools.cache
+def handler_redis() -> aioredis.Redis:
     """The worker process's Redis client for the handlers, made on first use: a
-    ``PipelinedRedis``, so the INCRs of concurrent handlers share round trips."""
-
-    client: aioredis.Redis | None = None
-
-    @classmethod
-    def get(cls) -> aioredis.Redis:
-        if cls.client is None:
-            cls.client = connect(resolve_url(Settings.from_env()), client=PipelinedRedis)
-        return cls.client
+    ``PipelinedRedis``, so the commands of concurrent handlers share round trips."""
+    return connect(resolve_url(Settings.from_env()), client=PipelinedRedis)
 
 
 @registry.task()
@@ -65,14 +60,14 @@ async def noop(payload: Any) -> None:
 @registry.task()
 async def incr(payload: Any) -> None:
     """One INCR on ``payload["k"]``: the smallest task that does real I/O."""
-    await _HandlerRedis.get().incr(payload["k"])
+    await handler_redis().incr(payload["k"])
 
 
 @registry.task()
 async def stamp(payload: Any) -> None:
     """RPUSH this task's enqueue-to-start latency in seconds to ``payload["k"]``."""
     started = time.time()
-    await _HandlerRedis.get().rpush(payload["k"], started - payload["t"])
+    await handler_redis().rpush(payload["k"], started - payload["t"])
 
 
 class _Run:
