@@ -54,15 +54,13 @@ class PipelinedRedis(aioredis.Redis):
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         try:
             reply = await self._multiplexer.call(*words, *args[1:])
-        except TypeError:  # an argument hiredis cannot pack: redis-py says which and why
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except ResponseError:
             if EMPTY_RESPONSE in options:
                 return options[EMPTY_RESPONSE]
             raise
-        except RedisConnectionError:
-            # The shared connection broke: reconnect and resend as the pool's retry policy
-            # says, as redis-py does for any connection error.
+        except (TypeError, RedisConnectionError):
+            # An argument hiredis cannot pack (redis-py says which and why), or the shared
+            # connection broke (redis-py reconnects and resends as its retry policy says).
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         options.pop(EMPTY_RESPONSE, None)
         options.pop("keys", None)
