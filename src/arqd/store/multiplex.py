@@ -192,8 +192,9 @@ class _Link:
 
     async def close(self) -> None:
         self._break(RedisConnectionError("the multiplexer was closed"))
-        await asyncio.wait([self._reader])  # its end, without taking on its cancellation
-        await self.connection.disconnect(nowait=True)
+        assert self._closing is not None  # _break started the disconnect
+        # Both ends awaited, without taking on the reader's cancellation.
+        await asyncio.wait([self._reader, self._closing])
 
 
 def _failure(exc: BaseException) -> Exception:
