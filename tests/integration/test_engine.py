@@ -25,6 +25,7 @@ from arqd.core.errors import (
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry, TaskContext, Worker
+from arqd.worker.worker import IDLE_BLOCK
 from conftest import eventually
 
 StartWorker = Callable[..., Awaitable[Worker]]
@@ -118,6 +119,35 @@ async def test_a_delayed_task_starts_on_time_not_before(
     assert task.status is TaskStatus.SCHEDULED
     await client.wait(task.id, timeout=10)
     assert due - 0.002 <= started[0] <= due + 0.1
+
+
+async def test_a_worker_that_took_less_than_it_asked_for_is_woken_by_the_next_task(
+    client: Client, start_worker: StartWorker
+) -> None:
+    # After a fetch that drained the queue the worker blocks at once: each task enqueued
+    # while it runs earlier ones must wake it, not wait for the idle block to end.
+    started: dict[str, float] = {}
+    release = asyncio.Event()
+    registry = Registry()
+
+    @registry.task()
+    async def hold(name: str) -> None:
+        started[name] = time.monotonic()
+        await release.wait()
+
+    await start_worker(registry, concurrency=8)
+    sent: dict[str, float] = {}
+    for name in ("a", "b", "c"):
+
+        async def running(name: str = name) -> bool:
+            return name in started
+
+        await asyncio.sleep(0.05)  # the worker is blocked again, on its wake-up key
+        sent[name] = time.monotonic()
+        await client.enqueue("hold", name)
+        await eventually(running)
+    release.set()
+    assert all(started[n] - sent[n] < IDLE_BLOCK / 2 for n in sent), (started, sent)
 
 
 async def test_two_failures_then_success_with_growing_delays(

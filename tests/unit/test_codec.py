@@ -1,3 +1,4 @@
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -6,7 +7,15 @@ import pytest
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.task import TaskStatus
-from arqd.store.codec import STATUS_CODES, NewTask, decode_task, enqueue_args, parse_leases
+from arqd.store.codec import (
+    STATUS_CODES,
+    NewTask,
+    decode_task,
+    enqueue_args,
+    new_task_id,
+    parse_leases,
+    task_ids,
+)
 
 
 def args(task: NewTask, limit: int = 1000) -> list[object]:
@@ -95,3 +104,28 @@ def test_the_scripts_and_the_codec_agree_on_status_codes() -> None:
     in_lua = dict(re.findall(r"(\w+) = '(\w+)'", names.group(1)))
     assert {code.decode(): status.value for status, code in STATUS_CODES.items()} == in_lua
     assert len(set(STATUS_CODES.values())) == len(TaskStatus)
+
+
+ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+
+
+def test_task_ids_are_url_safe_and_distinct() -> None:
+    ids = [new_task_id() for _ in range(1000)] + task_ids(1000)  # several refills of the pool
+    assert all(ID.match(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_forked_child_does_not_reuse_the_ids_its_parent_drew_ahead() -> None:
+    new_task_id()  # the pool now holds ids drawn ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next ids, then leave at once
+        os.write(write, " ".join(new_task_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_task_id() for _ in range(5)}
+    assert len(child) == 5
+    assert not child & parent

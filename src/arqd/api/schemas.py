@@ -7,8 +7,6 @@ models below describe them in OpenAPI, and the schemathesis test holds the two t
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,7 +17,7 @@ from starlette.responses import Response
 from arqd.client import BreakerInfo, WorkerInfo
 from arqd.core.errors import InvalidTask
 from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus, check_name, check_queue
-from arqd.store.codec import NewTask, new_task_id
+from arqd.store.codec import NewTask, new_task_id, task_ids
 from arqd.store.store import QueueStats
 
 MAX_BATCH = 1000
@@ -90,16 +88,8 @@ class BatchIn(BaseModel):
     def to_new_tasks(self) -> list[NewTask]:
         return [
             task.to_new_task(task_id)
-            for task, task_id in zip(self.tasks, _task_ids(len(self.tasks)), strict=True)
+            for task, task_id in zip(self.tasks, task_ids(len(self.tasks)), strict=True)
         ]
-
-
-def _task_ids(count: int) -> list[str]:
-    """``count`` ids like ``new_task_id()``'s (16 URL-safe characters, 96 random bits), from
-    one read of the random source rather than one per task: 12 bytes encode to exactly 16
-    base64 characters, so the encoding of the whole run splits into the ids."""
-    encoded = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode()
-    return [encoded[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 class ErrorOut(BaseModel):
