@@ -13,10 +13,11 @@ import contextlib
 import json
 import math
 import os
+import resource
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import redis.asyncio as aioredis
@@ -73,34 +74,49 @@ class Bench:
     async def enqueue(self) -> list[EnqueueResult]:
         """Enqueue no-op tasks one at a time (then the bare-INCR floor), from concurrent
         callers, and in batches."""
-        n, callers, batch = self.options.tasks, self.options.callers, self.options.batch
+        callers, batch = self.options.callers, self.options.batch
         modes = [
             ("one at a time", 1, 1),
             (f"one at a time, {callers} concurrent callers", callers, 1),
             (f"batches of {batch:,}", 1, batch),
         ]
         results = [
-            EnqueueResult(mode, n, await self._in_namespace(self._enqueue_timed(mode, c, b)))
-            for mode, c, b in modes
+            await self._in_namespace(self._enqueue_timed(mode, c, b)) for mode, c, b in modes
         ]
-        floor = EnqueueResult("baseline: bare redis-py INCR, one at a time", n, await self._incr())
-        return [results[0], floor, *results[1:]]
+        return [results[0], await self._incr(), *results[1:]]
 
-    async def _incr(self) -> float:
-        """Seconds for ``tasks`` bare INCRs from redis-py, one at a time: the client-side
-        floor the one-at-a-time rate is read against (this machine's speed varies)."""
+    async def _incr(self) -> EnqueueResult:
+        """``tasks`` bare INCRs from redis-py, one at a time: the client-side floor the
+        one-at-a-time rate is read against (this machine's speed varies)."""
         key = f"bench-incr-{uuid.uuid4().hex[:8]}"
         await self.redis.incr(key)
-        start = time.perf_counter()
-        for _ in range(self.options.tasks):
-            await self.redis.incr(key)
-        seconds = time.perf_counter() - start
+        async with self._timed("baseline: bare redis-py INCR, one at a time") as result:
+            for _ in range(self.options.tasks):
+                await self.redis.incr(key)
         await self.redis.unlink(key)
-        return seconds
+        return result()
+
+    @contextlib.asynccontextmanager
+    async def _timed(self, mode: str) -> AsyncIterator[Callable[[], EnqueueResult]]:
+        """Time the block: wall clock, this process's CPU and redis-server's CPU; the
+        result is ready once the block has ended."""
+        times: list[float] = []
+
+        async def read() -> None:
+            times.extend((time.perf_counter(), _process_cpu(), await self._redis_cpu()))
+
+        def result() -> EnqueueResult:
+            n = self.options.tasks
+            (t0, c0, r0), (t1, c1, r1) = times[:3], times[3:]
+            return EnqueueResult(mode, n, t1 - t0, (c1 - c0) / n * 1e6, (r1 - r0) / n * 1e6)
+
+        await read()
+        yield result
+        await read()
 
     def _enqueue_timed(
         self, mode: str, callers: int, batch: int
-    ) -> Callable[[System], Awaitable[float]]:
+    ) -> Callable[[System], Awaitable[EnqueueResult]]:
         n = self.options.tasks
 
         async def caller(system: System, step: TaskID, count: int) -> None:
@@ -109,18 +125,17 @@ class Bench:
                 if i % 500 == 499:
                     self.progress.advance(step, 500)
 
-        async def timed(system: System) -> float:
+        async def timed(system: System) -> EnqueueResult:
             await system.enqueue_one("noop", {})  # connect and load the scripts first
             step = self.progress.add_task(f"enqueue {mode}", total=n)
-            start = time.perf_counter()
-            if batch > 1:
-                await self._fill(system, "noop", {}, n)
-            else:
-                shares = [n // callers + (i < n % callers) for i in range(callers)]
-                await asyncio.gather(*(caller(system, step, share) for share in shares))
-            seconds = time.perf_counter() - start
+            async with self._timed(mode) as result:
+                if batch > 1:
+                    await self._fill(system, "noop", {}, n)
+                else:
+                    shares = [n // callers + (i < n % callers) for i in range(callers)]
+                    await asyncio.gather(*(caller(system, step, share) for share in shares))
             self.progress.remove_task(step)
-            return seconds
+            return result()
 
         return timed
 
@@ -260,6 +275,11 @@ class Bench:
 
     async def _used_memory(self) -> int:
         return int((await self.redis.info("memory"))["used_memory"])
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # Runs in its own interpreter: argv[1] Redis URL, argv[2] key prefix.

@@ -27,6 +27,8 @@ class EnqueueResult:
     mode: str
     tasks: int
     seconds: float
+    client_cpu_us: float = 0.0  # the producing process's CPU per task, microseconds
+    redis_cpu_us: float = 0.0  # redis-server CPU per task, microseconds
 
     @property
     def rate(self) -> float:

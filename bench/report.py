@@ -120,9 +120,13 @@ def render(r: Results) -> str:
     )
     lines += ["## Enqueue (no-op tasks, payload `{}`, async Client)", ""]
     lines += table(
-        ["mode", "tasks", "seconds", "tasks/s"],
-        [(e.mode, f"{e.tasks:,}", f"{e.seconds:.2f}", f"{e.rate:,.0f}") for e in r.enqueue],
-    )
+        ["mode", "tasks", "seconds", "tasks/s", "client CPU µs/task", "Redis CPU µs/task"],
+        [
+            (e.mode, f"{e.tasks:,}", f"{e.seconds:.2f}", f"{e.rate:,.0f}",
+             f"{e.client_cpu_us:.1f}", f"{e.redis_cpu_us:.1f}")
+            for e in r.enqueue
+        ],
+    )  # fmt: skip
     lines += _processing(r.processing)
     lines += ["## Enqueue-to-start latency (worker idle before, steady producer)", ""]
     lines += table(
