@@ -119,7 +119,7 @@ class Answer:
     breaker_open_ms: int = 0
 
 
-US, RS = b"\x1f", b"\x1e"  # field and record separators of packed batches (common.lua)
+US, RS = b"\x1f", b"\x1e"  # field and record separators of packed answers (finish.lua)
 
 
 def pack_answers(answers: Sequence[Answer]) -> bytes:

@@ -27,21 +27,6 @@ local SUCCEEDED, FAILED, CANCELLED = 'ok', 'f', 'x'
 local STATUS_NAME = {q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded',
                      f = 'failed', x = 'cancelled'}
 
--- Batches travel packed in one argument: records separated by \30 (RS), fields by \31 (US).
--- Neither byte can occur in JSON text, ids, names or numbers, so no escaping is needed.
-local function split(s, sep)
-  local out, pos = {}, 1
-  while true do
-    local at = string.find(s, sep, pos, true)
-    if not at then
-      out[#out + 1] = string.sub(s, pos)
-      return out
-    end
-    out[#out + 1] = string.sub(s, pos, at - 1)
-    pos = at + 1
-  end
-end
-
 -- ZADD / ZREM of many members in a few calls (unpack has a limit; 256 a call is far below).
 local function zadd_all(key, score, ids)
   for first = 1, #ids, 256 do
@@ -60,9 +45,13 @@ local function zrem_all(key, ids)
   end
 end
 
+-- Redis's clock in ms: a number for arithmetic, and the same as text. Redis formats each
+-- number a script passes to a command with a %.17g sprintf, the costliest part of
+-- writing a time; the text is made once and written as often as needed.
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ms = math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + ms, t[1] .. string.format('%03d', ms)
 end
 
 local function emit(prefix, maxlen, id, event, status, task_type, attempt, extra)

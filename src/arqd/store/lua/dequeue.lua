@@ -20,7 +20,7 @@ local prefix = KEYS[1]
 local count, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local worker, maxlen = ARGV[3], ARGV[4]
 local default_retries = tonumber(ARGV[5])
-local now = now_ms()
+local now, now_text = now_ms()
 local limits = {}
 for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
   limits[ARGV[i]] = {interval = tonumber(ARGV[i + 1]), burst = tonumber(ARGV[i + 2]),
@@ -28,7 +28,7 @@ for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
 end
 
 -- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 100)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now_text, 'LIMIT', 0, 100)) do
   redis.call('ZREM', prefix .. 'active', id)
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
@@ -53,7 +53,7 @@ end
 
 -- 2. Scheduled tasks whose time has come become ready, oldest due first; throttled
 --    tasks whose rate-limit slot has come return to the front.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now, 'LIMIT', 0, 1000)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now_text, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', prefix .. 'scheduled', id)
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 't', 'prio', 'att')
@@ -63,7 +63,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', n
     emit(prefix, maxlen, id, 'queued', 'queued', f[1], f[3] or 0)
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'throttled', '-inf', now, 'LIMIT', 0, 1000)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'throttled', '-inf', now_text, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', prefix .. 'throttled', id)
   push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or 0, true)
 end
@@ -143,6 +143,8 @@ local out = {-1, 0, 0}
 local deadline = now + lease
 local leased = {}  -- into the active set in one ZADD, below
 local budget = count * 4 + 100
+local task_prefix = prefix .. 't:'
+local unlimited = next(limits) == nil and next(breaking) == nil  -- every task is admitted
 while out[2] < count and budget > 0 do
   local top = redis.call('ZREVRANGE', prefix .. 'prios', 0, 0)[1]
   if not top then
@@ -155,17 +157,18 @@ while out[2] < count and budget > 0 do
   end
   budget = budget - #ids
   for _, id in ipairs(ids) do
-    local key = prefix .. 't:' .. id
+    local key = task_prefix .. id
     local f = redis.call('HMGET', key, 't', 'd', 'maxr', 'tmo', 'trace', 'due', 'c',
                          'tok', 'att')
-    if f[1] and not admit(id, key, f[1]) then
+    if f[1] and not unlimited and not admit(id, key, f[1]) then
       out[3] = out[3] + 1
     elseif f[1] then
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
-      redis.call('HSET', key, 's', ACTIVE, 'stime', now, 'wkr', worker, 'tok', token,
-                 'att', att)
+      local att_text = string.format('%d', att)  -- %d: cheaper than Redis's %.17g
+      redis.call('HSET', key, 's', ACTIVE, 'stime', now_text, 'wkr', worker,
+                 'tok', string.format('%d', token), 'att', att_text)
       leased[#leased + 1] = id
-      emit(prefix, maxlen, id, 'active', 'active', f[1], att)
+      emit(prefix, maxlen, id, 'active', 'active', f[1], att_text)
       local n = #out
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, token, f[1], f[2]
       out[n + 5], out[n + 6], out[n + 7], out[n + 8] = att, f[3] or '', f[4] or '', f[5] or ''
@@ -175,7 +178,7 @@ while out[2] < count and budget > 0 do
   end
 end
 
-zadd_all(prefix .. 'active', deadline, leased)
+zadd_all(prefix .. 'active', string.format('%d', deadline), leased)
 
 -- 5. More ready work than this worker took: wake another one. Tell this one when the
 --    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is.

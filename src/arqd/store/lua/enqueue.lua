@@ -12,9 +12,10 @@
 local prefix = KEYS[1]
 local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
-local now = now_ms()
-local out = {redis.call('SET', prefix .. 'known', 1, 'NX', 'PX', 60000) and 1 or 0}
+local now, now_text = now_ms()
+local out = {redis.call('SET', prefix .. 'known', '1', 'NX', 'PX', '60000') and 1 or 0}
 local i = 3
+local task_prefix = prefix .. 't:'
 local woke = false
 local ready = {}  -- priority -> ids made ready, pushed in one LPUSH each at the end
 for _ = 1, n do
@@ -22,7 +23,7 @@ for _ = 1, n do
   local prio, delay = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   local idem, idem_ttl = ARGV[i + 5], ARGV[i + 6]
   local extra = tonumber(ARGV[i + 7])
-  local fields = {'t', task_type, 'd', data, 'c', now}
+  local fields = {'t', task_type, 'd', data, 'c', now_text}
   for j = i + 8, i + 7 + 2 * extra do
     fields[#fields + 1] = ARGV[j]
   end
@@ -40,7 +41,7 @@ for _ = 1, n do
       fields[#fields + 1] = idem
     end
   end
-  if not earlier and redis.call('EXISTS', prefix .. 't:' .. id) == 1 then
+  if not earlier and redis.call('EXISTS', task_prefix .. id) == 1 then
     -- The same enqueue sent again (a retry after a lost reply): the task is there already.
     earlier = id
   end
@@ -52,7 +53,7 @@ for _ = 1, n do
       fields[#fields + 1] = 'prio'
       fields[#fields + 1] = prio
     end
-    local key = prefix .. 't:' .. id
+    local key = task_prefix .. id
     if delay > 0 then
       local due = now + delay
       fields[#fields + 1] = 's'
@@ -61,7 +62,7 @@ for _ = 1, n do
       fields[#fields + 1] = due
       redis.call('HSET', key, unpack(fields))
       redis.call('ZADD', prefix .. 'scheduled', due, id)
-      emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, 0)
+      emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, '0')
       woke = true  -- idle workers block until the soonest due time: tell them
     else
       fields[#fields + 1] = 's'
@@ -73,7 +74,7 @@ for _ = 1, n do
         ready[prio] = ids
       end
       ids[#ids + 1] = id
-      emit(prefix, maxlen, id, 'queued', 'queued', task_type, 0)
+      emit(prefix, maxlen, id, 'queued', 'queued', task_type, '0')
     end
     out[#out + 1] = id
     out[#out + 1] = 1

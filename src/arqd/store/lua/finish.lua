@@ -7,7 +7,9 @@
 -- ARGV[3]  dead-letter cap
 -- ARGV[4]  default result TTL ms
 -- ARGV[5]  dead-letter TTL ms
--- ARGV[6]  the answers, packed (see split in common.lua); the fields of each:
+-- ARGV[6]  the answers, packed in one argument: records separated by \30 (RS), fields
+--          by \31 (US); neither byte occurs in JSON text, ids, names or numbers, so
+--          nothing is escaped (codec.pack_answers). The fields of each:
 --          id, token, outcome, value, delay ms, breaker signal, breaker threshold,
 --          breaker open ms
 --          outcome: succeeded (value = result JSON), failed (value = error JSON),
@@ -18,15 +20,16 @@
 local prefix, maxlen = KEYS[1], ARGV[1]
 local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
-local now = now_ms()
+local now, now_text = now_ms()
 local out = {}
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
-for _, record in ipairs(split(ARGV[6], '\30')) do
-  local a = split(record, '\31')
-  local id, token, outcome, value, signal = a[1], a[2], a[3], a[4], a[6]
-  local delay, threshold, open_ms = tonumber(a[5]), tonumber(a[7]), tonumber(a[8])
+local F = '([^\30\31]*)'  -- one field of an answer
+local ANSWER = F .. string.rep('\31' .. F, 7) .. '\30?'  -- one C call parses an answer
+for id, token, outcome, value, delay, signal, threshold, open_ms in
+    string.gmatch(ARGV[6], ANSWER) do
+  delay, threshold, open_ms = tonumber(delay), tonumber(threshold), tonumber(open_ms)
   local key = prefix .. 't:' .. id
   local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's')
   -- A task is in the active set exactly while its state is ACTIVE (dequeue, reclaim
@@ -47,17 +50,19 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
       clean[task_type] = signal == 'ok'
       trial = false
     end
-    release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
+    if f[6] or trial then
+      release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
+    end
     if outcome == 'succeeded' then
-      redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now, 'result', value)
-      if tonumber(att) > 1 then
+      redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now_text, 'result', value)
+      if att ~= '1' then  -- an earlier attempt may have left an error
         redis.call('HDEL', key, 'error')
       end
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       finished.succeeded[#finished.succeeded + 1] = id
       emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
     elseif outcome == 'failed' then
-      redis.call('HSET', key, 's', FAILED, 'ftime', now, 'error', value)
+      redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
@@ -68,7 +73,7 @@ for _, record in ipairs(split(ARGV[6], '\30')) do
       emit(prefix, maxlen, id, 'retrying', 'scheduled', task_type, att, value)
       wake(prefix)
     elseif outcome == 'cancelled' then
-      redis.call('HSET', key, 's', CANCELLED, 'ftime', now)
+      redis.call('HSET', key, 's', CANCELLED, 'ftime', now_text)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       finished.cancelled[#finished.cancelled + 1] = id
       emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
@@ -85,7 +90,7 @@ end
 zrem_all(prefix .. 'active', ended_ids)
 for status, ids in pairs(finished) do
   if #ids > 0 then
-    zadd_all(prefix .. status, now, ids)
+    zadd_all(prefix .. status, now_text, ids)
     trim_finished(prefix, status, status == 'failed' and failed_cap or index_cap,
                   status == 'failed')
   end

@@ -1,0 +1,153 @@
+"""Instructions redis-server spends per task in each of arqd's hot scripts.
+
+    .venv/bin/python -m bench.scriptcost [--tasks 2000] [--out bench/results/scriptcost.md]
+
+Timings of a few microseconds swing by half from one run to the next on a shared virtual
+machine; instruction counts do not. This runs a private ``redis-server`` under valgrind's
+callgrind and counts what it executes while arqd's own Store enqueues ``tasks`` no-op
+tasks one call at a time, then as many in batches of 1,000, leases them 100 at a time
+(one worker's batch) and answers them 100 at a time. Each phase is counted on its own
+(``callgrind_control --dump`` between them) and divided by the tasks it handled, so the
+figures include Redis reading the command and writing the reply, as in production.
+Needs ``valgrind`` (Debian's package of that name); Redis runs about 50 times slower
+under it, which changes no count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from rich.console import Console
+
+from arqd.core.settings import Settings
+from arqd.store.codec import Answer, Lease, NewTask
+from arqd.store.connection import connect
+from arqd.store.store import Store
+from bench.procs import free_port
+from bench.report import machine_info, table
+
+PHASES = ("enqueue, one call at a time", "enqueue, batches of 1,000", "dequeue", "finish")
+LEASE_BATCH = 100  # tasks a dequeue or finish call handles, as one busy worker sends them
+_TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
+
+
+async def _workload(url: str, tasks: int, dump: Callable[[], None]) -> str:
+    """Each phase, then ``dump()`` so its instructions are counted on their own; returns
+    the server's version."""
+    # Leases long enough to outlast the run: Redis is slow under valgrind, and a lapsed
+    # lease would add reclaiming to what is counted.
+    store = Store(connect(url), Settings(redis_url=url, lease_timeout=3_600_000))
+    try:
+        version = str((await store.redis.info("server"))["redis_version"])
+        await store.enqueue_one(NewTask("noop", {}))  # load the scripts; not counted
+        await store.dequeue("default", 1, "bench")
+        dump()
+        for _ in range(tasks):
+            await store.enqueue_one(NewTask("noop", {}))
+        dump()
+        for start in range(0, tasks, 1000):
+            await store.enqueue([NewTask("noop", {}) for _ in range(min(1000, tasks - start))])
+        dump()
+        leases: list[Lease] = []
+        while len(leases) < 2 * tasks:
+            leases += (await store.dequeue("default", LEASE_BATCH, "bench"))[2]
+        dump()
+        for start in range(0, len(leases), LEASE_BATCH):
+            batch = leases[start : start + LEASE_BATCH]
+            answers = [Answer(lease, "succeeded", b"null") for lease in batch]
+            assert all(await store.finish("default", answers))
+        dump()
+        return version
+    finally:
+        await store.close()
+
+
+def measure(tasks: int) -> tuple[dict[str, float], str]:
+    """Instructions per task of each phase (see the module's docstring), and the Redis
+    version."""
+    valgrind, server = shutil.which("valgrind"), shutil.which("redis-server")
+    if not valgrind or not server:
+        raise SystemExit("needs valgrind and redis-server on the PATH (apt-get install valgrind)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="arqd-scriptcost-") as folder:
+        out = Path(folder) / "callgrind.out"
+        command = [
+            valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
+            server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--dir", folder,
+        ]  # fmt: skip
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            asyncio.run(_await_server(url, process))
+
+            def dump() -> None:
+                subprocess.run(["callgrind_control", "--dump", str(process.pid)],
+                               check=True, capture_output=True)  # fmt: skip
+
+            version = asyncio.run(_workload(url, tasks, dump))
+        finally:
+            process.terminate()
+            process.wait(60)
+        counts = [_total(out.with_name(f"{out.name}.{i}")) for i in range(2, 2 + len(PHASES))]
+    handled = (tasks, tasks, 2 * tasks, 2 * tasks)
+    costs = {phase: n / k for phase, n, k in zip(PHASES, counts, handled, strict=True)}
+    return costs, version
+
+
+async def _await_server(url: str, process: subprocess.Popen[bytes]) -> None:
+    r = aioredis.Redis.from_url(url)
+    try:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise SystemExit("redis-server under valgrind exited at start")
+            try:
+                await r.ping()
+                return
+            except (OSError, aioredis.ConnectionError):
+                await asyncio.sleep(0.1)
+        raise SystemExit("redis-server under valgrind did not answer within a minute")
+    finally:
+        await r.aclose()
+
+
+def _total(path: Path) -> int:
+    match = _TOTALS.search(path.read_text())
+    if match is None:
+        raise RuntimeError(f"no instruction total in {path}")
+    return int(match.group(1))
+
+
+def render(costs: dict[str, float], version: str, tasks: int) -> str:
+    lines = ["# Instructions per task in arqd's scripts (redis-server under callgrind)", ""]
+    lines += table(["", ""], [*machine_info(version).items(), ("tasks per phase", f"{tasks:,}")])
+    lines += table(["phase", "instructions per task"], [(p, f"{n:,.0f}") for p, n in costs.items()])
+    per_task = costs["enqueue, batches of 1,000"] + costs["dequeue"] + costs["finish"]
+    lines += [f"A task's whole life (batch enqueue, dequeue, finish): {per_task:,.0f}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.scriptcost", description=__doc__)
+    p.add_argument("--tasks", type=int, default=2000, help="tasks per phase (2000)")
+    p.add_argument("--out", type=Path, default=Path("bench/results/scriptcost.md"))
+    args = p.parse_args(argv)
+    console = Console(stderr=True)
+    with console.status("running redis-server under callgrind (about a minute)"):
+        costs, version = measure(args.tasks)
+    report = render(costs, version, args.tasks)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report + "\n")
+    Console(soft_wrap=True).print(report, markup=False, highlight=False)
+
+
+if __name__ == "__main__":
+    main()
