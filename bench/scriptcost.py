@@ -5,12 +5,12 @@
 Timings of a few microseconds swing by half from one run to the next on a shared virtual
 machine; instruction counts do not. This runs a private ``redis-server`` under valgrind's
 callgrind and counts what it executes while arqd's own Store enqueues ``tasks`` no-op
-tasks one call at a time, then as many in batches of 1,000, leases them 100 at a time
-(one worker's batch) and answers them 100 at a time. Each phase is counted on its own
-(``callgrind_control --dump`` between them) and divided by the tasks it handled, so the
-figures include Redis reading the command and writing the reply, as in production.
-Needs ``valgrind`` (Debian's package of that name); Redis runs about 50 times slower
-under it, which changes no count.
+tasks one call at a time, then as many in batches of 1,000, then leases 64 of them (a
+busy worker's batch) and answers those, and so on until all are done. Each phase is
+counted on its own (``callgrind_control --dump`` between them) and divided by the tasks
+it handled, so the figures include Redis reading the command and writing the reply, as
+in production. Needs ``valgrind`` (Debian's package of that name); Redis runs about 50
+times slower under it, which changes no count.
 """
 
 from __future__ import annotations
@@ -28,78 +28,87 @@ import redis.asyncio as aioredis
 from rich.console import Console
 
 from arqd.core.settings import Settings
-from arqd.store.codec import Answer, Lease, NewTask
+from arqd.store.codec import Answer, NewTask
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from bench.procs import free_port
 from bench.report import machine_info, table
 
 PHASES = ("enqueue, one call at a time", "enqueue, batches of 1,000", "dequeue", "finish")
-LEASE_BATCH = 100  # tasks a dequeue or finish call handles, as one busy worker sends them
+LEASE_BATCH = 64  # tasks a dequeue or finish call handles: a busy worker's (worker.py)
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
-async def _workload(url: str, tasks: int, dump: Callable[[], None]) -> str:
-    """Each phase, then ``dump()`` so its instructions are counted on their own; returns
-    the server's version."""
+async def _workload(url: str, tasks: int, dump: Callable[[str], None]) -> str:
+    """Each phase, then ``dump(phase)`` so its instructions are counted on their own;
+    returns the server's version. Leasing and answering alternate, a batch of each at a
+    time, so the active set stays as small as under one busy worker."""
     # Leases long enough to outlast the run: Redis is slow under valgrind, and a lapsed
     # lease would add reclaiming to what is counted.
     store = Store(connect(url), Settings(redis_url=url, lease_timeout=3_600_000))
     try:
         version = str((await store.redis.info("server"))["redis_version"])
         await store.enqueue_one(NewTask("noop", {}))  # load the scripts; not counted
-        await store.dequeue("default", 1, "bench")
-        dump()
+        leases = (await store.dequeue("default", 1, "bench"))[2]
+        await store.finish("default", [Answer(leases[0], "succeeded", b"null")])
+        dump("start")
         for _ in range(tasks):
             await store.enqueue_one(NewTask("noop", {}))
-        dump()
+        dump(PHASES[0])
         for start in range(0, tasks, 1000):
             await store.enqueue([NewTask("noop", {}) for _ in range(min(1000, tasks - start))])
-        dump()
-        leases: list[Lease] = []
-        while len(leases) < 2 * tasks:
-            leases += (await store.dequeue("default", LEASE_BATCH, "bench"))[2]
-        dump()
-        for start in range(0, len(leases), LEASE_BATCH):
-            batch = leases[start : start + LEASE_BATCH]
-            answers = [Answer(lease, "succeeded", b"null") for lease in batch]
+        dump(PHASES[1])
+        for _ in range(0, 2 * tasks, LEASE_BATCH):
+            leases = (await store.dequeue("default", LEASE_BATCH, "bench"))[2]
+            dump(PHASES[2])
+            answers = [Answer(lease, "succeeded", b"null") for lease in leases]
             assert all(await store.finish("default", answers))
-        dump()
+            dump(PHASES[3])
         return version
     finally:
         await store.close()
 
 
-def measure(tasks: int) -> tuple[dict[str, float], str]:
+def measure(tasks: int, keep: Path | None = None) -> tuple[dict[str, float], str]:
     """Instructions per task of each phase (see the module's docstring), and the Redis
-    version."""
+    version. ``keep``: a folder for callgrind's files, to read with callgrind_annotate
+    (``callgrind.out.N`` is the Nth phase counted, in the order ``phases.txt`` lists)."""
     valgrind, server = shutil.which("valgrind"), shutil.which("redis-server")
     if not valgrind or not server:
         raise SystemExit("needs valgrind and redis-server on the PATH (apt-get install valgrind)")
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="arqd-scriptcost-") as folder:
-        out = Path(folder) / "callgrind.out"
+    with tempfile.TemporaryDirectory(prefix="arqd-scriptcost-") as scratch:
+        folder = keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "callgrind.out"
         command = [
             valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
             server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-            "no", "--dir", folder,
+            "no", "--dir", str(folder),
         ]  # fmt: skip
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/0"
         try:
             asyncio.run(_await_server(url, process))
 
-            def dump() -> None:
+            dumped: list[str] = []
+
+            def dump(phase: str) -> None:
                 subprocess.run(["callgrind_control", "--dump", str(process.pid)],
                                check=True, capture_output=True)  # fmt: skip
+                dumped.append(phase)
 
             version = asyncio.run(_workload(url, tasks, dump))
         finally:
             process.terminate()
             process.wait(60)
-        counts = [_total(out.with_name(f"{out.name}.{i}")) for i in range(2, 2 + len(PHASES))]
+        (folder / "phases.txt").write_text("\n".join(dumped) + "\n")
+        counts = dict.fromkeys(PHASES, 0)
+        for i, phase in enumerate(dumped, start=1):
+            if phase in counts:
+                counts[phase] += _total(out.with_name(f"{out.name}.{i}"))
     handled = (tasks, tasks, 2 * tasks, 2 * tasks)
-    costs = {phase: n / k for phase, n, k in zip(PHASES, counts, handled, strict=True)}
+    costs = {phase: counts[phase] / k for phase, k in zip(PHASES, handled, strict=True)}
     return costs, version
 
 
@@ -139,10 +148,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.scriptcost", description=__doc__)
     p.add_argument("--tasks", type=int, default=2000, help="tasks per phase (2000)")
     p.add_argument("--out", type=Path, default=Path("bench/results/scriptcost.md"))
+    p.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
     args = p.parse_args(argv)
     console = Console(stderr=True)
     with console.status("running redis-server under callgrind (about a minute)"):
-        costs, version = measure(args.tasks)
+        costs, version = measure(args.tasks, args.keep)
     report = render(costs, version, args.tasks)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n")
