@@ -24,21 +24,27 @@ SECTIONS = (
 )
 
 
+def run_module(module: str, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` from the repository root, as documented; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def run_bench(redis_url: str, out: Path) -> dict[str, Any]:
     args = [
         "--redis-url", redis_url, "--out", str(out), "--tasks", "200", "--rate", "100",
         "--high-rate", "0", "--seconds", "1", "--concurrency", "20", "--runs", "1",
         "--baseline-seconds", "0.5",
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.core", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_module("bench.core", args, timeout=100)
     report = out.read_text()
     assert report.strip() in done.stdout.replace("\r", "")
     for section in SECTIONS:
@@ -54,6 +60,8 @@ def test_bench_runs_and_reports(redis_server: RedisServer, tmp_path: Path) -> No
 
     assert [e["tasks"] for e in data["enqueue"]] == [200, 200, 200, 200]  # + the INCR floor
     assert all(e["seconds"] > 0 for e in data["enqueue"])
+    assert all(e["client_cpu_us"] >= 0 and e["redis_cpu_us"] >= 0 for e in data["enqueue"])
+    assert sum(e["redis_cpu_us"] for e in data["enqueue"]) > 0  # Redis did the work
 
     processing = data["processing"]
     assert [(p["workload"], p["concurrency"], p["quiet"]) for p in processing] == [
@@ -88,15 +96,7 @@ def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
         "--systems", "arqd", "--quick", "--tasks", "2000", "--seconds", "1", "--rates", "100",
         "--out", str(out),
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.compare", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_module("bench.compare", args, timeout=110)
     report = out.read_text()
     for section in ("## Throughput, memory", "## Enqueue-to-start latency", "## Worker settings"):
         assert section in report
@@ -117,3 +117,24 @@ def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
     assert 90 <= latency["sent"] <= 100  # the producer stops on time, even if behind
     assert latency["started"] == latency["sent"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"] < 10_000
+
+
+def test_scriptcost_counts_each_phase_under_callgrind(tmp_path: Path) -> None:
+    """``python -m bench.scriptcost`` with a few tasks: a count for every phase, each in a
+    plausible range, and the batch's per-task cost below the single call's."""
+    out = tmp_path / "scriptcost.md"
+    run_module("bench.scriptcost", ["--tasks", "128", "--out", str(out)], timeout=200)
+    rows = dict(
+        line.strip("| ").split(" | ")
+        for line in out.read_text().splitlines()
+        if line.startswith(("| enqueue", "| dequeue", "| finish"))
+    )
+    counts = {phase: int(n.replace(",", "")) for phase, n in rows.items()}
+    assert set(counts) == {
+        "enqueue, one call at a time",
+        "enqueue, batches of 1,000",
+        "dequeue",
+        "finish",
+    }
+    assert all(5_000 < n < 5_000_000 for n in counts.values()), counts
+    assert counts["enqueue, batches of 1,000"] < counts["enqueue, one call at a time"]

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from arqd.core.errors import InvalidTask
+from arqd.core.slots import direct_init
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -47,6 +48,7 @@ class ErrorInfo:
     traceback: str | None = None
 
 
+@direct_init  # a batch enqueue makes one per task
 @dataclass(frozen=True, slots=True)
 class Task:
     """A snapshot of one task as stored in Redis."""

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
+from arqd.core.slots import direct_init
 from arqd.core.task import ErrorInfo, Task, TaskStatus, check_name, check_queue
 
 ArgList = list[str | bytes | int | float]
@@ -90,6 +91,7 @@ class NewTask:
     id: str = field(default_factory=new_task_id)
 
 
+@direct_init  # a worker makes one per task
 @dataclass(frozen=True, slots=True)
 class Lease:
     """One attempt of a task, leased to a worker."""
@@ -106,6 +108,7 @@ class Lease:
     waited_ms: int = 0  # how long it was ready before this attempt started
 
 
+@direct_init  # a worker makes one per task
 @dataclass(frozen=True, slots=True)
 class Answer:
     """How one attempt ended, for the finish script."""
