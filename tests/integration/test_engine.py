@@ -121,11 +121,11 @@ async def test_a_delayed_task_starts_on_time_not_before(
     assert due - 0.002 <= started[0] <= due + 0.1
 
 
-async def test_a_worker_that_took_less_than_it_asked_for_is_woken_by_the_next_task(
+async def test_each_task_enqueued_while_others_run_wakes_the_idle_worker(
     client: Client, start_worker: StartWorker
 ) -> None:
-    # After a fetch that drained the queue the worker blocks at once: each task enqueued
-    # while it runs earlier ones must wake it, not wait for the idle block to end.
+    # Between tasks the worker blocks on its wake-up key: each task enqueued while it runs
+    # earlier ones must wake it, not wait for the idle block to end.
     started: dict[str, float] = {}
     release = asyncio.Event()
     registry = Registry()

@@ -137,35 +137,29 @@ class Worker:
                 self._slot_free.clear()
                 continue
             try:
-                more, soonest = await self._fetch(free)
-                if not more:
+                took, soonest = await self._fetch(free)
+                if not took:
                     await self._wait_for_work(soonest)
                 backoff.reset()
             except (RedisError, OSError) as exc:
                 await self._wait_for_delay(backoff.next(), f"fetching failed: {exc}")
 
-    async def _fetch(self, free: int) -> tuple[bool, float]:
-        """Lease up to ``free`` tasks: (whether a queue may have more ready now, seconds
-        until the soonest timed event). A queue that gave fewer than asked had no more
-        ready then; a task made ready later brings a wake token, so the worker can block
-        at once instead of asking again."""
-        took, more, soonest = 0, False, IDLE_BLOCK
+    async def _fetch(self, free: int) -> tuple[int, float]:
+        took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
-            asked = min(free - took, self._lease_batch)
             next_ms, deferred, leases = await self.store.dequeue(
-                queue, asked, self.id, self._limits
+                queue, min(free - took, self._lease_batch), self.id, self._limits
             )
             if deferred and self.metrics:
                 self.metrics.rate_limited.labels("task").inc(deferred)
             for lease in leases:
                 self._start(lease)
             took += len(leases)
-            more = more or len(leases) == asked
             if next_ms >= 0:
                 soonest = min(soonest, next_ms / 1000)
             if took >= free:
                 break
-        return more, soonest
+        return took, soonest
 
     async def _wait_for_work(self, timeout: float) -> None:
         """Block until woken, stopped, or ``timeout`` seconds pass. A known due time (less
