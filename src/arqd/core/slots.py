@@ -1,9 +1,10 @@
 """A faster ``__init__`` for the frozen, slotted dataclasses made once per task.
 
 A frozen dataclass's generated ``__init__`` sets each field with ``object.__setattr__``
-(its own ``__setattr__`` refuses), which costs about a fifth of a microsecond a field:
-4.4 µs for a ``Task``, most of what a batch enqueue spends per task in the client. A
-slot's own descriptor sets it in a third of that time. ``direct_init`` rebuilds the
+(its own ``__setattr__`` refuses), which costs about a fifth of a microsecond a field: a
+``Task`` took 4.4 µs, the largest single cost per task of a batch enqueue in the client.
+A slot's own descriptor is about twice as fast (measured: a ``Lease`` 1.7 µs → 0.9, an
+``Answer`` 1.3 → 0.7, an enqueue's ``Task`` snapshot 4.1 → 2.6). ``direct_init`` rebuilds the
 class's ``__init__`` the way dataclasses builds it (same parameters, same defaults, the
 same factories called), but setting each slot through its descriptor. The instance is the
 same and stays frozen: only ``__init__`` changes.
