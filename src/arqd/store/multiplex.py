@@ -61,11 +61,10 @@ class Multiplexer:
         async with self._connecting:
             link = self._link
             if link is None or link.broken is not None:
+                # A broken link's connection goes back first, once: connecting may fail,
+                # and the next call retries.
+                await self.close()
                 pool = self.redis.connection_pool
-                if link is not None:  # broken: its connection goes back, to reconnect in turn
-                    self._link = None  # once: connecting may fail, and the next call retries
-                    await link.close()
-                    await pool.release(link.connection)
                 connection = await pool.get_connection()  # type: ignore[no-untyped-call]
                 link = self._link = _Link(connection)
             return link
