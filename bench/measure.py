@@ -13,7 +13,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import sys
 import time
 import uuid
@@ -32,7 +31,7 @@ from bench.model import (
     ProcessingResult,
     Run,
 )
-from bench.procs import POLL, WorkerProcess, until, worker_process
+from bench.procs import POLL, WorkerProcess, process_cpu, redis_cpu, until, worker_process
 from bench.systems.protocol import Producer, System
 
 T = TypeVar("T")
@@ -103,7 +102,7 @@ class Bench:
         times: list[float] = []
 
         async def read() -> None:
-            times.extend((time.perf_counter(), _process_cpu(), await self._redis_cpu()))
+            times.extend((time.perf_counter(), process_cpu(), await redis_cpu(self.redis)))
 
         def result() -> EnqueueResult:
             n = self.options.tasks
@@ -160,7 +159,7 @@ class Bench:
         step = self.progress.add_task(f"{workload}, concurrency {concurrency}", total=n)
         try:
             with worker_process(*system.worker(concurrency, quiet)) as worker:
-                wall, done, worker_cpu, redis_cpu = await self._drain(system, worker, step)
+                wall, done, worker_cpu, server_cpu = await self._drain(system, worker, step)
                 rss = worker.peak_rss()
         finally:
             self.progress.remove_task(step)
@@ -169,7 +168,7 @@ class Bench:
         if counts and int(await self.redis.get(counter) or 0) != n:
             raise RuntimeError(f"{workload}: the counter is not {n}")
         busy = await system.busy_seconds() or wall
-        return Run(n / busy, worker_cpu / done * 1e6, redis_cpu / done * 1e6, rss)
+        return Run(n / busy, worker_cpu / done * 1e6, server_cpu / done * 1e6, rss)
 
     async def _drain(
         self, system: System, worker: WorkerProcess, step: TaskID
@@ -183,7 +182,12 @@ class Bench:
         while (left := await system.pending()) > 0:
             worker.check()
             if first is None and left < n:
-                first = (time.perf_counter(), left, worker.cpu_seconds(), await self._redis_cpu())
+                first = (
+                    time.perf_counter(),
+                    left,
+                    worker.cpu_seconds(),
+                    await redis_cpu(self.redis),
+                )
             if left < last_left:
                 last_left, stalled_since = left, time.monotonic()
             elif time.monotonic() - stalled_since > STALL:
@@ -191,17 +195,13 @@ class Bench:
                 raise RuntimeError(f"no progress for {STALL:g} s: {left} pending, {failed} failed")
             self.progress.update(step, completed=n - left)
             await asyncio.sleep(POLL)
-        now, worker_cpu, redis_cpu = (
+        now, worker_cpu, server_cpu = (
             time.perf_counter(),
             worker.cpu_seconds(),
-            await self._redis_cpu(),
+            await redis_cpu(self.redis),
         )
-        t0, left0, w0, r0 = first or (now, n, worker_cpu, redis_cpu)
-        return now - t0, max(1, left0), worker_cpu - w0, redis_cpu - r0
-
-    async def _redis_cpu(self) -> float:
-        info = await self.redis.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        t0, left0, w0, r0 = first or (now, n, worker_cpu, server_cpu)
+        return now - t0, max(1, left0), worker_cpu - w0, server_cpu - r0
 
     # Latency.
 
@@ -275,11 +275,6 @@ class Bench:
 
     async def _used_memory(self) -> int:
         return int((await self.redis.info("memory"))["used_memory"])
-
-
-def _process_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # Runs in its own interpreter: argv[1] Redis URL, argv[2] key prefix.

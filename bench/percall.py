@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,27 +22,17 @@ from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from bench.procs import private_redis
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _redis_cpu(r: aioredis.Redis) -> float:
-    info = await r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+from bench.procs import private_redis, process_cpu, redis_cpu
 
 
 async def _measure(
     name: str, call: Callable[[], Awaitable[object]], r: aioredis.Redis, n: int
 ) -> None:
-    redis0, wall0, cpu0 = await _redis_cpu(r), time.perf_counter(), _cpu()
+    redis0, wall0, cpu0 = await redis_cpu(r), time.perf_counter(), process_cpu()
     for _ in range(n):
         await call()
-    wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
-    redis = await _redis_cpu(r) - redis0
+    wall, cpu = time.perf_counter() - wall0, process_cpu() - cpu0
+    redis = await redis_cpu(r) - redis0
     print(
         f"{name:8s} {n / wall:8,.0f}/s  client CPU {cpu / n * 1e6:6.1f} µs/call"
         f"  Redis CPU {redis / n * 1e6:6.1f} µs/call"

@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import psutil
 import redis
+import redis.asyncio as aioredis
 
 REPO = Path(__file__).resolve().parent.parent
 POLL = 0.02  # seconds between polls
@@ -37,6 +39,18 @@ def as_deployed(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def process_cpu() -> float:
+    """This process's CPU seconds, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def redis_cpu(r: aioredis.Redis) -> float:
+    """redis-server's CPU seconds, user and system, from ``INFO cpu``."""
+    info = await r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -46,24 +60,36 @@ def free_port() -> int:
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
     """A redis-server of our own on a free port, no persistence; yields its URL."""
+    with redis_process() as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def redis_process(
+    wrapper: Sequence[str] = (), folder: Path | None = None, start_timeout: float = 10
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``private_redis``, run under ``wrapper`` (valgrind, say) with its files in
+    ``folder`` (default: a temporary one); yields its URL and its process."""
     binary = shutil.which("redis-server")
     if not binary:
         raise RuntimeError("redis-server is not on the PATH; pass --redis-url")
     port = free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with tempfile.TemporaryDirectory(prefix="arqd-bench-") as folder:
-        process = subprocess.Popen([binary, *args, "--dir", folder], stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="arqd-bench-") as scratch:
+        command = [*wrapper, binary, *args, "--dir", str(folder or scratch)]
+        quiet = subprocess.DEVNULL if wrapper else None  # a wrapper's own report on stderr
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=quiet)
         try:
-            _await_ping(port, process)
-            yield f"redis://127.0.0.1:{port}/0"
+            _await_ping(port, process, start_timeout)
+            yield f"redis://127.0.0.1:{port}/0", process
         finally:
             process.terminate()
-            process.wait(10)
+            process.wait(60)  # a wrapped server may write its files out first
 
 
-def _await_ping(port: int, process: subprocess.Popen[bytes]) -> None:
+def _await_ping(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     try:
         while True:
             try:

@@ -24,14 +24,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from rich.console import Console
 
 from arqd.core.settings import Settings
 from arqd.store.codec import Answer, NewTask
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from bench.procs import free_port
+from bench.procs import redis_process
 from bench.report import machine_info, table
 
 PHASES = ("enqueue, one call at a time", "enqueue, batches of 1,000", "dequeue", "finish")
@@ -73,25 +72,16 @@ def measure(tasks: int, keep: Path | None = None) -> tuple[dict[str, float], str
     """Instructions per task of each phase (see the module's docstring), and the Redis
     version. ``keep``: a folder for callgrind's files, to read with callgrind_annotate
     (``callgrind.out.N`` is the Nth phase counted, in the order ``phases.txt`` lists)."""
-    valgrind, server = shutil.which("valgrind"), shutil.which("redis-server")
-    if not valgrind or not server:
-        raise SystemExit("needs valgrind and redis-server on the PATH (apt-get install valgrind)")
-    port = free_port()
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("needs valgrind on the PATH (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="arqd-scriptcost-") as scratch:
         folder = keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "callgrind.out"
-        command = [
-            valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
-            server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-            "no", "--dir", str(folder),
-        ]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            asyncio.run(_await_server(url, process))
-
-            dumped: list[str] = []
+        wrapper = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+        dumped: list[str] = []
+        with redis_process(wrapper, folder, start_timeout=60) as (url, process):
 
             def dump(phase: str) -> None:
                 subprocess.run(["callgrind_control", "--dump", str(process.pid)],
@@ -99,9 +89,6 @@ def measure(tasks: int, keep: Path | None = None) -> tuple[dict[str, float], str
                 dumped.append(phase)
 
             version = asyncio.run(_workload(url, tasks, dump))
-        finally:
-            process.terminate()
-            process.wait(60)
         (folder / "phases.txt").write_text("\n".join(dumped) + "\n")
         counts = dict.fromkeys(PHASES, 0)
         for i, phase in enumerate(dumped, start=1):
@@ -110,22 +97,6 @@ def measure(tasks: int, keep: Path | None = None) -> tuple[dict[str, float], str
     handled = (tasks, tasks, 2 * tasks, 2 * tasks)
     costs = {phase: counts[phase] / k for phase, k in zip(PHASES, handled, strict=True)}
     return costs, version
-
-
-async def _await_server(url: str, process: subprocess.Popen[bytes]) -> None:
-    r = aioredis.Redis.from_url(url)
-    try:
-        for _ in range(600):
-            if process.poll() is not None:
-                raise SystemExit("redis-server under valgrind exited at start")
-            try:
-                await r.ping()
-                return
-            except (OSError, aioredis.ConnectionError):
-                await asyncio.sleep(0.1)
-        raise SystemExit("redis-server under valgrind did not answer within a minute")
-    finally:
-        await r.aclose()
 
 
 def _total(path: Path) -> int:
