@@ -216,18 +216,10 @@ class _Run:
 
 async def busy_seconds(client: Client, ids: list[str]) -> float | None:
     """From the first start to the last finish of these tasks of the client's default
-    queue, by their own timestamps (ms, Redis clock): a fast worker may drain a small run
-    between two progress polls. None if none has finished."""
-    keys, queue, redis = client.store.keys, client.settings.queue, client.store.redis
-    first, last = float("inf"), 0.0
-    for i in range(0, len(ids), 5000):
-        pipe = redis.pipeline(transaction=False)
-        for task_id in ids[i : i + 5000]:
-            pipe.hmget(keys.task(queue, task_id), "stime", "ftime")
-        for stime, ftime in await pipe.execute():
-            if stime and ftime:
-                first, last = min(first, float(stime)), max(last, float(ftime))
-    return (last - first) / 1000 if last else None
+    queue, by their own timestamps: a fast worker may drain a small run between two
+    progress polls. None if none has finished."""
+    span = await client.store.run_span(client.settings.queue, ids)
+    return None if span is None else (span[1] - span[0]) / 1000
 
 
 class _Worker:

@@ -150,6 +150,29 @@ async def test_each_task_enqueued_while_others_run_wakes_the_idle_worker(
     assert all(started[n] - sent[n] < IDLE_BLOCK / 2 for n in sent), (started, sent)
 
 
+async def test_run_span_is_the_first_start_to_the_last_finish(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    registry = Registry()
+
+    @registry.task()
+    async def quick(payload: None) -> None:
+        pass
+
+    pending = await client.enqueue("quick", delay=60)  # never started in this test
+    assert await store.run_span(client.settings.queue, [pending.id]) is None
+    tasks = await client.enqueue_many([NewTask("quick") for _ in range(3)])
+    await start_worker(registry)
+    done = [await client.wait(t.id, timeout=10) for t in tasks]
+    starts = [t.started_at for t in done if t.started_at]
+    ends = [t.finished_at for t in done if t.finished_at]
+    span = await store.run_span(client.settings.queue, [pending.id, *(t.id for t in tasks)])
+    assert span == (
+        round(min(starts).timestamp() * 1000),
+        round(max(ends).timestamp() * 1000),
+    )
+
+
 async def test_two_failures_then_success_with_growing_delays(
     client: Client, store: Store, start_worker: StartWorker
 ) -> None:

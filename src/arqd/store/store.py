@@ -196,6 +196,20 @@ class Store:
 
     # Reads.
 
+    async def run_span(self, queue: str, ids: Sequence[str]) -> tuple[int, int] | None:
+        """The first start and the last finish (ms, Redis clock) among these tasks of
+        ``queue``, by their own timestamps; None if none has finished."""
+        first, last = None, None
+        for i in range(0, len(ids), 5000):
+            pipe = self.redis.pipeline(transaction=False)
+            for task_id in ids[i : i + 5000]:
+                pipe.hmget(self.keys.task(queue, task_id), "stime", "ftime")
+            for stime, ftime in await pipe.execute():
+                if stime and ftime:
+                    first = min(first or int(stime), int(stime))
+                    last = max(last or 0, int(ftime))
+        return None if first is None or last is None else (first, last)
+
     async def stats(self, queue: str) -> QueueStats:
         q, sch, act, ok, failed, cxl, oldest = await self._call("stats", queue)
         return QueueStats(
