@@ -20,6 +20,7 @@ from arqd.store import codec, scripts
 from arqd.store.codec import Answer, Lease, NewTask, text
 from arqd.store.keys import Keys
 from arqd.store.multiplex import Multiplexer
+from arqd.store.wakeup import WakeWait
 
 __all__ = ["Answer", "Limit", "QueueStats", "Store"]
 
@@ -58,6 +59,7 @@ class Store:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.multiplexer = Multiplexer(redis)
+        self._wake_wait = WakeWait(redis)
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
@@ -65,6 +67,7 @@ class Store:
     async def close(self) -> None:
         """Close the shared connection and the client's pool."""
         await self.multiplexer.close()
+        await self._wake_wait.close()
         await self.redis.aclose()
 
     async def _load_scripts(self) -> None:
@@ -147,13 +150,15 @@ class Store:
     ) -> tuple[int, int, list[Lease]]:
         """Lease up to ``count`` tasks: (ms until the next timed event or -1, tasks a limit
         deferred, leases)."""
+        reply = await self._call("dequeue", queue, *self._dequeue_args(count, worker_id, limits))
+        return codec.parse_leases(queue, reply)
+
+    def _dequeue_args(self, count: int, worker_id: str, limits: Sequence[Limit]) -> list[Any]:
         s = self.settings
         limit_args: list[Any] = []
         for limit in limits:
             limit_args += [limit.task_type, limit.interval_ms, limit.burst, limit.concurrency]
-        reply = await self._call(
-            "dequeue",
-            queue,
+        return [
             count,
             s.lease_timeout,
             worker_id,
@@ -163,8 +168,40 @@ class Store:
             s.failed_ttl,
             len(limits),
             *limit_args,
-        )
-        return codec.parse_leases(queue, reply)
+        ]
+
+    async def wait_and_dequeue(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        counts: Sequence[int],
+        worker_id: str,
+        limits: Sequence[Limit] = (),
+    ) -> list[tuple[int, int, list[Lease]]]:
+        """Block until a wake token arrives on one of the queues or ``timeout`` seconds
+        pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip
+        (see ``wakeup``). ``interrupt_wait`` ends the wait early."""
+        wake = [self.keys.wake(q) for q in queues]
+        pop: list[str | float] = ["BLPOP", *wake, max(0.01, min(timeout, BLOCK_CAP))]
+        sha = self._sha["dequeue"]
+        calls = [
+            ["EVALSHA", sha, 1, self.keys.queue(q), *self._dequeue_args(n, worker_id, limits)]
+            for q, n in zip(queues, counts, strict=True)
+        ]
+        replies = await self._wake_wait.wait(pop, calls)
+        out = []
+        for queue, count, reply in zip(queues, counts, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                out.append(await self.dequeue(queue, count, worker_id, limits))  # loads it
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                out.append(codec.parse_leases(queue, reply))
+        return out
+
+    async def interrupt_wait(self) -> None:
+        """End a ``wait_and_dequeue`` in progress; it leases as if its wait timed out."""
+        await self._wake_wait.interrupt()
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""
@@ -188,11 +225,6 @@ class Store:
             args += [lease.id, lease.token]
         lost, cancel = await self._call("heartbeat", queue, self.settings.lease_timeout, *args)
         return {i.decode() for i in lost}, {i.decode() for i in cancel}
-
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a wake token arrives on one of the queues, or ``timeout`` seconds."""
-        keys = [self.keys.wake(q) for q in queues]
-        await self.redis.blpop(keys, timeout=max(0.01, min(timeout, BLOCK_CAP)))
 
     # Reads.
 

@@ -72,6 +72,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting = False  # blocked in the idle wait (see _wait_for_work)
+        self._interrupting: asyncio.Task[None] | None = None
         self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
         self.started_at = time.time()
@@ -90,6 +92,8 @@ class Worker:
     def stop(self) -> None:
         """Stop fetching; running attempts get the grace period (safe from a signal handler)."""
         self._stopping.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._interrupt_wait)
 
     async def run(self, install_signals: bool = True) -> None:
         """Work until ``stop()`` or SIGTERM/SIGINT, then shut down gracefully."""
@@ -139,7 +143,7 @@ class Worker:
             try:
                 took, soonest = await self._fetch(free)
                 if not took:
-                    await self._wait_for_work(soonest)
+                    await self._wait_for_work(soonest, free)
                 backoff.reset()
             except (RedisError, OSError) as exc:
                 await self._wait_for_delay(backoff.next(), f"fetching failed: {exc}")
@@ -147,36 +151,66 @@ class Worker:
     async def _fetch(self, free: int) -> tuple[int, float]:
         took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
-            next_ms, deferred, leases = await self.store.dequeue(
+            fetched = await self.store.dequeue(
                 queue, min(free - took, self._lease_batch), self.id, self._limits
             )
-            if deferred and self.metrics:
-                self.metrics.rate_limited.labels("task").inc(deferred)
-            for lease in leases:
-                self._start(lease)
-            took += len(leases)
-            if next_ms >= 0:
-                soonest = min(soonest, next_ms / 1000)
+            took, soonest = self._took(fetched, took, soonest)
             if took >= free:
                 break
         return took, soonest
 
-    async def _wait_for_work(self, timeout: float) -> None:
-        """Block until woken, stopped, or ``timeout`` seconds pass. A known due time (less
-        than IDLE_BLOCK away) is kept by a timer here: Redis checks a blocking pop's timeout
+    def _took(
+        self, fetched: tuple[int, int, list[Lease]], took: int, soonest: float
+    ) -> tuple[int, float]:
+        """Start what one dequeue leased; the running count and soonest due time so far."""
+        next_ms, deferred, leases = fetched
+        if deferred and self.metrics:
+            self.metrics.rate_limited.labels("task").inc(deferred)
+        for lease in leases:
+            self._start(lease)
+        if next_ms >= 0:
+            soonest = min(soonest, next_ms / 1000)
+        return took + len(leases), soonest
+
+    async def _wait_for_work(self, timeout: float, free: int) -> None:
+        """Block until woken, stopped, or ``timeout`` seconds pass, and start what the
+        dequeue sent behind the blocking pop leased. A known due time (less than
+        IDLE_BLOCK away) is kept by a timer here: Redis checks a blocking pop's timeout
         on its own clock tick (every 100 ms at its default hz), too coarse for a due time."""
+        if self._stopping.is_set():
+            return
         due = timeout < IDLE_BLOCK
         block = timeout + DUE_SLACK if due else timeout
-        waiter = asyncio.ensure_future(self.store.wait_for_work(self.queues, block))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        waits = {waiter, stopping}
-        if due:
-            waits.add(asyncio.ensure_future(asyncio.sleep(timeout)))
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for pending in waits - done:
-            pending.cancel()  # a blocking pop cut short drops its connection: redis-py's rule
-        if waiter in done:
-            waiter.result()
+        loop = self._loop or asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._interrupt_wait) if due else None
+        counts = _shares(min(free, self._lease_batch * len(self.queues)), len(self.queues))
+        self._waiting = True
+        try:
+            fetched = await self.store.wait_and_dequeue(
+                self.queues, block, counts, self.id, self._limits
+            )
+        finally:
+            self._waiting = False
+            if timer is not None:
+                timer.cancel()
+        took = 0
+        for one in fetched:
+            took, _ = self._took(one, took, IDLE_BLOCK)
+        if took:
+            # The tasks start before the next dequeue is sent: enqueue-to-start p50 at
+            # 500 tasks/s 0.70 -> 0.57 ms.
+            await asyncio.sleep(0)
+
+    def _interrupt_wait(self) -> None:
+        """Cut an idle wait short (stopping, or a due time came); its leases are kept."""
+        if self._waiting and self._loop is not None:
+            self._interrupting = self._loop.create_task(self._send_interrupt())
+
+    async def _send_interrupt(self) -> None:
+        try:
+            await self.store.interrupt_wait()
+        except (RedisError, OSError) as exc:  # the wait fails on its own, and is retried
+            log.debug("could not interrupt the idle wait: %s", exc)
 
     async def _wait_for(self, event: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(self._stopping.wait())
@@ -379,6 +413,11 @@ class Worker:
             "started_at": self.started_at,
             "types": sorted(self.registry.types),
         }
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    """``total`` split as evenly as it goes into ``parts`` whole numbers, larger first."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 class _Backoff:

@@ -1,0 +1,89 @@
+"""An idle worker's wait: a blocking pop on the wake-up keys, with the dequeue calls
+written behind it on the same connection.
+
+Redis runs a blocked client's next commands as soon as the pop returns, so the tasks that
+woke the worker are leased in the same round trip, without a second one after the
+wake-up. The wait is never cut short by dropping the connection, which would drop any
+lease already taken with it: ``interrupt`` unblocks the pop from another connection
+(``CLIENT UNBLOCK``), the dequeue calls still run, and their leases come back as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+import hiredis
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+Command = Sequence[str | bytes | int | float]
+RETRY_UNBLOCK = 0.05  # seconds: an interrupt that came before the pop blocked is sent again
+
+
+class WakeWait:
+    """One connection kept for blocking waits: one wait at a time."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._connection: AbstractConnection | None = None
+        self._client_id = 0
+        self._blocked = False  # the pop was sent and has not answered yet
+        self._interrupted = False  # interrupt() came for the wait in progress
+
+    async def wait(self, pop: Command, then: Sequence[Command]) -> list[Any]:
+        """Send the blocking ``pop`` and ``then`` together; the replies of ``then``, in
+        order, a Redis error reply as its exception (not raised). Cancelled, the wait
+        drops its connection, and with it the replies of ``then``: tasks they leased are
+        reclaimed when their leases lapse. ``interrupt`` loses nothing."""
+        self._interrupted = False
+        connection = await self._connect()
+        if self._interrupted:  # before anything was sent: no need to block at all
+            pop = ("PING",)
+        try:
+            packed = [hiredis.pack_command(cast(Any, tuple(c))) for c in (pop, *then)]
+            self._blocked = True
+            await connection.send_packed_command(b"".join(packed), check_health=False)
+            await connection.read_response()
+            self._blocked = False
+            replies: list[Any] = []
+            for _ in then:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            self._blocked = False
+            await self.close()  # replies may be left unread: this connection is done
+            raise
+
+    async def interrupt(self) -> None:
+        """End the wait in progress early: ``wait`` returns as if the pop timed out."""
+        self._interrupted = True
+        while self._blocked:
+            if await self.redis.client_unblock(self._client_id):
+                return
+            # Not blocked yet (Redis has not read the pop) or just answered: look again.
+            await asyncio.sleep(RETRY_UNBLOCK)
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect()
+            await self.redis.connection_pool.release(connection)
+
+    async def _connect(self) -> AbstractConnection:
+        if self._connection is None:
+            pool = self.redis.connection_pool
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await connection.send_command("CLIENT", "ID")
+                self._client_id = int(await connection.read_response())
+            except BaseException:
+                await pool.release(connection)
+                raise
+            self._connection = connection
+        return self._connection

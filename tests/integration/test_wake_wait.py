@@ -1,0 +1,130 @@
+"""An idle worker's wait: the blocking pop with its dequeue sent behind it (store.wakeup),
+interrupted, cancelled, and after Redis lost its scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from arqd.client import Client
+from arqd.core.task import TaskStatus
+from arqd.store.codec import Lease
+from arqd.store.store import Store
+from arqd.worker import Registry, Worker
+from conftest import eventually
+
+StartWorker = Callable[..., Awaitable[Worker]]
+QUEUE = "default"
+BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
+
+
+def _ids(fetched: list[tuple[int, int, list[Lease]]]) -> list[str]:
+    return [lease.id for _, _, leases in fetched for lease in leases]
+
+
+async def _blocked(store: Store) -> None:
+    async def check() -> bool:
+        return int((await store.redis.info("clients"))["blocked_clients"]) >= 1
+
+    await eventually(check)
+
+
+async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
+    client: Client, store: Store
+) -> None:
+    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    await _blocked(store)
+    task = await client.enqueue("echo", 1)
+    assert _ids(await waiting) == [task.id]
+    leased = await client.get(task.id)
+    assert leased is not None
+    assert leased.status is TaskStatus.ACTIVE
+
+
+async def test_an_interrupt_ends_the_wait_and_its_dequeue_still_leases(
+    client: Client, store: Store
+) -> None:
+    # A due time wakes nobody in Redis: the worker's own timer interrupts the wait, and
+    # the dequeue behind the pop promotes the due task and leases it.
+    task = await client.enqueue("echo", 1, delay=0.05)
+    await store.redis.delete(store.keys.wake(QUEUE))  # its wake-up token, for a blocked pop
+    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    await _blocked(store)
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await store.interrupt_wait()
+    assert _ids(await waiting) == [task.id]
+    assert time.monotonic() - started < BLOCK  # ended by the interrupt, not the timeout
+
+
+async def test_an_interrupt_before_the_pop_is_sent_skips_the_blocking(
+    client: Client, store: Store
+) -> None:
+    task = await client.enqueue("echo", 1, delay=0.05)
+    await asyncio.sleep(0.1)
+    await store.redis.delete(store.keys.wake(QUEUE))  # no token: the pop would block
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    await asyncio.sleep(0)  # the wait has begun: it is connecting, nothing sent yet
+    await store.interrupt_wait()
+    assert _ids(await waiting) == [task.id]
+    assert time.monotonic() - started < BLOCK
+
+
+async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
+    client: Client, store: Store
+) -> None:
+    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    await _blocked(store)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert waiting.cancelled()
+
+    async def unblocked() -> bool:
+        return int((await store.redis.info("clients"))["blocked_clients"]) == 0
+
+    await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
+    again = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    await _blocked(store)
+    task = await client.enqueue("echo", 2)
+    assert _ids(await again) == [task.id]
+
+
+async def test_the_wait_loads_the_dequeue_script_again_after_a_flush(
+    client: Client, store: Store
+) -> None:
+    task = await client.enqueue("echo", 1)  # its wake token is there: no blocking
+    await store.redis.script_flush()
+    fetched = await store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1")
+    assert _ids(fetched) == [task.id]
+
+
+def _echo_registry() -> Registry:
+    registry = Registry()
+
+    @registry.task()
+    async def echo(payload: int) -> int:
+        return payload
+
+    return registry
+
+
+async def test_a_worker_on_two_queues_is_woken_by_either(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    await start_worker(_echo_registry(), queues=["a", "b"])
+    for queue in ("a", "b", "a"):
+        await _blocked(store)
+        task = await client.enqueue("echo", 1, queue=queue)
+        assert (await client.wait(task.id, timeout=10)).status is TaskStatus.SUCCEEDED
+
+
+async def test_stopping_an_idle_worker_ends_its_wait(store: Store) -> None:
+    worker = Worker(_echo_registry(), store)
+    running = asyncio.create_task(worker.run(install_signals=False))
+    await _blocked(store)
+    started = time.monotonic()
+    worker.stop()
+    await asyncio.wait_for(running, 10)
+    assert time.monotonic() - started < BLOCK  # ended by the interrupt, not the timeout
