@@ -209,6 +209,7 @@ class EnqueueCall:
 
     queue: str
     positions: list[int]
+    ids: list[str]
     args: ArgList  # per task, ``enqueue_args``; the caller adds the stream cap and count
 
 
@@ -223,10 +224,17 @@ def plan_enqueue(
         queue = task.queue or default_queue
         call = calls.get(queue)
         if call is None:
-            call = calls[queue] = EnqueueCall(queue, [], [])
+            call = calls[queue] = EnqueueCall(queue, [], [], [])
         call.positions.append(position)
+        call.ids.append(task.id)
         call.args.extend(enqueue_args(task, payload_limit, idempotency_ttl_ms))
     return list(calls.values())
+
+
+def found_earlier(reply: Sequence[Any]) -> dict[int, str]:
+    """The enqueue script's reply: the tasks (0-based place in the call) that were there
+    already, with the id found. Every other task of the call was created."""
+    return {int(reply[i]) - 1: reply[i + 1].decode() for i in range(1, len(reply), 2)}
 
 
 def enqueue_outcomes(
@@ -236,8 +244,10 @@ def enqueue_outcomes(
     fresh = [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0] == 1]
     results: list[tuple[str, bool]] = [("", False)] * count
     for call, reply in zip(calls, replies, strict=True):
-        for position, i in zip(call.positions, range(1, len(reply), 2), strict=True):
-            results[position] = (reply[i].decode(), reply[i + 1] == 1)
+        earlier = found_earlier(reply) if len(reply) > 1 else {}
+        for k, (position, task_id) in enumerate(zip(call.positions, call.ids, strict=True)):
+            found = earlier.get(k)
+            results[position] = (task_id, True) if found is None else (found, False)
     return fresh, results
 
 

@@ -115,12 +115,12 @@ class Store:
         s = self.settings
         queue = task.queue or s.queue
         args = codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
-        fresh, task_id, created = await self._eval(
-            "enqueue", [self.keys.queue(queue)], s.events_max, 1, *args
-        )
-        if fresh == 1:
+        reply = await self._eval("enqueue", [self.keys.queue(queue)], s.events_max, 1, *args)
+        if reply[0] == 1:
             await self.redis.sadd(self.keys.queues(), queue)
-        return task_id.decode(), created == 1
+        if len(reply) > 1:
+            return codec.found_earlier(reply)[0], False
+        return task.id, True
 
     async def _enqueue_on(self, call: codec.EnqueueCall) -> list[Any]:
         reply: list[Any] = await self._call(

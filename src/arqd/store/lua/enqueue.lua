@@ -6,9 +6,10 @@
 --          idempotency key ('' = none), idempotency TTL ms, extra field count E,
 --          then E field/value pairs stored as they are (max_retries, timeout, trace...)
 -- Returns  1 if the caller must add the queue to the set of queue names (another slot:
---          the marker 'known' says it did so within the last minute), else 0; then
---          per task: id, 1 if created or 0 if it was there already (an idempotency key
---          returned an earlier task, or this very enqueue was sent before)
+--          the marker 'known' says it did so within the last minute), else 0; then, for
+--          each task that was there already (an idempotency key returned an earlier task,
+--          or this very enqueue was sent before), its position in this call (1-based)
+--          and the id found. Every other task was created.
 local prefix = KEYS[1]
 local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
@@ -18,42 +19,55 @@ local i = 3
 local task_prefix = prefix .. 't:'
 local woke = false
 local ready = {}  -- priority -> ids made ready, pushed in one LPUSH each at the end
-for _ = 1, n do
+for position = 1, n do
   local id, task_type, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local prio, delay = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local prio_text, delay = ARGV[i + 3], tonumber(ARGV[i + 4])
+  local prio = tonumber(prio_text)
   local idem, idem_ttl = ARGV[i + 5], ARGV[i + 6]
-  local extra = tonumber(ARGV[i + 7])
-  local fields = {'t', task_type, 'd', data, 'c', now_text}
-  for j = i + 8, i + 7 + 2 * extra do
-    fields[#fields + 1] = ARGV[j]
-  end
-  i = i + 8 + 2 * extra
+  local first_extra = i + 8
+  i = first_extra + 2 * tonumber(ARGV[i + 7])
+  local key = task_prefix .. id
   local earlier = false
   if idem ~= '' then
     local idem_key = prefix .. 'idem:' .. idem
     earlier = redis.call('GET', idem_key)
-    if earlier and redis.call('EXISTS', prefix .. 't:' .. earlier) == 0 then
+    if earlier and redis.call('EXISTS', task_prefix .. earlier) == 0 then
       earlier = false
     end
     if not earlier then
       redis.call('SET', idem_key, id, 'PX', idem_ttl)
-      fields[#fields + 1] = 'idem'
-      fields[#fields + 1] = idem
     end
   end
-  if not earlier and redis.call('EXISTS', task_prefix .. id) == 1 then
+  if not earlier and redis.call('EXISTS', key) == 1 then
     -- The same enqueue sent again (a retry after a lost reply): the task is there already.
     earlier = id
   end
   if earlier then
+    out[#out + 1] = position
     out[#out + 1] = earlier
-    out[#out + 1] = 0
+  elseif first_extra == i and prio == 0 and delay <= 0 and idem == '' then
+    -- The common task: no options, ready now. No field table to build.
+    redis.call('HSET', key, 't', task_type, 'd', data, 'c', now_text, 's', QUEUED)
+    local ids = ready[0]
+    if not ids then
+      ids = {}
+      ready[0] = ids
+    end
+    ids[#ids + 1] = id
+    emit(prefix, maxlen, id, 'queued', 'queued', task_type, '0')
   else
+    local fields = {'t', task_type, 'd', data, 'c', now_text}
+    for j = first_extra, i - 1 do
+      fields[#fields + 1] = ARGV[j]
+    end
+    if idem ~= '' then
+      fields[#fields + 1] = 'idem'
+      fields[#fields + 1] = idem
+    end
     if prio ~= 0 then
       fields[#fields + 1] = 'prio'
-      fields[#fields + 1] = prio
+      fields[#fields + 1] = prio_text
     end
-    local key = task_prefix .. id
     if delay > 0 then
       local due = now + delay
       fields[#fields + 1] = 's'
@@ -76,8 +90,6 @@ for _ = 1, n do
       ids[#ids + 1] = id
       emit(prefix, maxlen, id, 'queued', 'queued', task_type, '0')
     end
-    out[#out + 1] = id
-    out[#out + 1] = 1
   end
 end
 -- Onto a list that already held tasks, no wake-up is needed: whoever made it non-empty
