@@ -4,6 +4,7 @@ import re
 from importlib.resources import files
 
 from arqd.store import scripts
+from arqd.store.events import EVENT_STATUS, StreamEvent
 
 
 def _defined(source: str) -> set[str]:
@@ -39,3 +40,21 @@ def test_helpers_keep_common_lua_s_order_and_comments() -> None:
     enqueue = scripts.source("enqueue")
     assert enqueue.index("local function now_ms") < enqueue.index("local function emit")
     assert "-- push_ready (to the back) of many ids" in enqueue
+
+
+def test_every_event_a_script_emits_implies_a_status() -> None:
+    # Stream entries carry no status of their own: the event's name must imply one.
+    emitted = set()
+    for name in (*scripts.NAMES, "common"):
+        lua = (files("arqd.store") / "lua" / f"{name}.lua").read_text()
+        emitted |= set(re.findall(r"emit\(prefix, maxlen, [^,]+, '(\w+)'", lua))
+        emitted |= set(re.findall(r"breaker_event\(prefix, maxlen, \w+, '(\w+)'", lua))
+    assert {"queued", "active", "succeeded", "breaker_opened", "breaker_reset"} <= emitted
+    assert emitted <= set(EVENT_STATUS)
+
+
+def test_an_entry_written_with_a_status_keeps_it() -> None:
+    old = StreamEvent("q", "1-0", {b"event": b"returned", b"status": b"queued"})
+    assert old.status == "queued"
+    assert StreamEvent("q", "1-0", {b"event": b"retrying"}).status == "scheduled"
+    assert StreamEvent("q", "1-0", {b"event": b"breaker_half_open"}).status == "half_open"

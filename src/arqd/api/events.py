@@ -69,7 +69,7 @@ def event_json(event: streams.StreamEvent) -> dict[str, Any]:
         "type": fields[b"type"].decode(),
         "event": fields[b"event"].decode(),
         "queue": event.queue,
-        "status": fields[b"status"].decode(),
+        "status": event.status,
         "attempt": int(fields.get(b"attempt", b"0")),
         "timestamp": datetime.fromtimestamp(ms / 1000, UTC),
     }

@@ -18,6 +18,25 @@ from arqd.store.codec import text
 from arqd.store.store import Store
 
 START = "0-0"
+
+# The status each event leaves its task in (a breaker's state, for a breaker's events).
+# Entries hold no status of their own; an entry written with one keeps it.
+EVENT_STATUS = {
+    "queued": "queued",
+    "scheduled": "scheduled",
+    "active": "active",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "cancel_requested": "active",
+    "retrying": "scheduled",
+    "returned": "queued",
+    "lease_expired": "queued",
+    "breaker_opened": "open",
+    "breaker_half_open": "half_open",
+    "breaker_closed": "closed",
+    "breaker_reset": "closed",
+}
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -28,6 +47,15 @@ class StreamEvent:
     queue: str
     id: str
     fields: dict[bytes, bytes]
+
+    @property
+    def status(self) -> str:
+        """The status the event left its task in (see ``EVENT_STATUS``)."""
+        written = self.fields.get(b"status")
+        if written is not None:
+            return written.decode()
+        event = self.fields.get(b"event", b"").decode()
+        return EVENT_STATUS.get(event, event)
 
     @property
     def sort_key(self) -> tuple[int, int]:

@@ -13,7 +13,7 @@ if not state then
 end
 if state == ACTIVE then
   redis.call('HSET', key, 'cxl', '1')
-  emit(prefix, maxlen, id, 'cancel_requested', 'active', f[2], f[4] or 0)
+  emit(prefix, maxlen, id, 'cancel_requested', f[2], f[4] or 0)
   return 'requested'
 end
 if state == QUEUED then
@@ -35,5 +35,5 @@ local now = now_ms()
 redis.call('HSET', key, 's', CANCELLED, 'ftime', now)
 redis.call('PEXPIRE', key, f[5] or ARGV[4])
 index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
-emit(prefix, maxlen, id, 'cancelled', 'cancelled', f[2], f[4] or 0)
+emit(prefix, maxlen, id, 'cancelled', f[2], f[4] or 0)
 return 'cancelled'

@@ -54,13 +54,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + ms, t[1] .. string.format('%03d', ms)
 end
 
-local function emit(prefix, maxlen, id, event, status, task_type, attempt, extra)
+-- One event on the queue's stream. The status it leaves the task in is not written: each
+-- event name implies one (store/events.py, EVENT_STATUS), and every field costs memory in
+-- every entry.
+local function emit(prefix, maxlen, id, event, task_type, attempt, extra)
   if extra then
     redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', id, 'event', event,
-               'status', status, 'type', task_type, 'attempt', attempt, 'error', extra)
+               'type', task_type, 'attempt', attempt, 'error', extra)
   else
     redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', id, 'event', event,
-               'status', status, 'type', task_type, 'attempt', attempt)
+               'type', task_type, 'attempt', attempt)
   end
 end
 
@@ -146,7 +149,7 @@ end
 -- A breaker transition: an event, and a count kept for arq_circuit_breaker_transitions_total.
 local function breaker_event(prefix, maxlen, task_type, event, state)
   redis.call('HINCRBY', prefix .. 'cb:' .. task_type, 'to_' .. state, 1)
-  emit(prefix, maxlen, '', event, state, task_type, 0)
+  emit(prefix, maxlen, '', event, task_type, 0)
 end
 
 -- Breaker record of a task type that ended an attempt. outcome: ok | fail | neutral;

@@ -41,12 +41,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now_
     if att <= tonumber(f[3] or default_retries) then
       redis.call('HSET', key, 's', QUEUED, 'error', err)
       push_ready(prefix, id, f[4] or 0, true)
-      emit(prefix, maxlen, id, 'lease_expired', 'queued', f[1], att, err)
+      emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
     else
       redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now)
       redis.call('PEXPIRE', key, ARGV[7])
       index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
-      emit(prefix, maxlen, id, 'failed', 'failed', f[1], att, err)
+      emit(prefix, maxlen, id, 'failed', f[1], att, err)
     end
   end
 end
@@ -60,7 +60,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', n
   if f[1] then
     redis.call('HSET', key, 's', QUEUED)
     push_ready(prefix, id, f[2] or 0, false)
-    emit(prefix, maxlen, id, 'queued', 'queued', f[1], f[3] or 0)
+    emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
   end
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'throttled', '-inf', now_text, 'LIMIT', 0, 1000)) do
@@ -168,7 +168,7 @@ while out[2] < count and budget > 0 do
       redis.call('HSET', key, 's', ACTIVE, 'stime', now_text, 'wkr', worker,
                  'tok', string.format('%d', token), 'att', att_text)
       leased[#leased + 1] = id
-      emit(prefix, maxlen, id, 'active', 'active', f[1], att_text)
+      emit(prefix, maxlen, id, 'active', f[1], att_text)
       local n = #out
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, token, f[1], f[2]
       out[n + 5], out[n + 6], out[n + 7], out[n + 8] = att, f[3] or '', f[4] or '', f[5] or ''

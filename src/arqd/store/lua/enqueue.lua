@@ -54,7 +54,7 @@ for position = 1, n do
       ready[0] = ids
     end
     ids[#ids + 1] = id
-    emit(prefix, maxlen, id, 'queued', 'queued', task_type, '0')
+    emit(prefix, maxlen, id, 'queued', task_type, '0')
   else
     local fields = {'t', task_type, 'd', data, 'c', now_text}
     for j = first_extra, i - 1 do
@@ -76,7 +76,7 @@ for position = 1, n do
       fields[#fields + 1] = due
       redis.call('HSET', key, unpack(fields))
       redis.call('ZADD', prefix .. 'scheduled', due, id)
-      emit(prefix, maxlen, id, 'scheduled', 'scheduled', task_type, '0')
+      emit(prefix, maxlen, id, 'scheduled', task_type, '0')
       woke = true  -- idle workers block until the soonest due time: tell them
     else
       fields[#fields + 1] = 's'
@@ -88,7 +88,7 @@ for position = 1, n do
         ready[prio] = ids
       end
       ids[#ids + 1] = id
-      emit(prefix, maxlen, id, 'queued', 'queued', task_type, '0')
+      emit(prefix, maxlen, id, 'queued', task_type, '0')
     end
   end
 end

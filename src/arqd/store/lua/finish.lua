@@ -60,28 +60,28 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       end
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       finished.succeeded[#finished.succeeded + 1] = id
-      emit(prefix, maxlen, id, 'succeeded', 'succeeded', task_type, att)
+      emit(prefix, maxlen, id, 'succeeded', task_type, att)
     elseif outcome == 'failed' then
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
-      emit(prefix, maxlen, id, 'failed', 'failed', task_type, att, value)
+      emit(prefix, maxlen, id, 'failed', task_type, att, value)
     elseif outcome == 'retry' then
       local due = now + delay
       redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
       redis.call('ZADD', prefix .. 'scheduled', due, id)
-      emit(prefix, maxlen, id, 'retrying', 'scheduled', task_type, att, value)
+      emit(prefix, maxlen, id, 'retrying', task_type, att, value)
       wake(prefix)
     elseif outcome == 'cancelled' then
       redis.call('HSET', key, 's', CANCELLED, 'ftime', now_text)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
       finished.cancelled[#finished.cancelled + 1] = id
-      emit(prefix, maxlen, id, 'cancelled', 'cancelled', task_type, att)
+      emit(prefix, maxlen, id, 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', -1)
       redis.call('HSET', key, 's', QUEUED)
       push_ready(prefix, id, f[4] or 0, true)
-      emit(prefix, maxlen, id, 'returned', 'queued', task_type, att - 1)
+      emit(prefix, maxlen, id, 'returned', task_type, att - 1)
       wake(prefix)
     end
     out[#out + 1] = 1
