@@ -54,6 +54,12 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + ms, t[1] .. string.format('%03d', ms)
 end
 
+-- The score of a sorted set's first entry (a number), or nil when it is empty.
+local function first_score(key)
+  local first = redis.call('ZRANGE', key, '0', '0', 'WITHSCORES')[2]
+  return first and tonumber(first)
+end
+
 -- One event on the queue's stream. The status it leaves the task in is not written: each
 -- event name implies one (store/events.py, EVENT_STATUS), and every field costs memory in
 -- every entry.
@@ -76,6 +82,8 @@ end
 -- Make a task ready. A task handed back or reclaimed goes to the front of its priority.
 -- A priority leaves 'prios' only once its list is empty, so a list that already held
 -- tasks before this push has its priority there. Returns true if the list was empty.
+-- prio is text, as a task's hash keeps it: a number passed to a command costs Redis a
+-- %.17g sprintf, as does a number joined to a string in Lua.
 local function push_ready(prefix, id, prio, front)
   local list = prefix .. 'q:' .. prio
   if redis.call(front and 'RPUSH' or 'LPUSH', list, id) == 1 then
@@ -111,11 +119,11 @@ local function trim_finished(prefix, status, cap, drop_over_cap)
   local over = size - cap
   if over > 0 then
     if drop_over_cap then
-      for _, old in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do
+      for _, old in ipairs(redis.call('ZRANGE', index, '0', string.format('%d', over - 1))) do
         redis.call('DEL', prefix .. 't:' .. old)
       end
     end
-    redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', index, '0', string.format('%d', over - 1))
   end
 end
 
@@ -132,7 +140,7 @@ local function release_held(prefix, task_type, n)
     if not id then
       return
     end
-    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or 0, true)
+    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
   end
 end
 
@@ -142,7 +150,7 @@ local function gcra_reserve(key, now, interval, burst)
   local tat = tonumber(redis.call('GET', key) or now)
   local new_tat = math.max(tat, now) + interval
   local ttl = math.ceil(new_tat - now) + 1
-  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', ttl)
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', string.format('%d', ttl))
   return math.max(0, new_tat - interval * burst - now)
 end
 

@@ -28,44 +28,64 @@ for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
 end
 
 -- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now_text, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', prefix .. 'active', id)
-  local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
-  if f[1] then
-    redis.call('HINCRBY', key, 'tok', 1)
-    release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
-    local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
-      message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
-    local att = tonumber(f[2] or 0)
-    if att <= tonumber(f[3] or default_retries) then
-      redis.call('HSET', key, 's', QUEUED, 'error', err)
-      push_ready(prefix, id, f[4] or 0, true)
-      emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
-    else
-      redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now)
-      redis.call('PEXPIRE', key, ARGV[7])
-      index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
-      emit(prefix, maxlen, id, 'failed', f[1], att, err)
+--    Each index's earliest entry is read first: in the common case nothing is due, and
+--    the range read is skipped (every command a script calls costs thousands of
+--    instructions). The same reads give the next timed event, at the end.
+local active_key = prefix .. 'active'
+local first_active = first_score(active_key)
+if first_active and first_active <= now then
+  local due = redis.call('ZRANGEBYSCORE', active_key, '-inf', now_text, 'LIMIT', '0', '100')
+  for _, id in ipairs(due) do
+    redis.call('ZREM', active_key, id)
+    local key = prefix .. 't:' .. id
+    local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
+    if f[1] then
+      redis.call('HINCRBY', key, 'tok', '1')
+      release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
+      local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
+        message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
+      local att = tonumber(f[2] or 0)
+      if att <= tonumber(f[3] or default_retries) then
+        redis.call('HSET', key, 's', QUEUED, 'error', err)
+        push_ready(prefix, id, f[4] or '0', true)
+        emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
+      else
+        redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now)
+        redis.call('PEXPIRE', key, ARGV[7])
+        index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
+        emit(prefix, maxlen, id, 'failed', f[1], att, err)
+      end
     end
   end
+  first_active = first_score(active_key)
 end
 
 -- 2. Scheduled tasks whose time has come become ready, oldest due first; throttled
 --    tasks whose rate-limit slot has come return to the front.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'scheduled', '-inf', now_text, 'LIMIT', 0, 1000)) do
-  redis.call('ZREM', prefix .. 'scheduled', id)
-  local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'prio', 'att')
-  if f[1] then
-    redis.call('HSET', key, 's', QUEUED)
-    push_ready(prefix, id, f[2] or 0, false)
-    emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
+local scheduled_key, throttled_key = prefix .. 'scheduled', prefix .. 'throttled'
+local first_scheduled = first_score(scheduled_key)
+if first_scheduled and first_scheduled <= now then
+  local due = redis.call('ZRANGEBYSCORE', scheduled_key, '-inf', now_text, 'LIMIT', '0', '1000')
+  for _, id in ipairs(due) do
+    redis.call('ZREM', scheduled_key, id)
+    local key = prefix .. 't:' .. id
+    local f = redis.call('HMGET', key, 't', 'prio', 'att')
+    if f[1] then
+      redis.call('HSET', key, 's', QUEUED)
+      push_ready(prefix, id, f[2] or '0', false)
+      emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
+    end
   end
+  first_scheduled = first_score(scheduled_key)
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', prefix .. 'throttled', '-inf', now_text, 'LIMIT', 0, 1000)) do
-  redis.call('ZREM', prefix .. 'throttled', id)
-  push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or 0, true)
+local first_throttled = first_score(throttled_key)
+if first_throttled and first_throttled <= now then
+  local due = redis.call('ZRANGEBYSCORE', throttled_key, '-inf', now_text, 'LIMIT', '0', '1000')
+  for _, id in ipairs(due) do
+    redis.call('ZREM', throttled_key, id)
+    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
+  end
+  first_throttled = first_score(throttled_key)
 end
 
 -- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
@@ -122,7 +142,7 @@ local function admit(id, key, task_type)
           redis.call('HSET', cb, 'trial', 0)
         end
         redis.call('HSET', key, 'rsv', 1)
-        redis.call('ZADD', prefix .. 'throttled', now + wait, id)
+        redis.call('ZADD', throttled_key, string.format('%d', math.ceil(now + wait)), id)
         return false
       end
     end
@@ -145,13 +165,15 @@ local leased = {}  -- into the active set in one ZADD, below
 local budget = count * 4 + 100
 local task_prefix = prefix .. 't:'
 local unlimited = next(limits) == nil and next(breaking) == nil  -- every task is admitted
+local drained = false  -- no priority has ready tasks left
 while out[2] < count and budget > 0 do
-  local top = redis.call('ZREVRANGE', prefix .. 'prios', 0, 0)[1]
+  local top = redis.call('ZREVRANGE', prefix .. 'prios', '0', '0')[1]
   if not top then
+    drained = true
     break
   end
   local want = math.min(count - out[2], budget)
-  local ids = redis.call('RPOP', prefix .. 'q:' .. top, want) or {}
+  local ids = redis.call('RPOP', prefix .. 'q:' .. top, string.format('%d', want)) or {}
   if #ids < want then
     redis.call('ZREM', prefix .. 'prios', top)
   end
@@ -178,19 +200,20 @@ while out[2] < count and budget > 0 do
   end
 end
 
-zadd_all(prefix .. 'active', string.format('%d', deadline), leased)
+zadd_all(active_key, string.format('%d', deadline), leased)
 
 -- 5. More ready work than this worker took: wake another one. Tell this one when the
 --    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is.
-if redis.call('EXISTS', prefix .. 'prios') == 1 then
+if not drained and redis.call('EXISTS', prefix .. 'prios') == 1 then
   wake(prefix)
 end
-local soonest = next_release
-for _, index in ipairs({'scheduled', 'active', 'throttled'}) do
-  local first = redis.call('ZRANGE', prefix .. index, 0, 0, 'WITHSCORES')[2]
-  if first then
-    soonest = math.min(soonest, tonumber(first))
-  end
+if out[3] > 0 then  -- a limit may have throttled some just now
+  first_throttled = first_score(throttled_key)
+end
+local soonest = math.min(next_release, first_active or math.huge,
+                         first_scheduled or math.huge, first_throttled or math.huge)
+if #leased > 0 then
+  soonest = math.min(soonest, deadline)
 end
 if soonest ~= math.huge then
   out[1] = math.max(0, soonest - now)

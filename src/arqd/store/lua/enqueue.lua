@@ -18,7 +18,7 @@ local out = {redis.call('SET', prefix .. 'known', '1', 'NX', 'PX', '60000') and 
 local i = 3
 local task_prefix = prefix .. 't:'
 local woke = false
-local ready = {}  -- priority -> ids made ready, pushed in one LPUSH each at the end
+local ready = {}  -- priority (text) -> ids made ready, pushed in one LPUSH each at the end
 for position = 1, n do
   local id, task_type, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local prio_text, delay = ARGV[i + 3], tonumber(ARGV[i + 4])
@@ -48,10 +48,10 @@ for position = 1, n do
   elseif first_extra == i and prio == 0 and delay <= 0 and idem == '' then
     -- The common task: no options, ready now. No field table to build.
     redis.call('HSET', key, 't', task_type, 'd', data, 'c', now_text, 's', QUEUED)
-    local ids = ready[0]
+    local ids = ready['0']
     if not ids then
       ids = {}
-      ready[0] = ids
+      ready['0'] = ids
     end
     ids[#ids + 1] = id
     emit(prefix, maxlen, id, 'queued', task_type, '0')
@@ -69,7 +69,7 @@ for position = 1, n do
       fields[#fields + 1] = prio_text
     end
     if delay > 0 then
-      local due = now + delay
+      local due = string.format('%d', now + delay)
       fields[#fields + 1] = 's'
       fields[#fields + 1] = SCHEDULED
       fields[#fields + 1] = 'due'
@@ -82,10 +82,10 @@ for position = 1, n do
       fields[#fields + 1] = 's'
       fields[#fields + 1] = QUEUED
       redis.call('HSET', key, unpack(fields))
-      local ids = ready[prio]
+      local ids = ready[prio_text]
       if not ids then
         ids = {}
-        ready[prio] = ids
+        ready[prio_text] = ids
       end
       ids[#ids + 1] = id
       emit(prefix, maxlen, id, 'queued', task_type, '0')

@@ -78,9 +78,9 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       finished.cancelled[#finished.cancelled + 1] = id
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
     else
-      redis.call('HINCRBY', key, 'att', -1)
+      redis.call('HINCRBY', key, 'att', '-1')
       redis.call('HSET', key, 's', QUEUED)
-      push_ready(prefix, id, f[4] or 0, true)
+      push_ready(prefix, id, f[4] or '0', true)
       emit(prefix, maxlen, id, 'returned', task_type, att - 1)
       wake(prefix)
     end

@@ -3,7 +3,7 @@
 -- ARGV[1]  lease length ms, then pairs: id, token
 -- Returns  {lost ids, ids whose cancellation was requested}
 local prefix = KEYS[1]
-local deadline = now_ms() + tonumber(ARGV[1])
+local deadline = string.format('%d', now_ms() + tonumber(ARGV[1]))
 local lost, cancel = {}, {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]

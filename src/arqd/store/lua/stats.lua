@@ -5,10 +5,10 @@
 local prefix = KEYS[1]
 local now = now_ms()
 local queued, oldest = 0, nil
-for _, prio in ipairs(redis.call('ZRANGE', prefix .. 'prios', 0, -1)) do
+for _, prio in ipairs(redis.call('ZRANGE', prefix .. 'prios', '0', '-1')) do
   local list = prefix .. 'q:' .. prio
   queued = queued + redis.call('LLEN', list)
-  local id = redis.call('LINDEX', list, -1)
+  local id = redis.call('LINDEX', list, '-1')
   if id then
     local f = redis.call('HMGET', prefix .. 't:' .. id, 'due', 'c')
     local since = tonumber(f[1] or f[2] or now)
