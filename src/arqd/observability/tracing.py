@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 
 from arqd.core.settings import Settings
 
@@ -46,7 +46,8 @@ def setup_tracing(settings: Settings, service_name: str) -> TracerProvider | Non
 def inject_current() -> dict[str, str]:
     """The caller's current trace context as W3C headers (empty when there is none)."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    if get_current():  # an empty context gives any propagator nothing to carry
+        propagate.inject(carrier)
     return carrier
 
 
