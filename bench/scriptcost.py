@@ -5,12 +5,13 @@
 Timings of a few microseconds swing by half from one run to the next on a shared virtual
 machine; instruction counts do not. This runs a private ``redis-server`` under valgrind's
 callgrind and counts what it executes while arqd's own Store enqueues ``tasks`` no-op
-tasks one call at a time, then as many in batches of 1,000, then leases 64 of them (a
-busy worker's batch) and answers those, and so on until all are done. Each phase is
-counted on its own (``callgrind_control --dump`` between them) and divided by the tasks
-it handled, so the figures include Redis reading the command and writing the reply, as
-in production. Needs ``valgrind`` (Debian's package of that name); Redis runs about 50
-times slower under it, which changes no count.
+tasks one call at a time, then as many in batches of 1,000, then leases and answers one
+in eight of them one at a time (an idle worker woken for each task), then the rest 64 at a
+time (a busy worker's batch). Each phase is counted on its own (``callgrind_control
+--dump`` between them) and divided by the tasks it handled, so the figures include Redis
+reading the command and writing the reply, as in production. Needs ``valgrind``
+(Debian's package of that name); Redis runs about 50 times slower under it, which changes
+no count.
 """
 
 from __future__ import annotations
@@ -33,15 +34,24 @@ from arqd.store.store import Store
 from bench.procs import redis_process
 from bench.report import machine_info, table
 
-PHASES = ("enqueue, one call at a time", "enqueue, batches of 1,000", "dequeue", "finish")
+PHASES = (
+    "enqueue, one call at a time",
+    "enqueue, batches of 1,000",
+    "dequeue",
+    "finish",
+    "dequeue, one task a call",
+    "finish, one task a call",
+)
 LEASE_BATCH = 64  # tasks a dequeue or finish call handles: a busy worker's (worker.py)
+SINGLES = 8  # 1 in SINGLES tasks is leased and answered alone, as by a worker woken for it
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
 async def _workload(url: str, tasks: int, dump: Callable[[str], None]) -> str:
     """Each phase, then ``dump(phase)`` so its instructions are counted on their own;
     returns the server's version. Leasing and answering alternate, a batch of each at a
-    time, so the active set stays as small as under one busy worker."""
+    time, so the active set stays as small as under one busy worker; first, some tasks are
+    leased and answered one at a time, as an idle worker woken for each does."""
     # Leases long enough to outlast the run: Redis is slow under valgrind, and a lapsed
     # lease would add reclaiming to what is counted.
     store = Store(connect(url), Settings(redis_url=url, lease_timeout=3_600_000))
@@ -57,7 +67,12 @@ async def _workload(url: str, tasks: int, dump: Callable[[str], None]) -> str:
         for start in range(0, tasks, 1000):
             await store.enqueue([NewTask("noop", {}) for _ in range(min(1000, tasks - start))])
         dump(PHASES[1])
-        for _ in range(0, 2 * tasks, LEASE_BATCH):
+        for _ in range(_singles(tasks)):
+            leases = (await store.dequeue("default", 1, "bench"))[2]
+            dump(PHASES[4])
+            assert await store.finish("default", [Answer(leases[0], "succeeded", b"null")])
+            dump(PHASES[5])
+        for _ in range(0, 2 * tasks - _singles(tasks), LEASE_BATCH):
             leases = (await store.dequeue("default", LEASE_BATCH, "bench"))[2]
             dump(PHASES[2])
             answers = [Answer(lease, "succeeded", b"null") for lease in leases]
@@ -94,9 +109,14 @@ def measure(tasks: int, keep: Path | None = None) -> tuple[dict[str, float], str
         for i, phase in enumerate(dumped, start=1):
             if phase in counts:
                 counts[phase] += _total(out.with_name(f"{out.name}.{i}"))
-    handled = (tasks, tasks, 2 * tasks, 2 * tasks)
+    singles, batched = _singles(tasks), 2 * tasks - _singles(tasks)
+    handled = (tasks, tasks, batched, batched, singles, singles)
     costs = {phase: counts[phase] / k for phase, k in zip(PHASES, handled, strict=True)}
     return costs, version
+
+
+def _singles(tasks: int) -> int:
+    return 2 * tasks // SINGLES
 
 
 def _total(path: Path) -> int:

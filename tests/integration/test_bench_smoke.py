@@ -135,6 +135,9 @@ def test_scriptcost_counts_each_phase_under_callgrind(tmp_path: Path) -> None:
         "enqueue, batches of 1,000",
         "dequeue",
         "finish",
+        "dequeue, one task a call",
+        "finish, one task a call",
     }
     assert all(5_000 < n < 5_000_000 for n in counts.values()), counts
+    assert counts["dequeue"] < counts["dequeue, one task a call"]
     assert counts["enqueue, batches of 1,000"] < counts["enqueue, one call at a time"]

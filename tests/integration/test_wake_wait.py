@@ -7,16 +7,25 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.task import TaskStatus
-from arqd.store.codec import Lease
+from arqd.store.codec import Lease, NewTask
 from arqd.store.store import Store
+from arqd.store.wakeup import WakeWait
 from arqd.worker import Registry, Worker
 from conftest import eventually
 
 StartWorker = Callable[..., Awaitable[Worker]]
 QUEUE = "default"
 BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
+
+
+@pytest.fixture
+def wait(store: Store) -> WakeWait:
+    """A connection for idle waits, as a worker keeps one (closed with the store)."""
+    return store.wake_wait()
 
 
 def _ids(fetched: list[tuple[int, int, list[Lease]]]) -> list[str]:
@@ -31,9 +40,9 @@ async def _blocked(store: Store) -> None:
 
 
 async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
-    client: Client, store: Store
+    client: Client, store: Store, wait: WakeWait
 ) -> None:
-    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     task = await client.enqueue("echo", 1)
     assert _ids(await waiting) == [task.id]
@@ -43,39 +52,39 @@ async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
 
 
 async def test_an_interrupt_ends_the_wait_and_its_dequeue_still_leases(
-    client: Client, store: Store
+    client: Client, store: Store, wait: WakeWait
 ) -> None:
     # A due time wakes nobody in Redis: the worker's own timer interrupts the wait, and
     # the dequeue behind the pop promotes the due task and leases it.
     task = await client.enqueue("echo", 1, delay=0.05)
     await store.redis.delete(store.keys.wake(QUEUE))  # its wake-up token, for a blocked pop
-    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     await asyncio.sleep(0.1)
     started = time.monotonic()
-    await store.interrupt_wait()
+    await wait.interrupt()
     assert _ids(await waiting) == [task.id]
     assert time.monotonic() - started < BLOCK  # ended by the interrupt, not the timeout
 
 
 async def test_an_interrupt_before_the_pop_is_sent_skips_the_blocking(
-    client: Client, store: Store
+    client: Client, store: Store, wait: WakeWait
 ) -> None:
     task = await client.enqueue("echo", 1, delay=0.05)
     await asyncio.sleep(0.1)
     await store.redis.delete(store.keys.wake(QUEUE))  # no token: the pop would block
     started = time.monotonic()
-    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await asyncio.sleep(0)  # the wait has begun: it is connecting, nothing sent yet
-    await store.interrupt_wait()
+    await wait.interrupt()
     assert _ids(await waiting) == [task.id]
     assert time.monotonic() - started < BLOCK
 
 
 async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
-    client: Client, store: Store
+    client: Client, store: Store, wait: WakeWait
 ) -> None:
-    waiting = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
@@ -85,18 +94,18 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
         return int((await store.redis.info("clients"))["blocked_clients"]) == 0
 
     await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
-    again = asyncio.ensure_future(store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1"))
+    again = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     task = await client.enqueue("echo", 2)
     assert _ids(await again) == [task.id]
 
 
 async def test_the_wait_loads_the_dequeue_script_again_after_a_flush(
-    client: Client, store: Store
+    client: Client, store: Store, wait: WakeWait
 ) -> None:
     task = await client.enqueue("echo", 1)  # its wake token is there: no blocking
     await store.redis.script_flush()
-    fetched = await store.wait_and_dequeue([QUEUE], BLOCK, [5], "w1")
+    fetched = await store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1")
     assert _ids(fetched) == [task.id]
 
 
@@ -128,3 +137,27 @@ async def test_stopping_an_idle_worker_ends_its_wait(store: Store) -> None:
     worker.stop()
     await asyncio.wait_for(running, 10)
     assert time.monotonic() - started < BLOCK  # ended by the interrupt, not the timeout
+
+
+async def test_work_one_worker_leaves_behind_wakes_another(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    # Each worker takes one task at a time; both tasks can only finish while both run.
+    both = asyncio.Barrier(2)
+    registry = Registry()
+
+    @registry.task()
+    async def meet(payload: int) -> int:
+        await asyncio.wait_for(both.wait(), 10)
+        return payload
+
+    for _ in range(2):
+        await start_worker(registry, concurrency=1)
+
+    async def two_idle() -> bool:
+        return int((await store.redis.info("clients"))["blocked_clients"]) >= 2
+
+    await eventually(two_idle)
+    tasks = await client.enqueue_many([NewTask("meet", 1), NewTask("meet", 2)])
+    for task in tasks:
+        assert (await client.wait(task.id, timeout=15)).status is TaskStatus.SUCCEEDED

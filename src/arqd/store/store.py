@@ -59,7 +59,7 @@ class Store:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.multiplexer = Multiplexer(redis)
-        self._wake_wait = WakeWait(redis)
+        self._wake_waits: list[WakeWait] = []
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
@@ -67,7 +67,8 @@ class Store:
     async def close(self) -> None:
         """Close the shared connection and the client's pool."""
         await self.multiplexer.close()
-        await self._wake_wait.close()
+        for wait in self._wake_waits:
+            await wait.close()
         await self.redis.aclose()
 
     async def _load_scripts(self) -> None:
@@ -170,8 +171,16 @@ class Store:
             *limit_args,
         ]
 
+    def wake_wait(self) -> WakeWait:
+        """A connection of its own for one worker's idle waits (``wait_and_dequeue``);
+        closed with the store."""
+        wait = WakeWait(self.redis)
+        self._wake_waits.append(wait)
+        return wait
+
     async def wait_and_dequeue(
         self,
+        wait: WakeWait,
         queues: Sequence[str],
         timeout: float,
         counts: Sequence[int],
@@ -179,8 +188,8 @@ class Store:
         limits: Sequence[Limit] = (),
     ) -> list[tuple[int, int, list[Lease]]]:
         """Block until a wake token arrives on one of the queues or ``timeout`` seconds
-        pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip
-        (see ``wakeup``). ``interrupt_wait`` ends the wait early."""
+        pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip,
+        on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early."""
         wake = [self.keys.wake(q) for q in queues]
         pop: list[str | float] = ["BLPOP", *wake, max(0.01, min(timeout, BLOCK_CAP))]
         sha = self._sha["dequeue"]
@@ -188,7 +197,7 @@ class Store:
             ["EVALSHA", sha, 1, self.keys.queue(q), *self._dequeue_args(n, worker_id, limits)]
             for q, n in zip(queues, counts, strict=True)
         ]
-        replies = await self._wake_wait.wait(pop, calls)
+        replies = await wait.wait(pop, calls)
         out = []
         for queue, count, reply in zip(queues, counts, replies, strict=True):
             if isinstance(reply, NoScriptError):
@@ -198,10 +207,6 @@ class Store:
             else:
                 out.append(codec.parse_leases(queue, reply))
         return out
-
-    async def interrupt_wait(self) -> None:
-        """End a ``wait_and_dequeue`` in progress; it leases as if its wait timed out."""
-        await self._wake_wait.interrupt()
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""

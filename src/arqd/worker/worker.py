@@ -74,6 +74,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting = False  # blocked in the idle wait (see _wait_for_work)
         self._interrupting: asyncio.Task[None] | None = None
+        self._wake = store.wake_wait()  # this worker's own connection for idle waits
         self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
         self.started_at = time.time()
@@ -119,6 +120,7 @@ class Worker:
                 self._answers_ready.set()
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
+            await self._wake.close()
             try:
                 await self._flush_answers()
                 await self.store.remove_worker(self.id)
@@ -187,7 +189,7 @@ class Worker:
         self._waiting = True
         try:
             fetched = await self.store.wait_and_dequeue(
-                self.queues, block, counts, self.id, self._limits
+                self._wake, self.queues, block, counts, self.id, self._limits
             )
         finally:
             self._waiting = False
@@ -208,7 +210,7 @@ class Worker:
 
     async def _send_interrupt(self) -> None:
         try:
-            await self.store.interrupt_wait()
+            await self._wake.interrupt()
         except (RedisError, OSError) as exc:  # the wait fails on its own, and is retried
             log.debug("could not interrupt the idle wait: %s", exc)
 

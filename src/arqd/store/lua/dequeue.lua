@@ -27,66 +27,63 @@ for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
                      conc = tonumber(ARGV[i + 3])}
 end
 
--- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
---    Each index's earliest entry is read first: in the common case nothing is due, and
---    the range read is skipped (every command a script calls costs thousands of
---    instructions). The same reads give the next timed event, at the end.
-local active_key = prefix .. 'active'
-local first_active = first_score(active_key)
-if first_active and first_active <= now then
-  local due = redis.call('ZRANGEBYSCORE', active_key, '-inf', now_text, 'LIMIT', '0', '100')
-  for _, id in ipairs(due) do
-    redis.call('ZREM', active_key, id)
-    local key = prefix .. 't:' .. id
-    local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
-    if f[1] then
-      redis.call('HINCRBY', key, 'tok', '1')
-      release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
-      local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
-        message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
-      local att = tonumber(f[2] or 0)
-      if att <= tonumber(f[3] or default_retries) then
-        redis.call('HSET', key, 's', QUEUED, 'error', err)
-        push_ready(prefix, id, f[4] or '0', true)
-        emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
-      else
-        redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now)
-        redis.call('PEXPIRE', key, ARGV[7])
-        index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
-        emit(prefix, maxlen, id, 'failed', f[1], att, err)
-      end
-    end
+-- Take the members of the sorted set at `key` whose time has come (at most `limit`,
+-- earliest first) out of it, calling each(id) for every one; returns the earliest score
+-- left (nil: none), which the next timed event is worked out from at the end. In the
+-- common case nothing is due, and this is one read of the first entry, not a range read:
+-- every command a script calls costs thousands of instructions.
+local function take_due(key, limit, each)
+  local first = first_score(key)
+  if not first or first > now then
+    return first
   end
-  first_active = first_score(active_key)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now_text, 'LIMIT', '0', limit)) do
+    redis.call('ZREM', key, id)
+    each(id)
+  end
+  return first_score(key)
 end
+
+-- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
+local active_key = prefix .. 'active'
+local first_active = take_due(active_key, '100', function(id)
+  local key = prefix .. 't:' .. id
+  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
+  if not f[1] then
+    return
+  end
+  redis.call('HINCRBY', key, 'tok', '1')
+  release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
+  local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
+    message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
+  local att = tonumber(f[2] or 0)
+  if att <= tonumber(f[3] or default_retries) then
+    redis.call('HSET', key, 's', QUEUED, 'error', err)
+    push_ready(prefix, id, f[4] or '0', true)
+    emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
+  else
+    redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now_text)
+    redis.call('PEXPIRE', key, ARGV[7])
+    index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
+    emit(prefix, maxlen, id, 'failed', f[1], att, err)
+  end
+end)
 
 -- 2. Scheduled tasks whose time has come become ready, oldest due first; throttled
 --    tasks whose rate-limit slot has come return to the front.
-local scheduled_key, throttled_key = prefix .. 'scheduled', prefix .. 'throttled'
-local first_scheduled = first_score(scheduled_key)
-if first_scheduled and first_scheduled <= now then
-  local due = redis.call('ZRANGEBYSCORE', scheduled_key, '-inf', now_text, 'LIMIT', '0', '1000')
-  for _, id in ipairs(due) do
-    redis.call('ZREM', scheduled_key, id)
-    local key = prefix .. 't:' .. id
-    local f = redis.call('HMGET', key, 't', 'prio', 'att')
-    if f[1] then
-      redis.call('HSET', key, 's', QUEUED)
-      push_ready(prefix, id, f[2] or '0', false)
-      emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
-    end
+local first_scheduled = take_due(prefix .. 'scheduled', '1000', function(id)
+  local key = prefix .. 't:' .. id
+  local f = redis.call('HMGET', key, 't', 'prio', 'att')
+  if f[1] then
+    redis.call('HSET', key, 's', QUEUED)
+    push_ready(prefix, id, f[2] or '0', false)
+    emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
   end
-  first_scheduled = first_score(scheduled_key)
-end
-local first_throttled = first_score(throttled_key)
-if first_throttled and first_throttled <= now then
-  local due = redis.call('ZRANGEBYSCORE', throttled_key, '-inf', now_text, 'LIMIT', '0', '1000')
-  for _, id in ipairs(due) do
-    redis.call('ZREM', throttled_key, id)
-    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
-  end
-  first_throttled = first_score(throttled_key)
-end
+end)
+local throttled_key = prefix .. 'throttled'
+local first_throttled = take_due(throttled_key, '1000', function(id)
+  push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
+end)
 
 -- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
 --    releases them too), or an open breaker whose timeout has passed (one becomes the trial).
