@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -23,9 +23,11 @@ BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
 
 
 @pytest.fixture
-def wait(store: Store) -> WakeWait:
-    """A connection for idle waits, as a worker keeps one (closed with the store)."""
-    return store.wake_wait()
+async def wait(store: Store) -> AsyncIterator[WakeWait]:
+    """A connection for idle waits, as a worker keeps one."""
+    wait = store.wake_wait()
+    yield wait
+    await wait.close()
 
 
 def _ids(fetched: list[tuple[int, int, list[Lease]]]) -> list[str]:

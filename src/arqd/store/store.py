@@ -59,7 +59,6 @@ class Store:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.multiplexer = Multiplexer(redis)
-        self._wake_waits: list[WakeWait] = []
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
@@ -67,8 +66,6 @@ class Store:
     async def close(self) -> None:
         """Close the shared connection and the client's pool."""
         await self.multiplexer.close()
-        for wait in self._wake_waits:
-            await wait.close()
         await self.redis.aclose()
 
     async def _load_scripts(self) -> None:
@@ -172,11 +169,9 @@ class Store:
         ]
 
     def wake_wait(self) -> WakeWait:
-        """A connection of its own for one worker's idle waits (``wait_and_dequeue``);
-        closed with the store."""
-        wait = WakeWait(self.redis)
-        self._wake_waits.append(wait)
-        return wait
+        """A connection of its own for one worker's idle waits (``wait_and_dequeue``),
+        from the store's pool; the worker closes it when it stops."""
+        return WakeWait(self.redis)
 
     async def wait_and_dequeue(
         self,
