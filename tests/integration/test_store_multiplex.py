@@ -13,7 +13,8 @@ from redis.exceptions import ResponseError
 from arqd.client import Client
 from arqd.core.errors import InvalidTask
 from arqd.core.settings import Settings
-from arqd.store.codec import NewTask
+from arqd.store import scripts
+from arqd.store.codec import NewTask, enqueue_args, found_earlier
 from arqd.store.connection import connect
 from arqd.store.store import Answer, Store
 from conftest import RedisServer
@@ -82,6 +83,45 @@ async def test_an_enqueue_sent_again_does_not_queue_the_task_twice(
     assert ready == [task.id.encode()]
     (stats,) = await client.stats("default")
     assert stats.queued == 1
+
+
+async def test_a_batch_sent_again_after_part_of_it_landed_creates_only_the_rest(
+    store: Store, client: Client
+) -> None:
+    """The enqueue script checks whether any task of a call is there already in one
+    EXISTS; when some are, each is found, and only the others are created, in order."""
+    tasks = [NewTask("echo", n) for n in range(5)]
+    tasks[3] = NewTask("echo", 3, priority=2, max_retries=1)  # one with options
+    assert await store.enqueue(tasks[:2]) == [(t.id, True) for t in tasks[:2]]
+    outcomes = await store.enqueue(tasks)
+    assert outcomes == [(t.id, n >= 2) for n, t in enumerate(tasks)]
+    ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
+    assert ready[::-1] == [t.id.encode() for n, t in enumerate(tasks) if n != 3]
+    high = await store.redis.lrange(store.keys.ready("default", 2), 0, -1)
+    assert high == [tasks[3].id.encode()]
+    stored = await client.get(tasks[3].id)
+    assert stored is not None and (stored.priority, stored.max_retries) == (2, 1)
+    (stats,) = await client.stats("default")
+    assert stats.queued == 5
+
+
+async def test_one_script_call_holding_a_task_twice_creates_it_once(store: Store) -> None:
+    """Clients refuse such a batch; the script, called directly, still makes one task and
+    answers that the second copy was there already."""
+    task = NewTask("echo", 1)
+    once = enqueue_args(task, 1000, 60_000)
+    reply = await store.redis.eval(
+        scripts.source("enqueue"),
+        1,
+        store.keys.queue("default"),
+        store.settings.events_max,
+        2,
+        *once,
+        *once,
+    )
+    assert found_earlier(reply) == {1: task.id}
+    ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
+    assert ready == [task.id.encode()]
 
 
 async def test_an_answer_sent_again_is_refused(store: Store, client: Client) -> None:

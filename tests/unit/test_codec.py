@@ -24,19 +24,24 @@ def args(task: NewTask, limit: int = 1000) -> list[object]:
 
 def test_minimal_task_sends_no_optional_fields() -> None:
     a = args(NewTask("send_email", {"to": "x"}, id="abc"))
-    assert a == ["abc", "send_email", b'{"to":"x"}', 0, 0, "", 60_000, 0]
+    assert a == ["abc", "send_email", b'{"to":"x"}', 0]
 
 
 def test_options_become_fields_in_milliseconds() -> None:
     a = args(NewTask("t", None, max_retries=2, timeout=1.5, result_ttl=10, delay=0.25, id="i"))
-    assert a[4] == 250
-    assert a[7] == 3
-    assert a[8:] == ["maxr", 2, "tmo", 1500, "rttl", 10_000]
+    assert a[3] == 4
+    assert a[4:] == ["delay", 250, "maxr", 2, "tmo", 1500, "rttl", 10_000]
+
+
+def test_priority_and_idempotency_key_are_options() -> None:
+    a = args(NewTask("t", priority=-3, idempotency_key="order-7", id="i"))
+    assert a[3:] == [3, "prio", -3, "idem", "order-7", "ittl", 60_000]
 
 
 def test_eta_in_the_future_becomes_a_delay() -> None:
     a = args(NewTask("t", eta=datetime.now(UTC) + timedelta(seconds=2)))
-    assert 1500 < int(str(a[4])) <= 2000
+    assert a[4] == "delay"
+    assert 1500 < int(str(a[5])) <= 2000
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,10 @@ class Store:
             return [await self.enqueue_one(tasks[0])]
         s = self.settings
         calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
-        replies = await asyncio.gather(*(self._enqueue_on(call) for call in calls))
+        if len(calls) == 1:  # sent before this first awaits (see Client.enqueue_many)
+            replies = [await self._enqueue_on(calls[0])]
+        else:
+            replies = await asyncio.gather(*(self._enqueue_on(call) for call in calls))
         fresh, outcomes = codec.enqueue_outcomes(calls, replies, len(tasks))
         if fresh:
             await self.redis.sadd(self.keys.queues(), *fresh)

@@ -2,9 +2,11 @@
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  events stream cap
 -- ARGV[2]  number of tasks N, then per task:
---          id, type, payload JSON, priority, delay ms (0 = ready now),
---          idempotency key ('' = none), idempotency TTL ms, extra field count E,
---          then E field/value pairs stored as they are (max_retries, timeout, trace...)
+--          id, type, payload JSON, the number of option pairs K, then K name/value pairs
+--          (none for a task with no options, the common case: four arguments a task).
+--          Options: prio (priority), delay (ms; the task is scheduled, not ready),
+--          idem (idempotency key) with ittl (its TTL ms); every other pair (max_retries,
+--          timeout, result TTL, trace...) is a field stored as it is, as are prio and idem.
 -- Returns  1 if the caller must add the queue to the set of queue names (another slot:
 --          the marker 'known' says it did so within the last minute), else 0; then, for
 --          each task that was there already (an idempotency key returned an earlier task,
@@ -15,60 +17,84 @@ local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
 local now, now_text = now_ms()
 local out = {redis.call('SET', prefix .. 'known', '1', 'NX', 'PX', '60000') and 1 or 0}
-local i = 3
 local task_prefix = prefix .. 't:'
 local woke = false
 local ready = {}  -- priority (text) -> ids made ready, pushed in one LPUSH each at the end
+
+-- Whether any task of the call is there already (the same enqueue sent again, after a
+-- lost reply): one EXISTS of every key, not one call a task. Keys by position, for below.
+local keys, starts = {}, {}
+local i = 3
 for position = 1, n do
-  local id, task_type, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local prio_text, delay = ARGV[i + 3], tonumber(ARGV[i + 4])
-  local prio = tonumber(prio_text)
-  local idem, idem_ttl = ARGV[i + 5], ARGV[i + 6]
-  local first_extra = i + 8
-  i = first_extra + 2 * tonumber(ARGV[i + 7])
-  local key = task_prefix .. id
-  local earlier = false
-  if idem ~= '' then
-    local idem_key = prefix .. 'idem:' .. idem
-    earlier = redis.call('GET', idem_key)
-    if earlier and redis.call('EXISTS', task_prefix .. earlier) == 0 then
-      earlier = false
-    end
-    if not earlier then
-      redis.call('SET', idem_key, id, 'PX', idem_ttl)
-    end
+  keys[position], starts[position] = task_prefix .. ARGV[i], i
+  local k = ARGV[i + 3]
+  i = i + 4 + (k == '0' and 0 or 2 * tonumber(k))
+end
+local some_exist = false
+for first = 1, n, 256 do
+  if redis.call('EXISTS', unpack(keys, first, math.min(n, first + 255))) > 0 then
+    some_exist = true
+    break
   end
-  if not earlier and redis.call('EXISTS', key) == 1 then
-    -- The same enqueue sent again (a retry after a lost reply): the task is there already.
-    earlier = id
+end
+local made = {}  -- ids this call created: the same id twice in a call is one task
+
+local function make_ready(prio_text, id)
+  local ids = ready[prio_text]
+  if not ids then
+    ids = {}
+    ready[prio_text] = ids
   end
-  if earlier then
-    out[#out + 1] = position
-    out[#out + 1] = earlier
-  elseif first_extra == i and prio == 0 and delay <= 0 and idem == '' then
-    -- The common task: no options, ready now. No field table to build.
+  ids[#ids + 1] = id
+end
+
+for position = 1, n do
+  local at = starts[position]
+  local id, task_type, data, k = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local key = keys[position]
+  if k == '0' and not some_exist and not made[id] then
+    -- The common task: no options, ready now, new. No field table to build.
     redis.call('HSET', key, 't', task_type, 'd', data, 'c', now_text, 's', QUEUED)
-    local ids = ready['0']
-    if not ids then
-      ids = {}
-      ready['0'] = ids
-    end
-    ids[#ids + 1] = id
+    make_ready('0', id)
     emit(prefix, maxlen, id, 'queued', task_type, '0')
+    made[id] = true
   else
     local fields = {'t', task_type, 'd', data, 'c', now_text}
-    for j = first_extra, i - 1 do
-      fields[#fields + 1] = ARGV[j]
+    local prio_text, delay, idem, idem_ttl = '0', 0, nil, nil
+    for j = at + 4, at + 3 + 2 * tonumber(k), 2 do
+      local name, value = ARGV[j], ARGV[j + 1]
+      if name == 'delay' then
+        delay = tonumber(value)
+      elseif name == 'ittl' then
+        idem_ttl = value
+      else
+        if name == 'prio' then
+          prio_text = value
+        elseif name == 'idem' then
+          idem = value
+        end
+        fields[#fields + 1] = name
+        fields[#fields + 1] = value
+      end
     end
-    if idem ~= '' then
-      fields[#fields + 1] = 'idem'
-      fields[#fields + 1] = idem
+    local earlier = false
+    if idem then
+      local idem_key = prefix .. 'idem:' .. idem
+      earlier = redis.call('GET', idem_key)
+      if earlier and redis.call('EXISTS', task_prefix .. earlier) == 0 then
+        earlier = false
+      end
+      if not earlier then
+        redis.call('SET', idem_key, id, 'PX', idem_ttl)
+      end
     end
-    if prio ~= 0 then
-      fields[#fields + 1] = 'prio'
-      fields[#fields + 1] = prio_text
+    if not earlier and (made[id] or some_exist and redis.call('EXISTS', key) == 1) then
+      earlier = id
     end
-    if delay > 0 then
+    if earlier then
+      out[#out + 1] = position
+      out[#out + 1] = earlier
+    elseif delay > 0 then
       local due = string.format('%d', now + delay)
       fields[#fields + 1] = 's'
       fields[#fields + 1] = SCHEDULED
@@ -78,17 +104,14 @@ for position = 1, n do
       redis.call('ZADD', prefix .. 'scheduled', due, id)
       emit(prefix, maxlen, id, 'scheduled', task_type, '0')
       woke = true  -- idle workers block until the soonest due time: tell them
+      made[id] = true
     else
       fields[#fields + 1] = 's'
       fields[#fields + 1] = QUEUED
       redis.call('HSET', key, unpack(fields))
-      local ids = ready[prio_text]
-      if not ids then
-        ids = {}
-        ready[prio_text] = ids
-      end
-      ids[#ids + 1] = id
+      make_ready(prio_text, id)
       emit(prefix, maxlen, id, 'queued', task_type, '0')
+      made[id] = true
     end
   end
 end
