@@ -100,7 +100,8 @@ async def test_a_batch_sent_again_after_part_of_it_landed_creates_only_the_rest(
     high = await store.redis.lrange(store.keys.ready("default", 2), 0, -1)
     assert high == [tasks[3].id.encode()]
     stored = await client.get(tasks[3].id)
-    assert stored is not None and (stored.priority, stored.max_retries) == (2, 1)
+    assert stored is not None
+    assert (stored.priority, stored.max_retries) == (2, 1)
     (stats,) = await client.stats("default")
     assert stats.queued == 5
 
