@@ -106,6 +106,24 @@ async def test_a_batch_sent_again_after_part_of_it_landed_creates_only_the_rest(
     assert stats.queued == 5
 
 
+async def test_a_batch_cancelled_while_in_flight_is_all_or_none(client: Client) -> None:
+    """The client makes its snapshots while Redis runs the batch's one script call. A
+    caller cancelled meanwhile gets CancelledError; the batch landed whole or not at all,
+    and the client goes on working."""
+    for turns in range(4):  # cancelled before the send, and at points after it
+        tasks = [NewTask("echo") for _ in range(500)]
+        batch = asyncio.create_task(client.enqueue_many(tasks))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        batch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+    follow = await client.enqueue("echo", "after")
+    assert await client.get(follow.id) is not None
+    (stats,) = await client.stats("default")
+    assert (stats.queued - 1) % 500 == 0
+
+
 async def test_one_script_call_holding_a_task_twice_creates_it_once(store: Store) -> None:
     """Clients refuse such a batch; the script, called directly, still makes one task and
     answers that the second copy was there already."""
