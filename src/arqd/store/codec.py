@@ -253,6 +253,16 @@ def found_earlier(reply: Sequence[Any]) -> dict[int, str]:
     return {int(reply[i]) - 1: reply[i + 1].decode() for i in range(1, len(reply), 2)}
 
 
+def call_outcomes(reply: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[str, bool]]:
+    """(id, created) for each task of one enqueue script call, from its reply: the id
+    found for a task that was there already."""
+    earlier = found_earlier(reply) if len(reply) > 1 else {}
+    return [
+        (task_id, True) if (found := earlier.get(k)) is None else (found, False)
+        for k, task_id in enumerate(task_ids)
+    ]
+
+
 def enqueue_outcomes(
     calls: Sequence[EnqueueCall], replies: Sequence[Sequence[Any]], count: int
 ) -> tuple[list[str], list[tuple[str, bool]]]:
@@ -260,10 +270,8 @@ def enqueue_outcomes(
     fresh = [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0] == 1]
     results: list[tuple[str, bool]] = [("", False)] * count
     for call, reply in zip(calls, replies, strict=True):
-        earlier = found_earlier(reply) if len(reply) > 1 else {}
-        for k, (position, task_id) in enumerate(zip(call.positions, call.ids, strict=True)):
-            found = earlier.get(k)
-            results[position] = (task_id, True) if found is None else (found, False)
+        for position, outcome in zip(call.positions, call_outcomes(reply, call.ids), strict=True):
+            results[position] = outcome
     return fresh, results
 
 

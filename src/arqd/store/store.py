@@ -17,7 +17,8 @@ from redis.exceptions import NoScriptError
 from arqd.core.settings import Settings
 from arqd.core.task import Task
 from arqd.store import codec, scripts
-from arqd.store.codec import Answer, Lease, NewTask, text
+from arqd.store.codec import Answer, ArgList, Lease, NewTask, text
+from arqd.store.grouping import EnqueueGroups
 from arqd.store.keys import Keys
 from arqd.store.multiplex import Multiplexer
 from arqd.store.wakeup import WakeWait
@@ -59,6 +60,7 @@ class Store:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.multiplexer = Multiplexer(redis)
+        self._singles = EnqueueGroups(self._enqueue_call)
         self._sha = {
             name: hashlib.sha1(scripts.source(name).encode()).hexdigest() for name in scripts.NAMES
         }
@@ -103,30 +105,28 @@ class Store:
         s = self.settings
         calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
         if len(calls) == 1:  # sent before this first awaits (see Client.enqueue_many)
-            replies = [await self._enqueue_on(calls[0])]
+            replies = [await self._enqueue_call(calls[0].queue, len(tasks), calls[0].args)]
         else:
-            replies = await asyncio.gather(*(self._enqueue_on(call) for call in calls))
-        fresh, outcomes = codec.enqueue_outcomes(calls, replies, len(tasks))
-        if fresh:
-            await self.redis.sadd(self.keys.queues(), *fresh)
-        return outcomes
+            replies = await asyncio.gather(
+                *(self._enqueue_call(c.queue, len(c.positions), c.args) for c in calls)
+            )
+        return codec.enqueue_outcomes(calls, replies, len(tasks))[1]
 
     async def enqueue_one(self, task: NewTask) -> tuple[str, bool]:
-        """``enqueue`` of one task, with no grouping: the one-call-at-a-time path."""
+        """``enqueue`` of one task, the one-call-at-a-time path: sent at once, or with the
+        others made while an earlier one is on its way to Redis (see ``grouping``)."""
         s = self.settings
-        queue = task.queue or s.queue
         args = codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
-        reply = await self._eval("enqueue", [self.keys.queue(queue)], s.events_max, 1, *args)
+        return await self._singles.enqueue(task.queue or s.queue, task.id, args)
+
+    async def _enqueue_call(self, queue: str, count: int, args: ArgList) -> list[Any]:
+        """One enqueue script call of ``count`` tasks on ``queue``; a queue new to the set
+        of queue names (the script says so) is added to it."""
+        reply: list[Any] = await self._call(
+            "enqueue", queue, self.settings.events_max, count, *args
+        )
         if reply[0] == 1:
             await self.redis.sadd(self.keys.queues(), queue)
-        if len(reply) > 1:
-            return codec.found_earlier(reply)[0], False
-        return task.id, True
-
-    async def _enqueue_on(self, call: codec.EnqueueCall) -> list[Any]:
-        reply: list[Any] = await self._call(
-            "enqueue", call.queue, self.settings.events_max, len(call.positions), *call.args
-        )
         return reply
 
     async def cancel(self, queue: str, task_id: str) -> str:
