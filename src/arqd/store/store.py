@@ -122,8 +122,9 @@ class Store:
     async def _enqueue_call(self, queue: str, count: int, args: ArgList) -> list[Any]:
         """One enqueue script call of ``count`` tasks on ``queue``; a queue new to the set
         of queue names (the script says so) is added to it."""
-        reply: list[Any] = await self._call(
-            "enqueue", queue, self.settings.events_max, count, *args
+        prefix = self.keys.queue(queue)
+        reply: list[Any] = await self._eval(
+            "enqueue", [prefix], self.settings.events_max, count, *args
         )
         if reply[0] == 1:
             await self.redis.sadd(self.keys.queues(), queue)
