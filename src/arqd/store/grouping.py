@@ -61,12 +61,12 @@ class EnqueueGroups:
         for queue, members in groups.items():
             waiting = [m for m in members if not m.answer.done()]  # done: cancelled
             if waiting:
-                self._on_the_way += 1
                 sending = asyncio.ensure_future(self._send_group(queue, waiting))
                 self._sending.add(sending)
                 sending.add_done_callback(self._sending.discard)
 
     async def _send_group(self, queue: str, members: list[_Member]) -> None:
+        self._on_the_way += 1
         try:
             args = [arg for member in members for arg in member.args]
             reply = await self._send(queue, len(members), args)
