@@ -58,10 +58,10 @@ class BlockingEnqueuer:
         replies = [
             self._eval(call.queue, s.events_max, len(call.positions), *call.args) for call in calls
         ]
-        fresh, outcomes = codec.enqueue_outcomes(calls, replies, len(tasks))
-        if fresh:
+        # Queues the script says are not yet in the set of queue names (see enqueue.lua).
+        if fresh := [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0]]:
             self.redis.sadd(self.keys.queues(), *fresh)
-        return outcomes
+        return codec.enqueue_outcomes(calls, replies, len(tasks))
 
     def _eval(self, queue: str, *args: Any) -> Any:
         command = ("EVALSHA", self._sha, 1, self.keys.queue(queue), *args)

@@ -214,8 +214,6 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
     check_name(task.type)
     options = _options(task, idempotency_ttl_ms)
     data = dumps_payload(task.payload, payload_limit)
-    if not options:
-        return [task.id, task.type, data, 0]
     return [task.id, task.type, data, len(options) // 2, *options]
 
 
@@ -265,14 +263,13 @@ def call_outcomes(reply: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[s
 
 def enqueue_outcomes(
     calls: Sequence[EnqueueCall], replies: Sequence[Sequence[Any]], count: int
-) -> tuple[list[str], list[tuple[str, bool]]]:
-    """The queues to add to the set of queue names, and (id, created) per task in order."""
-    fresh = [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0] == 1]
+) -> list[tuple[str, bool]]:
+    """(id, created) per task of a batch, in the batch's order."""
     results: list[tuple[str, bool]] = [("", False)] * count
     for call, reply in zip(calls, replies, strict=True):
         for position, outcome in zip(call.positions, call_outcomes(reply, call.ids), strict=True):
             results[position] = outcome
-    return fresh, results
+    return results
 
 
 def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease]]:

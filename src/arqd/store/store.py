@@ -74,12 +74,17 @@ class Store:
         for name in scripts.NAMES:
             await self.redis.script_load(scripts.source(name))
 
+    def _evalsha(self, name: str, keys: Sequence[str], *args: Any) -> list[Any]:
+        """The command that runs the script ``name``."""
+        return ["EVALSHA", self._sha[name], len(keys), *keys, *args]
+
     async def _eval(self, name: str, keys: Sequence[str], *args: Any) -> Any:
+        command = self._evalsha(name, keys, *args)
         try:
-            return await self._send("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            return await self._send(*command)
         except NoScriptError:
             await self._load_scripts()
-            return await self._send("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            return await self._send(*command)
 
     async def _send(self, *args: Any) -> Any:
         """A hot command on the shared connection (see ``multiplex``). If that connection
@@ -110,7 +115,7 @@ class Store:
             replies = await asyncio.gather(
                 *(self._enqueue_call(c.queue, len(c.positions), c.args) for c in calls)
             )
-        return codec.enqueue_outcomes(calls, replies, len(tasks))[1]
+        return codec.enqueue_outcomes(calls, replies, len(tasks))
 
     async def enqueue_one(self, task: NewTask) -> tuple[str, bool]:
         """``enqueue`` of one task, the one-call-at-a-time path: sent at once, or with the
@@ -191,11 +196,10 @@ class Store:
         on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early."""
         wake = [self.keys.wake(q) for q in queues]
         pop: list[str | float] = ["BLPOP", *wake, max(0.01, min(timeout, BLOCK_CAP))]
-        sha = self._sha["dequeue"]
-        calls = [
-            ["EVALSHA", sha, 1, self.keys.queue(q), *self._dequeue_args(n, worker_id, limits)]
-            for q, n in zip(queues, counts, strict=True)
-        ]
+        calls = []
+        for queue, count in zip(queues, counts, strict=True):
+            args = self._dequeue_args(count, worker_id, limits)
+            calls.append(self._evalsha("dequeue", [self.keys.queue(queue)], *args))
         replies = await wait.wait(pop, calls)
         out = []
         for queue, count, reply in zip(queues, counts, replies, strict=True):
