@@ -32,10 +32,9 @@ from rich.table import Table
 
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.codec import NewTask
+from arqd.core.task import NewTask
 from arqd.store.connection import connect, resolve_url
 from arqd.store.pipelined import PipelinedRedis
-from arqd.store.store import Store
 from arqd.worker import Registry
 
 BATCH = 1_000  # tasks per enqueue_many call
@@ -76,7 +75,7 @@ class _Run:
     def __init__(self, redis_url: str, concurrency: int, progress: Progress) -> None:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.settings = Settings(redis_url=redis_url, key_prefix=self.prefix)
-        self.client = Client(Store(connect(redis_url), self.settings))
+        self.client = Client.connect(redis_url, self.settings)
         self.redis = self.client.store.redis
         self.concurrency = concurrency
         self.progress = progress
@@ -218,8 +217,13 @@ async def busy_seconds(client: Client, ids: list[str]) -> float | None:
     """From the first start to the last finish of these tasks of the client's default
     queue, by their own timestamps: a fast worker may drain a small run between two
     progress polls. None if none has finished."""
-    span = await client.store.run_span(client.settings.queue, ids)
-    return None if span is None else (span[1] - span[0]) / 1000
+    starts, ends = [], []
+    for i in range(0, len(ids), 5000):
+        for task in await client.store.tasks.get_many(client.settings.queue, ids[i : i + 5000]):
+            if task is not None and task.started_at and task.finished_at:
+                starts.append(task.started_at)
+                ends.append(task.finished_at)
+    return (max(ends) - min(starts)).total_seconds() if starts else None
 
 
 class _Worker:

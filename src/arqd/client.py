@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arqd.core.errors import (
     ArqdError,
@@ -18,16 +18,36 @@ from arqd.core.errors import (
     TaskWaitTimeout,
 )
 from arqd.core.settings import Settings
-from arqd.core.task import Task, TaskStatus, check_name, check_queue
+from arqd.core.task import NewTask, Task, TaskStatus, check_name, check_queue
+from arqd.feeds import EventFeed, EventFilter, SystemFeed
 from arqd.observability import tracing
 from arqd.resilience.breaker import State
+from arqd.resilience.limiter import RateLimiter
 from arqd.store import listing
-from arqd.store.codec import NewTask
-from arqd.store.connection import connect, resolve_url
-from arqd.store.keys import http_client
-from arqd.store.store import QueueStats, Store
+from arqd.store.codec import Cancelled, QueueStats
+from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
+from arqd.store.events import SYSTEM_SOURCES
+from arqd.store.store import Store
 
-__all__ = ["BreakerInfo", "Client", "NewTask", "TaskPage", "WorkerInfo"]
+if TYPE_CHECKING:
+    from arqd.observability.metrics import Metrics
+
+__all__ = [
+    "FEEDS",
+    "REQUESTS",
+    "WORKER",
+    "BreakerInfo",
+    "Client",
+    "NewTask",
+    "Profile",
+    "QueueStats",
+    "TaskPage",
+    "WorkerInfo",
+    "resolve_url",
+]
+
+
+WAIT_BLOCK = 2.0  # seconds one read of a waited task's events blocks at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +88,6 @@ class WorkerInfo:
     details: dict[str, Any]
 
 
-HTTP_SCOPE = "http"  # the rate-limit scope of HTTP requests
-
-
 class Client:
     """Async client. ``Client.from_settings()`` connects as the environment says."""
 
@@ -81,7 +98,12 @@ class Client:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:
         settings = settings or Settings.from_env()
-        return cls(Store(connect(resolve_url(settings)), settings))
+        return cls.connect(resolve_url(settings), settings)
+
+    @classmethod
+    def connect(cls, url: str, settings: Settings, profile: Profile = WORKER) -> Client:
+        """A client of the Redis at ``url``, with ``profile``'s timeouts."""
+        return cls(Store(connect(url, profile), settings))
 
     async def close(self) -> None:
         await self.store.close()
@@ -95,17 +117,21 @@ class Client:
     async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
         """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
         eta, max_retries, timeout, idempotency_key, result_ttl)."""
-        task = NewTask(task_type, payload, **options)
+        return await self.enqueue_task(NewTask(task_type, payload, **options))
+
+    async def enqueue_task(self, task: NewTask) -> Task:
+        """``enqueue`` of a task already described. Concurrent calls share script calls
+        (see ``store.grouping``); each gets its own answer or error."""
         (queue,) = prepare([task], self.settings)
-        task_id, created = await self.store.enqueue_one(task)
-        if created:
+        outcome = await self.store.tasks.enqueue_one(task)
+        if outcome.created:
             return snapshot(task, queue, datetime.now(UTC))
-        return await self._require(task_id, queue)
+        return await self._require(outcome.id, queue)
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Enqueue many tasks in one round trip; all are validated before any is written."""
         queues = prepare(tasks, self.settings)
-        sending = asyncio.ensure_future(self.store.enqueue(tasks))
+        sending = asyncio.ensure_future(self.store.tasks.enqueue(tasks))
         try:
             await asyncio.sleep(0)  # it validates the tasks and sends them
             # The snapshots are made while Redis runs the script, not after it answers:
@@ -117,16 +143,16 @@ class Client:
             sending.cancel()
             raise
         result = []
-        for made_one, queue, (task_id, created) in zip(made, queues, outcomes, strict=True):
-            result.append(made_one if created else await self._require(task_id, queue))
+        for made_one, queue, outcome in zip(made, queues, outcomes, strict=True):
+            result.append(made_one if outcome.created else await self._require(outcome.id, queue))
         return result
 
     async def get(self, task_id: str, queue: str | None = None) -> Task | None:
         """The task with this id, or None (never existed, or expired after its TTL)."""
-        return await self.store.get(task_id, queue)
+        return await self.store.tasks.get(task_id, queue)
 
     async def _require(self, task_id: str, queue: str | None) -> Task:
-        task = await self.store.get(task_id, queue)
+        task = await self.store.tasks.get(task_id, queue)
         if task is None:
             raise TaskNotFound(task_id)
         return task
@@ -147,67 +173,71 @@ class Client:
         except ValueError:
             choices = ", ".join(s.value for s in TaskStatus)
             raise InvalidTask(f"unknown status {status!r}: use one of {choices}") from None
-        queues = [check_queue(queue)] if queue else await self.store.queues()
+        queues = [check_queue(queue)] if queue else await self.store.tasks.queues()
         tasks, nxt = await listing.list_tasks(
-            self.store, queues, statuses, task_type, cursor, limit
+            self.store.tasks, queues, statuses, task_type, cursor, limit
         )
         return TaskPage(tasks, nxt)
 
     async def cancel(self, task_id: str, queue: str | None = None) -> Task:
         """Cancel a queued or scheduled task at once; ask a running one to stop."""
         task = await self._require(task_id, queue)
-        outcome = await self.store.cancel(task.queue, task_id)
-        if outcome == "missing":
+        outcome = await self.store.tasks.cancel(task.queue, task_id)
+        if outcome is Cancelled.MISSING:
             raise TaskNotFound(task_id)
-        if outcome == "finished":
+        if outcome is Cancelled.FINISHED:
             raise InvalidTransition(f"task {task_id} has already finished ({task.status})")
         return await self._require(task_id, task.queue)
 
     async def retry(self, task_id: str, queue: str | None = None) -> Task:
         """Queue a failed (or cancelled) task again with a fresh retry budget."""
         task = await self._require(task_id, queue)
-        outcome = await self.store.retry(task.queue, task_id)
-        if outcome == "missing":
+        outcome = await self.store.tasks.retry(task.queue, task_id)
+        if outcome.task is not None:
+            return outcome.task
+        if outcome.refused_in is None:
             raise TaskNotFound(task_id)
-        if isinstance(outcome, str):
-            raise InvalidTransition(
-                f"task {task_id} is {outcome}; only failed or cancelled tasks can be retried"
-            )
-        return outcome
+        raise InvalidTransition(
+            f"task {task_id} is {outcome.refused_in}; only failed or cancelled tasks can be retried"
+        )
 
     async def wait(
         self, task_id: str, timeout: float | None = None, queue: str | None = None
     ) -> Task:
-        """Wait until the task finishes; raises TaskWaitTimeout after ``timeout`` seconds."""
+        """Wait until the task finishes, woken by its queue's events (no polling); raises
+        TaskWaitTimeout after ``timeout`` seconds, TaskNotFound if it expires meanwhile."""
         task = await self._require(task_id, queue)
         deadline = None if timeout is None else time.monotonic() + timeout
-        last = await self.store.last_event_id(task.queue)
+        events = self.store.events
+        # The position is taken before the task is read again: no event is missed between.
+        position = (await events.newest([task.queue]))[task.queue]
         while True:
             task = await self._require(task_id, task.queue)
             if task.status.is_finished:
                 return task
-            left = 2.0 if deadline is None else deadline - time.monotonic()
+            left = WAIT_BLOCK if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TaskWaitTimeout(f"task {task_id} still {task.status} after {timeout} s")
-            block = max(1, int(min(left, 2.0) * 1000))
-            for event_id, _fields in await self.store.read_events(task.queue, last, block):
-                last = event_id
+            block_ms = max(1, int(min(left, WAIT_BLOCK) * 1000))
+            seen = await events.read_after({task.queue: position}, block_ms)
+            position = seen[-1].id if seen else position
 
     async def stats(self, queue: str | None = None) -> list[QueueStats]:
         """Counts per status for ``queue``, or for every known queue."""
-        queues = [check_queue(queue)] if queue else await self.store.queues()
-        return list(await asyncio.gather(*(self.store.stats(q) for q in queues)))
+        queues = [check_queue(queue)] if queue else await self.store.tasks.queues()
+        return list(await asyncio.gather(*(self.store.tasks.stats(q) for q in queues)))
 
     async def workers(self) -> list[WorkerInfo]:
         """Workers whose heartbeat is recent."""
         return [
-            WorkerInfo(worker_id, datetime.fromtimestamp(seen, UTC), details)
-            for worker_id, seen, details in await self.store.live_workers()
+            WorkerInfo(w.id, datetime.fromtimestamp(w.last_seen, UTC), w.details)
+            for w in await self.store.workers.live()
         ]
 
     async def breakers(self) -> list[BreakerInfo]:
         """Every breaker that has recorded a failure: task types' and named ones."""
-        return [_breaker(name, fields) for name, fields in await self.store.all_breakers()]
+        found = await self.store.limits.all_breakers(await self.store.tasks.queues())
+        return [_breaker(name, fields) for name, fields in found]
 
     async def breaker(self, name: str) -> BreakerInfo | None:
         """The breaker named ``name`` (``task:QUEUE:TYPE`` for a task type's), or None."""
@@ -221,32 +251,52 @@ class Client:
         kind, _, rest = name.partition(":")
         if kind == "task":
             queue, _, task_type = rest.partition(":")
-            await self.store.reset_type_breaker(check_queue(queue), check_name(task_type))
+            await self.store.limits.reset_type_breaker(check_queue(queue), check_name(task_type))
         else:
-            await self.store.breaker(check_name(name), "reset")
+            await self.store.limits.breaker(check_name(name), "reset")
         info = await self.breaker(name)
         if info is None:
             raise ArqdError(f"breaker {name!r} vanished while being reset")
         return info
 
-    # The HTTP API's rate limit: its budgets live in Redis, so every replica shares them.
+    # Live events.
 
-    @staticmethod
-    def http_subject(api_key: bytes | None, address: str | None) -> str:
-        """Whom an HTTP rate limit counts: an API key (only its SHA-256 is ever stored) or,
-        with no key, the client's address."""
-        return http_client(api_key, address)
+    def events(
+        self,
+        queue: str | None = None,
+        task_id: str | None = None,
+        task_type: str | None = None,
+        last_event_id: str | None = None,
+    ) -> EventFeed:
+        """Task events of ``queue`` (None: every queue, new ones too) as they happen, from
+        just after ``last_event_id`` when given; ``async for event in client.events():``.
+        ``await feed.start()`` fixes where it starts before the first event is awaited."""
+        return EventFeed(
+            self.store,
+            check_queue(queue) if queue else None,
+            EventFilter(task_id, task_type),
+            last_event_id,
+        )
 
-    async def take_http_tokens(
-        self, wanted: Sequence[tuple[str, float, int]]
-    ) -> list[tuple[bool, int, int, int]]:
-        """A token for each (subject, interval ms, burst), in one script call: (allowed,
-        ms until one is free, tokens left, ms until the budget is full) each."""
-        return await self.store.take_tokens(HTTP_SCOPE, wanted)
+    def system_events(
+        self, sources: Sequence[str] = SYSTEM_SOURCES, last_event_id: str | None = None
+    ) -> SystemFeed:
+        """Named breakers' transitions and rate-limit refusals, as they happen."""
+        return SystemFeed(self.store, sources, last_event_id)
 
-    async def note_rate_limited(self, fields: dict[str, str | int]) -> None:
-        """Record a refused request on the rate-limit event stream (``WS /events/system``)."""
-        await self.store.note_rate_limited(fields)
+    # Operations.
+
+    async def ping(self) -> None:
+        """Return when Redis answers; raise redis-py's ConnectionError if it does not."""
+        await self.store.ping()
+
+    async def refresh(self, metrics: Metrics) -> None:
+        """Read the cluster-wide gauges of ``metrics`` (queues, workers, breakers) from Redis."""
+        await metrics.refresh(self.store)
+
+    def rate_limiter(self, scope: str) -> RateLimiter:
+        """The rate limits of ``scope``, shared with every process on this Redis."""
+        return RateLimiter(self.store, scope)
 
 
 def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:

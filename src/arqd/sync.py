@@ -13,14 +13,12 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from arqd.client import Client, TaskPage, WorkerInfo, prepare, snapshot
+from arqd.client import Client, QueueStats, TaskPage, WorkerInfo, prepare, snapshot
 from arqd.core.errors import TaskNotFound
 from arqd.core.settings import Settings
-from arqd.core.task import Task, TaskStatus
+from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.store.blocking import BlockingEnqueuer
-from arqd.store.codec import NewTask
-from arqd.store.connection import connect, resolve_url
-from arqd.store.store import QueueStats, Store
+from arqd.store.connection import resolve_url
 
 T = TypeVar("T")
 
@@ -66,8 +64,8 @@ class SyncClient:
         outcomes = self._enqueuer.enqueue(tasks)
         now = datetime.now(UTC)
         return [
-            snapshot(task, queue, now) if created else self._require(task_id, queue)
-            for task, queue, (task_id, created) in zip(tasks, queues, outcomes, strict=True)
+            snapshot(task, queue, now) if outcome.created else self._require(outcome.id, queue)
+            for task, queue, outcome in zip(tasks, queues, outcomes, strict=True)
         ]
 
     def _require(self, task_id: str, queue: str) -> Task:
@@ -106,4 +104,4 @@ class SyncClient:
 
 
 async def _make(url: str, settings: Settings) -> Client:
-    return Client(Store(connect(url), settings))
+    return Client.connect(url, settings)  # in the loop's thread: the pool binds to it

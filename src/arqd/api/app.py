@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
-from arqd.api.backend import api_client, feed_store
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
@@ -20,11 +19,10 @@ from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from arqd.api.routes import breakers, metrics, system, tasks
 from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
-from arqd.client import Client
+from arqd.client import FEEDS, REQUESTS, Client, resolve_url
 from arqd.core.settings import Settings
 from arqd.observability.http import HttpMetrics
 from arqd.observability.metrics import Metrics
-from arqd.store.connection import resolve_url
 from arqd.worker import Registry
 
 log = logging.getLogger("arqd.api")
@@ -61,7 +59,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.redis_url or await asyncio.to_thread(resolve_url, settings)
         assert url is not None
-        state.attach(client or api_client(settings, url), feed_store(settings, url))
+        state.attach(
+            client or Client.connect(url, settings, REQUESTS), Client.connect(url, settings, FEEDS)
+        )
         if keys.open:
             _warn_open(settings)
         worker = (
@@ -72,7 +72,6 @@ def create_app(
         finally:
             if worker is not None:
                 await worker.stop()
-            await state.batcher.close()
             await state.feeds.close()
             if client is None:
                 await state.client.close()

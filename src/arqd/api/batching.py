@@ -1,11 +1,10 @@
-"""Calls that arrive together reach Redis together.
+"""Rate-limit tokens of requests that arrive together are taken in one script call.
 
 Under load, many requests are waiting on Redis at any moment. Rather than one round trip
-each, the calls that arrive while a round trip is in flight are sent together as the next
-one: one enqueue for the ``POST /tasks`` requests, one script call for the rate-limit tokens
-they take. An idle server sends a lone call at once, so batching adds no latency; a busy one
-sends fewer, larger batches, which is where its throughput comes from. Batches go out one
-at a time, in arrival order, so tasks keep the order their requests arrived in.
+each, the token requests that arrive while a call is in flight are sent together as the
+next one. An idle server sends a lone call at once, so batching adds no latency; a busy one
+sends fewer, larger batches (bench.bench_api with a rate limit on). Enqueues are grouped
+by the store itself (``arqd.store.grouping``), not here.
 """
 
 from __future__ import annotations
@@ -14,11 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
-
-from arqd.client import Client
-from arqd.core.errors import InvalidTask
-from arqd.core.task import Task
-from arqd.store.codec import NewTask
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -71,25 +65,3 @@ class Batcher(Generic[In, Out]):
         for _, future in batch:
             if not future.done():
                 future.set_exception(exc)
-
-
-class EnqueueBatcher(Batcher[NewTask, Task]):
-    """Enqueues one task for each caller, sharing round trips between concurrent callers."""
-
-    def __init__(self, client: Client, max_batch: int = 500) -> None:
-        super().__init__(client.enqueue_many, max_batch)
-
-    async def enqueue(self, task: NewTask) -> Task:
-        """Enqueue ``task``; raises what ``Client.enqueue_many`` would for it alone."""
-        return await self.submit(task)
-
-    async def _failed(
-        self, batch: list[tuple[NewTask, asyncio.Future[Task]]], exc: Exception
-    ) -> None:
-        if not isinstance(exc, InvalidTask) or len(batch) == 1:
-            await super()._failed(batch, exc)
-            return
-        # The client validates every task before writing any, so nothing was written:
-        # send them one by one, so each caller gets its own task's error.
-        for waiter in batch:
-            await super()._send([waiter])

@@ -15,6 +15,7 @@ let requests through would pass them to routes that cannot serve them without Re
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -27,15 +28,15 @@ from arqd.api import problems
 from arqd.api.auth import presented_key
 from arqd.api.batching import Batcher
 from arqd.api.state import ApiState
-from arqd.client import HTTP_SCOPE
 from arqd.core.settings import Settings
+from arqd.resilience.limiter import RateLimiter, Token
 
 log = logging.getLogger("arqd.api")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/metrics.json"})
 MINUTE_MS = 60_000
 MAX_BATCH = 500  # tokens taken in one script call
-SCOPE = HTTP_SCOPE
+SCOPE = "http"  # the rate-limit scope of HTTP requests
 _EVENT_PATH_MAX = 200  # characters of the path an event keeps
 
 
@@ -94,14 +95,17 @@ class RateLimitMiddleware:
         self.app = app
         self.state = state
         self.policy = policy
-        self.tokens: Batcher[tuple[str, float, int], tuple[bool, int, int, int]] = Batcher(
-            self._take_tokens, MAX_BATCH
-        )
+        self.tokens: Batcher[tuple[str, float, int], Token] = Batcher(self._take_tokens, MAX_BATCH)
+        self._limiter: RateLimiter | None = None
 
-    async def _take_tokens(
-        self, wanted: list[tuple[str, float, int]]
-    ) -> list[tuple[bool, int, int, int]]:
-        return await self.state.client.take_http_tokens(wanted)
+    @property
+    def limiter(self) -> RateLimiter:
+        if self._limiter is None:  # the client is attached when the app starts
+            self._limiter = self.state.client.rate_limiter(SCOPE)
+        return self._limiter
+
+    async def _take_tokens(self, wanted: list[tuple[str, float, int]]) -> list[Token]:
+        return await self.limiter.take(wanted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:
@@ -125,11 +129,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
 
     async def _take(self, scope: Scope, key: bytes | None, limit: int) -> Verdict:
-        subject = self.state.client.http_subject(key, _address(scope))
-        allowed, retry, remaining, reset = await self.tokens.submit(
-            (subject, MINUTE_MS / limit, limit)
-        )
-        return Verdict(allowed, limit, retry, remaining, reset)
+        subject = http_subject(key, _address(scope))
+        token = await self.tokens.submit((subject, MINUTE_MS / limit, limit))
+        return Verdict(token.allowed, limit, token.retry_after_ms, token.remaining, token.reset_ms)
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, key: bytes | None, verdict: Verdict
@@ -148,17 +150,24 @@ class RateLimitMiddleware:
     async def _note(self, scope: Scope, key: bytes | None, verdict: Verdict) -> None:
         """The refusal as an event; losing one is better than failing the answer."""
         fields: dict[str, str | int] = {
-            "scope": SCOPE,
-            "client": self.state.client.http_subject(key, _address(scope)),
+            "client": http_subject(key, _address(scope)),
             "method": scope.get("method", "WEBSOCKET"),
             "path": scope["path"][:_EVENT_PATH_MAX],
             "limit": verdict.limit,
             "retry_after_ms": verdict.retry_after_ms,
         }
         try:
-            await self.state.client.note_rate_limited(fields)
+            await self.limiter.note_refused(fields)
         except problems.UNAVAILABLE:
             log.warning("a rate-limit refusal could not be recorded: Redis is unreachable")
+
+
+def http_subject(api_key: bytes | None, address: str | None) -> str:
+    """Whom the HTTP rate limit counts: an API key's SHA-256 (the key itself never goes
+    into Redis), or the client's address when there is no key."""
+    if api_key is not None:
+        return "key:" + hashlib.sha256(api_key).hexdigest()
+    return f"addr:{address or 'unknown'}"
 
 
 def _address(scope: Scope) -> str | None:

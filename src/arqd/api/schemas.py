@@ -14,11 +14,18 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from arqd.client import BreakerInfo, WorkerInfo
+from arqd.client import BreakerInfo, QueueStats, WorkerInfo
 from arqd.core.errors import InvalidTask
-from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus, check_name, check_queue
-from arqd.store.codec import NewTask, new_task_id, task_ids
-from arqd.store.store import QueueStats
+from arqd.core.ids import new_task_id, task_ids
+from arqd.core.task import (
+    NAME_PATTERN,
+    QUEUE_PATTERN,
+    NewTask,
+    Task,
+    TaskStatus,
+    check_name,
+    check_queue,
+)
 
 MAX_BATCH = 1000
 MAX_SECONDS = 366 * 86_400.0  # delays and timeouts beyond a year are mistakes, not plans

@@ -9,11 +9,11 @@ import uvicorn
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from arqd.api.app import create_app
+from arqd.client import resolve_url
 from arqd.core.errors import ArqdError
 from arqd.core.settings import Settings
 from arqd.observability.logs import setup_logging
 from arqd.observability.tracing import setup_tracing
-from arqd.store.connection import resolve_url
 from arqd.worker import Registry
 
 log = logging.getLogger("arqd.api")

@@ -1,4 +1,4 @@
-"""What the routes share for the life of one app: settings, the client, counters."""
+"""What the routes share for the life of one app: settings, the clients, counters."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from arqd.api.batching import EnqueueBatcher
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.observability.metrics import Metrics
-from arqd.store.store import Store
 
 
 @dataclass
 class ApiState:
-    """Held in ``app.state.arqd``; the lifespan fills in the client."""
+    """Held in ``app.state.arqd``; the lifespan attaches the clients."""
 
     settings: Settings
     event_buffer: int = 1000
@@ -25,13 +23,13 @@ class ApiState:
     inflight: int = 0  # HTTP requests being served now (see shedding.py)
     metrics: Metrics | None = None
     _client: Client | None = None
-    _batcher: EnqueueBatcher | None = None
-    _feeds: Store | None = None
+    _feeds: Client | None = None
 
-    def attach(self, client: Client, feeds: Store) -> None:
-        """Start serving with ``client`` for requests and ``feeds`` for WebSocket reads."""
+    def attach(self, client: Client, feeds: Client) -> None:
+        """Start serving with ``client`` for requests and ``feeds`` for blocking reads
+        (WebSocket feeds, long polls): each of those holds a connection for up to a
+        second, so they draw on a pool of their own and cannot starve the requests."""
         self._client = client
-        self._batcher = EnqueueBatcher(client)
         self._feeds = feeds
 
     @property
@@ -40,14 +38,9 @@ class ApiState:
         return self._client
 
     @property
-    def feeds(self) -> Store:
+    def feeds(self) -> Client:
         assert self._feeds is not None, "the app's lifespan has not started"
         return self._feeds
-
-    @property
-    def batcher(self) -> EnqueueBatcher:
-        assert self._batcher is not None, "the app's lifespan has not started"
-        return self._batcher
 
     def uptime(self) -> float:
         return time.monotonic() - self.started

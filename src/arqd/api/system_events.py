@@ -13,18 +13,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, WebSocket
 
-from arqd.api import problems
-from arqd.api.events import Feed, run_feed
+from arqd.api.events import Relay, run_feed
 from arqd.api.state import ApiState
-from arqd.store import events as streams
+from arqd.feeds import EVENT_ID, SYSTEM_SOURCES, StreamEvent
 
-BLOCK_MS = 1000
 NUMBERS = frozenset({"state", "limit", "retry_after_ms"})
 
 router = APIRouter()
 
 
-def system_event_json(event: streams.StreamEvent) -> dict[str, Any]:
+def system_event_json(event: StreamEvent) -> dict[str, Any]:
     """The message for one entry: its source, id and time, then the entry's own fields."""
     ms = int(event.id.partition("-")[0])
     message: dict[str, Any] = {
@@ -38,34 +36,14 @@ def system_event_json(event: streams.StreamEvent) -> dict[str, Any]:
     return message
 
 
-class SystemFeed(Feed):
-    """The system streams in ``positions`` (by source)."""
-
-    async def read(self) -> None:
-        while self.running:
-            for event in await streams.read_system_after(
-                self.state.feeds, self.positions, BLOCK_MS
-            ):
-                self.positions[event.queue] = event.id
-                self.put(system_event_json(event))
-
-
 @router.websocket("/events/system")
 async def system_events(
     websocket: WebSocket,
     source: Annotated[Literal["breaker", "rate_limit"] | None, Query()] = None,
-    last_event_id: Annotated[str | None, Query(pattern=streams.EVENT_ID.pattern)] = None,
+    last_event_id: Annotated[str | None, Query(pattern=EVENT_ID.pattern)] = None,
 ) -> None:
     """Stream breaker transitions and rate-limit refusals as JSON text messages."""
     state: ApiState = websocket.app.state.arqd
-    sources = [source] if source else list(streams.SYSTEM_SOURCES)
-    try:
-        if last_event_id is not None:
-            positions = dict.fromkeys(sources, last_event_id)
-        else:
-            positions = await streams.newest_system_ids(state.feeds, sources)
-    except problems.UNAVAILABLE:
-        await websocket.send_denial_response(problems.unavailable())
-        return
-    await websocket.accept()
-    await run_feed(websocket, SystemFeed(state, positions))
+    sources = [source] if source else list(SYSTEM_SOURCES)
+    feed = state.feeds.system_events(sources, last_event_id)
+    await run_feed(websocket, Relay(state, feed, system_event_json))

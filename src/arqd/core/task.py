@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from arqd.core.errors import InvalidTask
-from arqd.core.slots import direct_init
+from arqd.core.ids import new_task_id
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -48,7 +48,6 @@ class ErrorInfo:
     traceback: str | None = None
 
 
-@direct_init  # a batch enqueue makes one per task
 @dataclass(frozen=True, slots=True)
 class Task:
     """A snapshot of one task as stored in Redis."""
@@ -81,6 +80,24 @@ class Task:
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
         return data
+
+
+@dataclass(slots=True)
+class NewTask:
+    """Everything a producer says about a task it enqueues. Durations are in seconds."""
+
+    type: str
+    payload: Any = None
+    queue: str | None = None
+    priority: int = 0
+    delay: float | None = None
+    eta: datetime | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    result_ttl: float | None = None
+    trace_context: dict[str, str] | None = None
+    id: str = field(default_factory=new_task_id)
 
 
 def check_name(name: str) -> str:

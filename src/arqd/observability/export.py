@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from arqd.observability.metrics import Metrics
-from arqd.store.store import Store
 
 log = logging.getLogger("arqd.metrics")
 TEXT_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-async def refreshed(metrics: Metrics, store: Store) -> Metrics:
-    """Refresh the cluster gauges; with Redis unreachable, keep the last ones and say so,
-    so a scrape (and a liveness probe on it) still answers."""
+async def refreshed(metrics: Metrics, refresh: Awaitable[None]) -> Metrics:
+    """``metrics`` once ``refresh`` (say ``metrics.refresh(store)``) has read the cluster
+    gauges; with Redis unreachable, keep the last ones and say so, so a scrape (and a
+    liveness probe on it) still answers."""
     try:
-        await metrics.refresh(store)
+        await refresh
     except (RedisError, OSError) as exc:
         log.warning("metrics: cluster gauges not refreshed, Redis unreachable: %s", exc)
     return metrics

@@ -130,10 +130,11 @@ class Metrics:
     async def refresh(self, store: Store) -> None:
         """Read the cluster gauges from Redis."""
         snap = ClusterSnapshot()
-        for queue in await store.queues():
-            stats = await store.stats(queue)
+        queues = await store.tasks.queues()
+        for queue in queues:
+            stats = await store.tasks.stats(queue)
             snap.queues[queue] = {s: float(getattr(stats, s)) for s in STATUSES}
             snap.lag[queue] = stats.oldest_age or 0.0
-        snap.workers = len(await store.live_workers())
-        snap.breakers = dict(await store.all_breakers())
+        snap.workers = len(await store.workers.live())
+        snap.breakers = dict(await store.limits.all_breakers(queues))
         self.cluster.snapshot = snap

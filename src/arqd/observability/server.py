@@ -28,10 +28,12 @@ SCRAPE_TIMEOUT = 10.0  # seconds a scrape may wait for the event loop and Redis
 
 def metrics_routes(metrics: Metrics, store: Store) -> dict[str, Route]:
     async def text() -> tuple[bytes, str]:
-        return as_text(await refreshed(metrics, store)), TEXT_CONTENT_TYPE
+        return as_text(await refreshed(metrics, metrics.refresh(store))), TEXT_CONTENT_TYPE
 
     async def json() -> tuple[bytes, str]:
-        return orjson.dumps(as_json(await refreshed(metrics, store))), "application/json"
+        return orjson.dumps(
+            as_json(await refreshed(metrics, metrics.refresh(store)))
+        ), "application/json"
 
     async def health() -> tuple[bytes, str]:
         return b'{"status":"ok"}', "application/json"  # the process answers: it is alive

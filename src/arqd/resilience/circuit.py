@@ -38,9 +38,9 @@ class CircuitBreaker:
         )
 
     async def __aenter__(self) -> CircuitBreaker:
-        allowed, retry_ms, _ = await self.store.breaker(self.name, "allow")
-        if not allowed:
-            raise CircuitOpen(self.name, retry_ms / 1000)
+        answer = await self.store.limits.breaker(self.name, "allow")
+        if not answer.allowed:
+            raise CircuitOpen(self.name, answer.retry_after_ms / 1000)
         return self
 
     async def __aexit__(
@@ -55,7 +55,7 @@ class CircuitBreaker:
             outcome = "fail"
         else:
             outcome = "neutral"
-        await self.store.breaker(self.name, outcome, self.threshold, self.open_ms)
+        await self.store.limits.breaker(self.name, outcome, self.threshold, self.open_ms)
 
     def __enter__(self) -> CircuitBreaker:
         return asyncio.run_coroutine_threadsafe(self.__aenter__(), self._require_loop()).result()
@@ -76,4 +76,4 @@ class CircuitBreaker:
 
     async def reset(self) -> None:
         """Close the breaker by hand."""
-        await self.store.breaker(self.name, "reset")
+        await self.store.limits.breaker(self.name, "reset")

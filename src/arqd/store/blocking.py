@@ -8,22 +8,22 @@ thread switches more. The arguments and replies are ``codec``'s, as in the async
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
-import hiredis
-import redis
 from redis.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from arqd.core.settings import Settings
+from arqd.core.task import NewTask
 from arqd.store import codec, scripts
-from arqd.store.codec import NewTask
+from arqd.store.codec import Enqueued
+from arqd.store.connection import connect_sync
 from arqd.store.keys import Keys
+from arqd.store.packing import pack
 
 
 class BlockingEnqueuer:
@@ -32,14 +32,7 @@ class BlockingEnqueuer:
     def __init__(self, url: str, settings: Settings) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self.redis = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=5,
-            socket_timeout=15,
-            retry_on_error=[RedisConnectionError],
-        )
-        self._source = scripts.source("enqueue")
-        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
+        self.redis = connect_sync(url)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[AbstractConnection] = []  # one per thread that enqueued
@@ -51,25 +44,29 @@ class BlockingEnqueuer:
             self._connections.clear()
         self.redis.close()
 
-    def enqueue(self, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
+    def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
         """Enqueue tasks, one script call per queue; (id, created) each, in order."""
         s = self.settings
         calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
         replies = [
-            self._eval(call.queue, s.events_max, len(call.positions), *call.args) for call in calls
+            self._run(call.queue, [s.events_max, len(call.positions), *call.args]) for call in calls
         ]
         # Queues the script says are not yet in the set of queue names (see enqueue.lua).
-        if fresh := [call.queue for call, reply in zip(calls, replies, strict=True) if reply[0]]:
+        fresh = [
+            c.queue for c, reply in zip(calls, replies, strict=True) if codec.is_new_queue(reply)
+        ]
+        if fresh:
             self.redis.sadd(self.keys.queues(), *fresh)
-        return codec.enqueue_outcomes(calls, replies, len(tasks))
+        return codec.in_batch_order(calls, replies, len(tasks))
 
-    def _eval(self, queue: str, *args: Any) -> Any:
-        command = ("EVALSHA", self._sha, 1, self.keys.queue(queue), *args)
+    def _run(self, queue: str, args: list[Any]) -> Any:
+        """The enqueue script, as ``Scripts.run`` runs a script: EVALSHA, or EVAL when
+        Redis does not have it cached."""
+        keys = [self.keys.queue(queue)]
         try:
-            return self._send(command)
+            return self._send(tuple(scripts.evalsha("enqueue", keys, args)))
         except NoScriptError:
-            self.redis.script_load(self._source)
-            return self._send(command)
+            return self._send(tuple(scripts.eval_source("enqueue", keys, args)))
 
     def _send(self, command: tuple[Any, ...]) -> Any:
         """One command on this thread's connection. A broken connection is dropped and
@@ -77,7 +74,7 @@ class BlockingEnqueuer:
         configured (the enqueue script finds a task it already wrote)."""
         connection = self._connection()
         try:
-            packed = hiredis.pack_command(cast(Any, command))
+            packed = pack(command)
             connection.send_packed_command([packed], False)  # type: ignore[no-untyped-call]
             return connection.read_response()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:

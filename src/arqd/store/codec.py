@@ -1,4 +1,5 @@
-"""Pure conversions between arqd's Python objects and what the scripts take and return.
+"""The wire format: what the scripts take and return, and arqd's objects from and to it.
+Each script's reply is decoded here, once, into a named type.
 
 A task's hash uses short field names to keep Redis memory low; the four every task has
 are one letter, so a small task's hash fits a 48-byte allocation (not 64):
@@ -18,19 +19,17 @@ each small task's hash past its allocation size.
 
 from __future__ import annotations
 
-import base64
-import os
-import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
-from arqd.core.slots import direct_init
-from arqd.core.task import ErrorInfo, Task, TaskStatus, check_name, check_queue
+from arqd.core.lease import Answer, Lease
+from arqd.core.task import ErrorInfo, NewTask, Task, TaskStatus, check_name, check_queue
 
 ArgList = list[str | bytes | int | float]
 
@@ -48,78 +47,6 @@ _STATUS_OF = {code: status for status, code in STATUS_CODES.items()}
 def text(value: object) -> str:
     """A Redis reply item as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def task_ids(count: int) -> list[str]:
-    """``count`` random, URL-safe 16-character ids (96 bits each from the OS's random
-    source), from one read of it: 12 bytes encode to exactly 16 base64 characters, so the
-    encoding of the whole run splits into the ids."""
-    encoded = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode()
-    return [encoded[i : i + 16] for i in range(0, 16 * count, 16)]
-
-
-_spare_ids: list[str] = []  # drawn ahead; list.pop and extend are atomic, so threads share it
-os.register_at_fork(after_in_child=_spare_ids.clear)  # a child must not reuse its parent's
-
-
-def new_task_id() -> str:
-    """A random, URL-safe 16-character id (96 bits), like ``task_ids``'s. They are drawn
-    256 at a time: reading the random source costs a system call, which was most of what
-    making an id cost."""
-    while True:
-        try:
-            return _spare_ids.pop()
-        except IndexError:
-            _spare_ids.extend(task_ids(256))
-
-
-@dataclass(slots=True)
-class NewTask:
-    """Everything a producer says about a task it enqueues. Durations are in seconds."""
-
-    type: str
-    payload: Any = None
-    queue: str | None = None
-    priority: int = 0
-    delay: float | None = None
-    eta: datetime | None = None
-    max_retries: int | None = None
-    timeout: float | None = None
-    idempotency_key: str | None = None
-    result_ttl: float | None = None
-    trace_context: dict[str, str] | None = None
-    id: str = field(default_factory=new_task_id)
-
-
-@direct_init  # a worker makes one per task
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """One attempt of a task, leased to a worker."""
-
-    queue: str
-    id: str
-    token: bytes
-    type: str
-    payload: bytes
-    attempt: int
-    max_retries: int | None
-    timeout_ms: int | None
-    trace: bytes | None
-    waited_ms: int = 0  # how long it was ready before this attempt started
-
-
-@direct_init  # a worker makes one per task
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """How one attempt ended, for the finish script."""
-
-    lease: Lease
-    outcome: str  # succeeded | failed | retry | cancelled | returned
-    value: bytes = b""
-    delay_ms: int = 0
-    breaker: str = ""  # the type's breaker: "" (none), ok, fail or neutral
-    breaker_threshold: int = 0
-    breaker_open_ms: int = 0
 
 
 US, RS = b"\x1f", b"\x1e"  # field and record separators of packed answers (finish.lua)
@@ -245,36 +172,52 @@ def plan_enqueue(
     return list(calls.values())
 
 
-def found_earlier(reply: Sequence[Any]) -> dict[int, str]:
-    """The enqueue script's reply: the tasks (0-based place in the call) that were there
-    already, with the id found. Every other task of the call was created."""
-    return {int(reply[i]) - 1: reply[i + 1].decode() for i in range(1, len(reply), 2)}
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The enqueue script's answer for one task: ``created``, or the id of the task that
+    was there already (the same id sent again, or the same idempotency key)."""
+
+    id: str
+    created: bool
 
 
-def call_outcomes(reply: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[str, bool]]:
-    """(id, created) for each task of one enqueue script call, from its reply: the id
-    found for a task that was there already."""
-    earlier = found_earlier(reply) if len(reply) > 1 else {}
+def decode_enqueued(reply: Sequence[Any], task_ids: Sequence[str]) -> list[Enqueued]:
+    """Each task of one enqueue script call, in order. The reply: a flag (the queue's name
+    is new), then for each task that was there already its 1-based place and the id found."""
+    found = {int(reply[i]) - 1: reply[i + 1].decode() for i in range(1, len(reply), 2)}
     return [
-        (task_id, True) if (found := earlier.get(k)) is None else (found, False)
+        Enqueued(task_id, True) if (earlier := found.get(k)) is None else Enqueued(earlier, False)
         for k, task_id in enumerate(task_ids)
     ]
 
 
-def enqueue_outcomes(
+def in_batch_order(
     calls: Sequence[EnqueueCall], replies: Sequence[Sequence[Any]], count: int
-) -> list[tuple[str, bool]]:
-    """(id, created) per task of a batch, in the batch's order."""
-    results: list[tuple[str, bool]] = [("", False)] * count
+) -> list[Enqueued]:
+    """The answers of a batch's script calls (one per queue), in the batch's order."""
+    results: list[Enqueued] = [Enqueued("", False)] * count
     for call, reply in zip(calls, replies, strict=True):
-        for position, outcome in zip(call.positions, call_outcomes(reply, call.ids), strict=True):
+        for position, outcome in zip(call.positions, decode_enqueued(reply, call.ids), strict=True):
             results[position] = outcome
     return results
 
 
-def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease]]:
-    """The dequeue script's reply: ms until the next timed event (-1: none), how many
-    tasks a limit deferred, and the leases."""
+def is_new_queue(reply: Sequence[Any]) -> bool:
+    """The enqueue script says the queue is not yet known to be in the set of names."""
+    return bool(reply[0] == 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The dequeue script's answer: the leases, how many tasks a limit held back, and
+    the ms until the queue's next timed event (-1: none)."""
+
+    leases: list[Lease]
+    deferred: int
+    next_event_ms: int
+
+
+def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
     fields = iter(reply[3 : 3 + 9 * int(reply[1])])
     leases = [
         Lease(
@@ -293,7 +236,99 @@ def parse_leases(queue: str, reply: Sequence[Any]) -> tuple[int, int, list[Lease
             *(fields,) * 9, strict=True
         )
     ]
-    return int(reply[0]), int(reply[2]), leases
+    return Fetched(leases, int(reply[2]), int(reply[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """The heartbeat script's answer: leases lost to another attempt, and tasks whose
+    cancellation was asked for."""
+
+    lost: frozenset[str]
+    cancel: frozenset[str]
+
+
+def decode_renewal(reply: Sequence[Any]) -> Renewal:
+    lost, cancel = reply
+    return Renewal(frozenset(i.decode() for i in lost), frozenset(i.decode() for i in cancel))
+
+
+class Cancelled(StrEnum):
+    """The cancel script's answer."""
+
+    CANCELLED = "cancelled"  # it was queued or scheduled, and is cancelled now
+    REQUESTED = "requested"  # it is running: its worker is told to stop it
+    MISSING = "missing"
+    FINISHED = "finished"  # it had finished already
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """The retry script's answer: the task as it is once queued again, or the status that
+    kept it from being retried (None: no such task)."""
+
+    task: Task | None
+    refused_in: TaskStatus | None = None
+
+
+def decode_retried(queue: str, task_id: str, reply: Any) -> Retried:
+    if reply == b"missing":
+        return Retried(None)
+    if isinstance(reply, bytes):
+        return Retried(None, TaskStatus(reply.decode()))
+    return Retried(decode_task(queue, task_id, dict(zip(reply[::2], reply[1::2], strict=True))))
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerAnswer:
+    """The breaker script's answer: may the call pass, when to ask again (ms), and the
+    breaker's state after it (0 closed, 1 open, 2 half-open)."""
+
+    allowed: bool
+    retry_after_ms: int
+    state: int
+
+
+def decode_breaker(reply: Sequence[Any]) -> BreakerAnswer:
+    allowed, retry, state = reply
+    return BreakerAnswer(allowed == 1, int(retry), int(state))
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """The rate-limit script's answer for one limit."""
+
+    allowed: bool
+    retry_after_ms: int  # until a token is free (0 when allowed)
+    remaining: int
+    reset_ms: int  # until the budget is full again
+
+
+def decode_tokens(flat: Sequence[Any]) -> list[Token]:
+    return [
+        Token(flat[i] == 1, int(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]))
+        for i in range(0, len(flat), 4)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """The stats script's answer: counts per status, and the age in seconds of the
+    oldest ready task."""
+
+    queue: str
+    queued: int
+    scheduled: int
+    active: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    oldest_age: float | None
+
+
+def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
+    q, sch, act, ok, failed, cxl, oldest = reply
+    return QueueStats(queue, q, sch, act, ok, failed, cxl, None if oldest < 0 else oldest / 1000)
 
 
 def _time(value: bytes | None) -> datetime | None:

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis.typing import KeyT, StreamIdT
 
 from arqd.store.codec import text
-from arqd.store.store import Store
+from arqd.store.keys import Keys
+from arqd.store.leases import BLOCK_CAP
 
 START = "0-0"
 
@@ -74,67 +76,68 @@ def just_before(event_id: str) -> str:
     return START
 
 
-async def newest_ids(store: Store, queues: Sequence[str]) -> dict[str, str]:
-    """The id of each queue's newest event (``0-0`` for an empty stream), in one round trip."""
-    return await _newest(store, {queue: store.keys.events(queue) for queue in queues})
-
-
-async def read_after(
-    store: Store, positions: Mapping[str, str], block_ms: int, count: int = 200
-) -> list[StreamEvent]:
-    """Events after each queue's position, waiting up to ``block_ms`` for the first one.
-
-    At most ``count`` per queue; the result is in id order across queues.
-    """
-    streams = {store.keys.events(queue): (queue, after) for queue, after in positions.items()}
-    return await _read(store, streams, block_ms, count)
-
-
 # Events that belong to no queue: named breakers' transitions and HTTP rate-limit refusals.
 # Their StreamEvent.queue is the source's name.
 SYSTEM_SOURCES = ("breaker", "rate_limit")
 
 
-def _system_key(store: Store, source: str) -> str:
-    return store.keys.breaker_events() if source == "breaker" else store.keys.rate_limit_events()
+class Events:
+    """The queues' event streams, and the system streams, read from positions."""
 
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
 
-async def newest_system_ids(store: Store, sources: Sequence[str]) -> dict[str, str]:
-    """The id of each system stream's newest entry (``0-0`` for an empty one)."""
-    return await _newest(store, {source: _system_key(store, source) for source in sources})
+    async def newest(self, queues: Sequence[str]) -> dict[str, str]:
+        """The id of each queue's newest event (``0-0`` for an empty stream), in one
+        round trip."""
+        return await self._newest({queue: self.keys.events(queue) for queue in queues})
 
+    async def read_after(
+        self, positions: Mapping[str, str], block_ms: int, count: int = 200
+    ) -> list[StreamEvent]:
+        """Events after each queue's position, waiting up to ``block_ms`` for the first
+        one; at most ``count`` per queue, in id order across queues."""
+        streams = {self.keys.events(q): (q, after) for q, after in positions.items()}
+        return await self._read(streams, block_ms, count)
 
-async def read_system_after(
-    store: Store, positions: Mapping[str, str], block_ms: int, count: int = 200
-) -> list[StreamEvent]:
-    """``read_after`` for the system streams, by source."""
-    streams = {_system_key(store, src): (src, after) for src, after in positions.items()}
-    return await _read(store, streams, block_ms, count)
+    def _system_key(self, source: str) -> str:
+        return self.keys.breaker_events() if source == "breaker" else self.keys.rate_limit_events()
 
+    async def newest_system(self, sources: Sequence[str]) -> dict[str, str]:
+        """The id of each system stream's newest entry (``0-0`` for an empty one)."""
+        return await self._newest({source: self._system_key(source) for source in sources})
 
-async def _newest(store: Store, keys: Mapping[str, str]) -> dict[str, str]:
-    pipe = store.redis.pipeline(transaction=False)
-    for key in keys.values():
-        pipe.xrevrange(key, count=1)
-    replies = await pipe.execute()
-    return {
-        label: text(reply[0][0]) if reply else START
-        for label, reply in zip(keys, replies, strict=True)
-    }
+    async def read_system_after(
+        self, positions: Mapping[str, str], block_ms: int, count: int = 200
+    ) -> list[StreamEvent]:
+        """``read_after`` for the system streams, by source."""
+        streams = {self._system_key(src): (src, after) for src, after in positions.items()}
+        return await self._read(streams, block_ms, count)
 
+    async def _newest(self, keys: Mapping[str, str]) -> dict[str, str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys.values():
+            pipe.xrevrange(key, count=1)
+        replies = await pipe.execute()
+        return {
+            label: text(reply[0][0]) if reply else START
+            for label, reply in zip(keys, replies, strict=True)
+        }
 
-async def _read(
-    store: Store, streams: Mapping[str, tuple[str, str]], block_ms: int, count: int
-) -> list[StreamEvent]:
-    """``streams``: key -> (the events' label, the id to read after)."""
-    if not streams:
-        return []
-    after: dict[KeyT, StreamIdT] = {key: position for key, (_, position) in streams.items()}
-    reply: Any = await store.redis.xread(after, block=block_ms, count=count)
-    events = [
-        StreamEvent(streams[text(key)][0], text(eid), dict(fields))
-        for key, entries in reply or []
-        for eid, fields in entries
-    ]
-    events.sort(key=lambda event: event.sort_key)
-    return events
+    async def _read(
+        self, streams: Mapping[str, tuple[str, str]], block_ms: int, count: int
+    ) -> list[StreamEvent]:
+        """``streams``: key -> (the events' label, the id to read after)."""
+        if not streams:
+            return []
+        after: dict[KeyT, StreamIdT] = {key: position for key, (_, position) in streams.items()}
+        block_ms = min(block_ms, int(BLOCK_CAP * 1000))
+        reply: Any = await self.redis.xread(after, block=block_ms, count=count)
+        events = [
+            StreamEvent(streams[text(key)][0], text(eid), dict(fields))
+            for key, entries in reply or []
+            for eid, fields in entries
+        ]
+        events.sort(key=lambda event: event.sort_key)
+        return events

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arqd.store import codec
-from arqd.store.codec import ArgList
+from arqd.store.codec import ArgList, Enqueued
 
 # (queue, tasks in the call, their enqueue_args one after another) -> the script's reply
 Send = Callable[[str, int, ArgList], Awaitable[Sequence[Any]]]
@@ -28,7 +28,7 @@ Send = Callable[[str, int, ArgList], Awaitable[Sequence[Any]]]
 class _Member:
     task_id: str
     args: ArgList
-    answer: asyncio.Future[tuple[str, bool]]
+    answer: asyncio.Future[Enqueued]
 
 
 class EnqueueGroups:
@@ -40,15 +40,14 @@ class EnqueueGroups:
         self._groups: dict[str, list[_Member]] = {}  # by queue; sent when the turn ends
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def enqueue(self, queue: str, task_id: str, args: ArgList) -> tuple[str, bool]:
-        """(the task's id, True) if it was created; else (the id found, False)."""
+    async def enqueue(self, queue: str, task_id: str, args: ArgList) -> Enqueued:
         if not self._on_the_way and not self._groups:
             self._on_the_way += 1
             try:
                 reply = await self._send(queue, 1, args)
             finally:
                 self._on_the_way -= 1
-            return codec.call_outcomes(reply, [task_id])[0]
+            return codec.decode_enqueued(reply, [task_id])[0]
         loop = asyncio.get_running_loop()
         if not self._groups:
             loop.call_soon(self._flush)
@@ -81,7 +80,7 @@ class EnqueueGroups:
             return
         finally:
             self._on_the_way -= 1
-        outcomes = codec.call_outcomes(reply, [member.task_id for member in members])
+        outcomes = codec.decode_enqueued(reply, [member.task_id for member in members])
         for member, outcome in zip(members, outcomes, strict=True):
             if not member.answer.done():
                 member.answer.set_result(outcome)

@@ -7,10 +7,7 @@ Cluster slot. Scripts receive the queue prefix as KEYS[1] and append the suffixe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-
-FINISHED_INDEXES = ("succeeded", "failed", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +30,7 @@ class Keys:
         return f"{self.queue(queue)}prios"
 
     def index(self, queue: str, name: str) -> str:
-        """``scheduled``, ``active`` or one of FINISHED_INDEXES."""
+        """``scheduled``, ``active``, ``succeeded``, ``failed`` or ``cancelled``."""
         return f"{self.queue(queue)}{name}"
 
     def events(self, queue: str) -> str:
@@ -41,6 +38,14 @@ class Keys:
 
     def wake(self, queue: str) -> str:
         return f"{self.queue(queue)}wake"
+
+    def type_breaker(self, queue: str, task_type: str) -> str:
+        """A task type's circuit breaker (kept by the dequeue and finish scripts)."""
+        return f"{self.queue(queue)}cb:{task_type}"
+
+    def type_breakers(self, queue: str) -> str:
+        """The set of ``queue``'s task types that have a breaker record."""
+        return f"{self.queue(queue)}cbs"
 
     def queues(self) -> str:
         """Set of every queue name ever enqueued to."""
@@ -74,11 +79,3 @@ class Keys:
     def rate_limit_events(self) -> str:
         """Requests refused by the HTTP rate limit (a capped stream)."""
         return f"{self.prefix}:ratelimit:events"
-
-
-def http_client(api_key: bytes | None, address: str | None) -> str:
-    """The subject of a ``rate_limit("http", ...)`` key: an API key's SHA-256 (the key
-    itself never goes into Redis), or the client's address when there is no key."""
-    if api_key is not None:
-        return "key:" + hashlib.sha256(api_key).hexdigest()
-    return f"addr:{address or 'unknown'}"

@@ -10,7 +10,7 @@ import orjson
 from arqd.core.errors import InvalidTask
 from arqd.core.task import Task, TaskStatus
 from arqd.store.codec import text
-from arqd.store.store import Store
+from arqd.store.tasks import Tasks
 
 ORDER = (
     TaskStatus.ACTIVE,
@@ -52,7 +52,7 @@ class Position:
             ) from exc
 
 
-async def _ready_ids(store: Store, queue: str, offset: int, count: int) -> list[str]:
+async def _ready_ids(store: Tasks, queue: str, offset: int, count: int) -> list[str]:
     """Ready ids in the order workers take them: by priority, then oldest first."""
     keys = store.keys
     prios = await store.redis.zrevrange(keys.priorities(queue), 0, -1)
@@ -72,7 +72,7 @@ async def _ready_ids(store: Store, queue: str, offset: int, count: int) -> list[
     return ids
 
 
-async def _ids(store: Store, queue: str, status: TaskStatus, offset: int, count: int) -> list[str]:
+async def _ids(store: Tasks, queue: str, status: TaskStatus, offset: int, count: int) -> list[str]:
     if status is TaskStatus.QUEUED:
         return await _ready_ids(store, queue, offset, count)
     index = store.keys.index(queue, status.value)
@@ -83,7 +83,7 @@ async def _ids(store: Store, queue: str, status: TaskStatus, offset: int, count:
 
 
 async def list_tasks(
-    store: Store,
+    store: Tasks,
     queues: list[str],
     statuses: tuple[TaskStatus, ...],
     task_type: str | None,

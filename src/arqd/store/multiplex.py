@@ -32,7 +32,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-Arg = str | bytes | int | float
+from arqd.store.packing import Arg, pack
+
 DRAIN_ABOVE = 1024 * 1024  # bytes waiting for the socket before a new command waits for room
 
 
@@ -51,7 +52,7 @@ class Multiplexer:
             link = await self._connect()
         elif link.buffered() > DRAIN_ABOVE:
             await link.drain()
-        reply = await link.send(hiredis.pack_command(cast(Any, args)))
+        reply = await link.send(pack(args))
         if isinstance(reply, Exception):
             raise reply
         return reply

@@ -1,4 +1,5 @@
-"""The Lua scripts, read from ``lua/*.lua`` once, each with the shared helpers it uses.
+"""The Lua scripts, read from ``lua/*.lua`` once, each with the shared helpers it uses,
+and the one way to run them (``Scripts.run``).
 
 ``common.lua`` is a list of top-level definitions (constants and ``local function``s).
 Redis runs a script's whole text on every call, so each definition costs time on every
@@ -8,10 +9,19 @@ order ``common.lua`` gives them.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+
+from arqd.store.multiplex import Multiplexer
 
 NAMES = (
     "enqueue",
@@ -84,3 +94,50 @@ def source(name: str) -> str:
                 grew = True
     prelude = "".join(helper.text for i, helper in enumerate(helpers()) if i in chosen)
     return prelude + "\n" + body
+
+
+@cache
+def sha(name: str) -> str:
+    return hashlib.sha1(source(name).encode()).hexdigest()
+
+
+def evalsha(name: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    """The command that runs script ``name`` if Redis has it cached."""
+    return ["EVALSHA", sha(name), len(keys), *keys, *args]
+
+
+def eval_source(name: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    """The command that runs script ``name`` from its text, caching it in Redis: what
+    follows an ``EVALSHA`` refused with NOSCRIPT (Redis restarted, or SCRIPT FLUSH)."""
+    return ["EVAL", source(name), len(keys), *keys, *args]
+
+
+class Scripts:
+    """Runs the scripts (and other commands that answer at once) on one Redis.
+
+    Commands go over one connection shared by every coroutine (see ``multiplex``). If it
+    broke, redis-py's own path reconnects and resends as the pool's retry policy says.
+    Nothing is lost if the first copy had run: every script is safe to send twice
+    (``enqueue`` finds its task, an answer sent twice is refused by its fencing token, and
+    tasks a lost dequeue leased are reclaimed when their lease lapses)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.multiplexer = Multiplexer(redis)
+
+    async def run(self, name: str, keys: Sequence[str], *args: Any) -> Any:
+        """Run script ``name`` on ``keys``; a Redis error reply is raised."""
+        try:
+            return await self.send(*evalsha(name, keys, args))
+        except NoScriptError:
+            return await self.send(*eval_source(name, keys, args))
+
+    async def send(self, *args: Any) -> Any:
+        """One command on the shared connection, or redis-py's path if that broke."""
+        try:
+            return await self.multiplexer.call(*args)
+        except RedisConnectionError:
+            return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self.multiplexer.close()

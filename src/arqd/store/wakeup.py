@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+from arqd.store.packing import pack
 
 Command = Sequence[str | bytes | int | float]
 RETRY_UNBLOCK = 0.05  # seconds: an interrupt that came before the pop blocked is sent again
@@ -43,7 +44,7 @@ class WakeWait:
         if self._interrupted:  # before anything was sent: no need to block at all
             pop = ("PING",)
         try:
-            packed = [hiredis.pack_command(cast(Any, tuple(c))) for c in (pop, *then)]
+            packed = [pack(tuple(c)) for c in (pop, *then)]
             self._blocked = True
             await connection.send_packed_command(b"".join(packed), check_health=False)
             await connection.read_response()

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.errors import NonRetryable, Retry
+from arqd.core.lease import Answer, Lease
 from arqd.resilience.breaker import BreakerPolicy
-from arqd.store.codec import Lease, error_json
-from arqd.store.store import Answer
+from arqd.store.codec import error_json
 from arqd.worker.registry import TaskType
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import orjson
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
+from arqd.core.lease import Answer
 from arqd.observability import tracing
 from arqd.observability.metrics import Metrics
-from arqd.store.codec import Answer
 from arqd.worker.attempt import Plan, run_attempt
 
 log = logging.getLogger("arqd.worker")

@@ -23,12 +23,15 @@ from dataclasses import replace
 from redis.exceptions import RedisError
 
 from arqd.core.backoff import RetryPolicy
+from arqd.core.ids import new_task_id
+from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
 from arqd.observability.metrics import Metrics
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
-from arqd.store.codec import Lease, new_task_id
-from arqd.store.store import Answer, Limit, Store
+from arqd.store.codec import Fetched
+from arqd.store.leases import Limit
+from arqd.store.store import Store
 from arqd.worker import telemetry
 from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.registry import Registry
@@ -74,7 +77,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting = False  # blocked in the idle wait (see _wait_for_work)
         self._interrupting: asyncio.Task[None] | None = None
-        self._wake = store.wake_wait()  # this worker's own connection for idle waits
+        self._wake = store.leases.wake_wait()  # this worker's own connection for idle waits
         self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="arqd-task")
         self.started_at = time.time()
@@ -109,7 +112,7 @@ class Worker:
             self.concurrency,
             sorted(self.registry.types),
         )
-        await self.store.register_worker(self.id, self._describe())
+        await self.store.workers.register(self.id, self._describe())
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._heartbeat_loop())
@@ -123,7 +126,7 @@ class Worker:
             await self._wake.close()
             try:
                 await self._flush_answers()
-                await self.store.remove_worker(self.id)
+                await self.store.workers.remove(self.id)
             except (RedisError, OSError) as exc:
                 log.error(
                     "could not record the last answers (their leases will lapse and "
@@ -153,7 +156,7 @@ class Worker:
     async def _fetch(self, free: int) -> tuple[int, float]:
         took, soonest = 0, IDLE_BLOCK
         for queue in self.queues:
-            fetched = await self.store.dequeue(
+            fetched = await self.store.leases.dequeue(
                 queue, min(free - took, self._lease_batch), self.id, self._limits
             )
             took, soonest = self._took(fetched, took, soonest)
@@ -161,18 +164,15 @@ class Worker:
                 break
         return took, soonest
 
-    def _took(
-        self, fetched: tuple[int, int, list[Lease]], took: int, soonest: float
-    ) -> tuple[int, float]:
+    def _took(self, fetched: Fetched, took: int, soonest: float) -> tuple[int, float]:
         """Start what one dequeue leased; the running count and soonest due time so far."""
-        next_ms, deferred, leases = fetched
-        if deferred and self.metrics:
-            self.metrics.rate_limited.labels("task").inc(deferred)
-        for lease in leases:
+        if fetched.deferred and self.metrics:
+            self.metrics.rate_limited.labels("task").inc(fetched.deferred)
+        for lease in fetched.leases:
             self._start(lease)
-        if next_ms >= 0:
-            soonest = min(soonest, next_ms / 1000)
-        return took + len(leases), soonest
+        if fetched.next_event_ms >= 0:
+            soonest = min(soonest, fetched.next_event_ms / 1000)
+        return took + len(fetched.leases), soonest
 
     async def _wait_for_work(self, timeout: float, free: int) -> None:
         """Block until woken, stopped, or ``timeout`` seconds pass, and start what the
@@ -188,7 +188,7 @@ class Worker:
         counts = _shares(min(free, self._lease_batch * len(self.queues)), len(self.queues))
         self._waiting = True
         try:
-            fetched = await self.store.wait_and_dequeue(
+            fetched = await self.store.leases.wait_and_dequeue(
                 self._wake, self.queues, block, counts, self.id, self._limits
             )
         finally:
@@ -352,7 +352,7 @@ class Worker:
             if not batch:
                 continue
             try:
-                accepted = await self.store.finish(queue, batch)
+                accepted = await self.store.leases.finish(queue, batch)
             except BaseException:
                 self._answers[queue][:0] = batch
                 raise
@@ -396,12 +396,12 @@ class Worker:
         for _, plan, _ in self._running.values():
             by_queue[plan.lease.queue].append(plan.lease)
         for queue, leases in by_queue.items():
-            lost, cancel = await self.store.heartbeat(queue, leases)
-            for task_id in lost:
+            renewal = await self.store.leases.heartbeat(queue, leases)
+            for task_id in renewal.lost:
                 self._interrupt(task_id, StopReason.LOST)
-            for task_id in cancel:
+            for task_id in renewal.cancel:
                 self._interrupt(task_id, StopReason.CANCEL)
-        await self.store.register_worker(self.id, self._describe())
+        await self.store.workers.register(self.id, self._describe())
 
     def _describe(self) -> dict[str, object]:
         return {

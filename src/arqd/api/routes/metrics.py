@@ -23,7 +23,7 @@ async def metrics_text(state: State) -> Response:
     """Every metric in the Prometheus text format; queue gauges are read from Redis now."""
     if state.metrics is None:
         return Response(b"# metrics are off (ENABLE_PROMETHEUS=false)\n", 404)
-    body = as_text(await refreshed(state.metrics, state.client.store))
+    body = as_text(await refreshed(state.metrics, state.client.refresh(state.metrics)))
     return Response(body, media_type=TEXT_CONTENT_TYPE)
 
 
@@ -32,5 +32,7 @@ async def metrics_json(state: State) -> Response:
     """The same metrics as JSON: each with its type, help and samples."""
     if state.metrics is None:
         return Response(b'{"metrics": []}', 404, media_type="application/json")
-    body = orjson.dumps(as_json(await refreshed(state.metrics, state.client.store)))
+    body = orjson.dumps(
+        as_json(await refreshed(state.metrics, state.client.refresh(state.metrics)))
+    )
     return Response(body, media_type="application/json")

@@ -59,7 +59,7 @@ async def health(state: State) -> Response:
 @router.get("/ready", response_model=None, responses={**ok(200, ReadyOut, "Ready"), **errors(503)})
 async def ready(state: State) -> Response:
     """Ready to serve: Redis answers PING."""
-    await state.client.store.redis.ping()
+    await state.client.ping()
     return json_response({"status": "ready"})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from typing import Annotated
 
@@ -21,10 +20,8 @@ from arqd.api.schemas import (
     task_json,
 )
 from arqd.api.state import ApiState, api_state
-from arqd.core.errors import TaskNotFound
+from arqd.core.errors import TaskNotFound, TaskWaitTimeout
 from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus
-from arqd.observability import tracing
-from arqd.store import events as streams
 
 State = Annotated[ApiState, Depends(api_state)]
 TaskId = Annotated[str, Path(min_length=1, max_length=256, description="The task's id")]
@@ -69,8 +66,7 @@ async def enqueue_task(body: TaskIn, state: State) -> Response:
 async def enqueue_one(state: ApiState, body: TaskIn) -> Response:
     """``POST /tasks`` once the body is valid (also answered by the fast lane)."""
     new = body.to_new_task()
-    new.trace_context = tracing.inject_current() or None  # the batcher runs elsewhere
-    task = await state.batcher.enqueue(new)
+    task = await state.client.enqueue_task(new)
     if state.metrics is not None:
         state.metrics.tasks_enqueued.labels(task.queue, task.type).inc()
     status = 201 if task.id == new.id else 200
@@ -92,9 +88,6 @@ async def enqueue_batch(body: BatchIn, state: State) -> Response:
 async def enqueue_many(state: ApiState, body: BatchIn) -> Response:
     """``POST /tasks/batch`` once the body is valid (also answered by the fast lane)."""
     new = body.to_new_tasks()
-    trace_context = tracing.inject_current() or None
-    for task in new:
-        task.trace_context = trace_context
     created = await state.client.enqueue_many(new)
     if state.metrics is not None:
         # One increment per queue and type: one per task would cost about 2 µs each, a
@@ -145,21 +138,15 @@ async def get_task(
 async def _await_finish(
     state: ApiState, task_id: str, queue: str | None, wait: float
 ) -> Task | None:
-    deadline = time.monotonic() + wait
     task = await state.client.get(task_id, queue)
     if task is None or task.status.is_finished or wait <= 0:
         return task
-    store = state.feeds  # blocking reads hold a connection: not one of the request pool's
-    # The position is taken before the task is read again, so no event is missed between.
-    position = (await streams.newest_ids(store, [task.queue]))[task.queue]
-    while True:
-        task = await state.client.get(task_id, task.queue)
-        left = deadline - time.monotonic()
-        if task is None or task.status.is_finished or left <= 0:
-            return task
-        block_ms = max(1, int(min(left, 1.0) * 1000))
-        events = await streams.read_after(store, {task.queue: position}, block_ms)
-        position = events[-1].id if events else position
+    try:  # the wait's blocking reads hold a connection: one of the feeds' pool
+        return await state.feeds.wait(task_id, wait, task.queue)
+    except TaskWaitTimeout:
+        return await state.client.get(task_id, task.queue)
+    except TaskNotFound:
+        return None
 
 
 @router.delete(

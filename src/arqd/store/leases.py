@@ -1,0 +1,124 @@
+"""Tasks as workers see them: leased in batches, renewed by heartbeat, answered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from arqd.core.lease import Answer, Lease
+from arqd.core.settings import Settings
+from arqd.store import codec, scripts
+from arqd.store.codec import Fetched, Renewal
+from arqd.store.keys import Keys
+from arqd.store.scripts import Scripts
+from arqd.store.wakeup import WakeWait
+
+BLOCK_CAP = 2.0  # seconds; blocking reads stay well under the socket timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A task type's limits, enforced by the dequeue script across all workers."""
+
+    task_type: str
+    interval_ms: float = 0.0  # between two starts; 0: no rate limit
+    burst: int = 1
+    concurrency: int = 0  # at most this many running; 0: no limit
+
+
+class Leases:
+    """Dequeue, heartbeat and finish: each one script call on the queue's keys."""
+
+    def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+        self.scripts = scripts
+        self.keys = keys
+        self.settings = settings
+
+    async def dequeue(
+        self, queue: str, count: int, worker_id: str, limits: Sequence[Limit] = ()
+    ) -> Fetched:
+        """Lease up to ``count`` tasks of ``queue``."""
+        args = self._dequeue_args(count, worker_id, limits)
+        reply = await self.scripts.run("dequeue", [self.keys.queue(queue)], *args)
+        return codec.decode_fetched(queue, reply)
+
+    def _dequeue_args(self, count: int, worker_id: str, limits: Sequence[Limit]) -> list[Any]:
+        s = self.settings
+        limit_args: list[Any] = []
+        for limit in limits:
+            limit_args += [limit.task_type, limit.interval_ms, limit.burst, limit.concurrency]
+        return [
+            count,
+            s.lease_timeout,
+            worker_id,
+            s.events_max,
+            s.queue_max_retries,
+            s.failed_max,
+            s.failed_ttl,
+            len(limits),
+            *limit_args,
+        ]
+
+    def wake_wait(self) -> WakeWait:
+        """A connection of its own for one worker's idle waits (``wait_and_dequeue``),
+        from the store's pool; the worker closes it when it stops."""
+        return WakeWait(self.scripts.redis)
+
+    async def wait_and_dequeue(
+        self,
+        wait: WakeWait,
+        queues: Sequence[str],
+        timeout: float,
+        counts: Sequence[int],
+        worker_id: str,
+        limits: Sequence[Limit] = (),
+    ) -> list[Fetched]:
+        """Block until a wake token arrives on one of the queues or ``timeout`` seconds
+        pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip,
+        on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early."""
+        wake = [self.keys.wake(q) for q in queues]
+        pop: list[str | float] = ["BLPOP", *wake, max(0.01, min(timeout, BLOCK_CAP))]
+        calls = [
+            scripts.evalsha(
+                "dequeue", [self.keys.queue(q)], self._dequeue_args(n, worker_id, limits)
+            )
+            for q, n in zip(queues, counts, strict=True)
+        ]
+        replies = await wait.wait(pop, calls)
+        out = []
+        for queue, count, reply in zip(queues, counts, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                out.append(await self.dequeue(queue, count, worker_id, limits))  # loads it
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                out.append(codec.decode_fetched(queue, reply))
+        return out
+
+    async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
+        """Record how attempts ended; False for each answer refused (a stale token)."""
+        s = self.settings
+        reply = await self.scripts.run(
+            "finish",
+            [self.keys.queue(queue)],
+            s.events_max,
+            s.finished_index_max,
+            s.failed_max,
+            s.result_ttl,
+            s.failed_ttl,
+            codec.pack_answers(answers),
+        )
+        return [r == 1 for r in reply]
+
+    async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
+        """Renew leases; say which were lost to another attempt or asked to cancel."""
+        args: list[Any] = []
+        for lease in leases:
+            args += [lease.id, lease.token]
+        keys = [self.keys.queue(queue)]
+        return codec.decode_renewal(
+            await self.scripts.run("heartbeat", keys, self.settings.lease_timeout, *args)
+        )

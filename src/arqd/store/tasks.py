@@ -1,0 +1,109 @@
+"""Tasks as producers and operators see them: enqueue, read, cancel, retry, count."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from arqd.core.settings import Settings
+from arqd.core.task import NewTask, Task
+from arqd.store import codec
+from arqd.store.codec import ArgList, Cancelled, Enqueued, QueueStats, Retried
+from arqd.store.grouping import EnqueueGroups
+from arqd.store.keys import Keys
+from arqd.store.scripts import Scripts
+
+
+class Tasks:
+    """Every state change is one script call; reads are plain commands."""
+
+    def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+        self.scripts = scripts
+        self.redis: aioredis.Redis = scripts.redis
+        self.keys = keys
+        self.settings = settings
+        self._singles = EnqueueGroups(self._enqueue_call)
+
+    async def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
+        """Enqueue tasks, one script call per queue (concurrent), every task validated
+        before any is sent; the answers in order."""
+        if len(tasks) == 1:
+            return [await self.enqueue_one(tasks[0])]
+        s = self.settings
+        calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
+        if len(calls) == 1:  # sent before this first awaits (see Client.enqueue_many)
+            replies = [await self._enqueue_call(calls[0].queue, len(tasks), calls[0].args)]
+        else:
+            replies = await asyncio.gather(
+                *(self._enqueue_call(c.queue, len(c.positions), c.args) for c in calls)
+            )
+        return codec.in_batch_order(calls, replies, len(tasks))
+
+    async def enqueue_one(self, task: NewTask) -> Enqueued:
+        """``enqueue`` of one task: sent at once, or with the others made while an
+        earlier one is on its way to Redis (see ``grouping``)."""
+        s = self.settings
+        args = codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
+        return await self._singles.enqueue(task.queue or s.queue, task.id, args)
+
+    async def _enqueue_call(self, queue: str, count: int, args: ArgList) -> list[Any]:
+        """One enqueue script call of ``count`` tasks on ``queue``; a queue new to the set
+        of queue names (the script says so) is added to it."""
+        keys = [self.keys.queue(queue)]
+        reply: list[Any] = await self.scripts.run(
+            "enqueue", keys, self.settings.events_max, count, *args
+        )
+        if codec.is_new_queue(reply):
+            await self.redis.sadd(self.keys.queues(), queue)
+        return reply
+
+    async def cancel(self, queue: str, task_id: str) -> Cancelled:
+        """Cancel a queued or scheduled task; ask the worker running an active one to stop."""
+        s = self.settings
+        reply = await self.scripts.run(
+            "cancel",
+            [self.keys.queue(queue)],
+            task_id,
+            s.events_max,
+            s.finished_index_max,
+            s.result_ttl,
+        )
+        return Cancelled(reply.decode())
+
+    async def retry(self, queue: str, task_id: str) -> Retried:
+        """Queue a failed or cancelled task again (a worker may take it at once)."""
+        keys = [self.keys.queue(queue)]
+        reply = await self.scripts.run("retry", keys, task_id, self.settings.events_max)
+        return codec.decode_retried(queue, task_id, reply)
+
+    async def stats(self, queue: str) -> QueueStats:
+        return codec.decode_stats(queue, await self.scripts.run("stats", [self.keys.queue(queue)]))
+
+    async def queues(self) -> list[str]:
+        """Every queue ever enqueued to, by name."""
+        names = await self.redis.smembers(self.keys.queues())
+        return sorted(codec.text(n) for n in names)
+
+    async def get(self, task_id: str, queue: str | None = None) -> Task | None:
+        """The task, looked up in ``queue`` or, when None, in every known queue."""
+        candidates = [queue] if queue else await self.queues()
+        pipe = self.redis.pipeline(transaction=False)
+        for q in candidates:
+            pipe.hgetall(self.keys.task(q, task_id))
+        for q, h in zip(candidates, await pipe.execute(), strict=True):
+            if h:
+                return codec.decode_task(q, task_id, h)
+        return None
+
+    async def get_many(self, queue: str, task_ids: Sequence[str]) -> list[Task | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hgetall(self.keys.task(queue, task_id))
+        hashes = await pipe.execute()
+        return [
+            codec.decode_task(queue, i, h) if h else None
+            for i, h in zip(task_ids, hashes, strict=True)
+        ]

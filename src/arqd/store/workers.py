@@ -1,0 +1,62 @@
+"""The worker registry: who is alive, as each worker last described itself. Not task
+state, so plain commands rather than scripts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from arqd.store.codec import text
+from arqd.store.keys import Keys
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A live worker: its id, when it was last seen (epoch seconds), its description."""
+
+    id: str
+    last_seen: float
+    details: dict[str, Any]
+
+
+class Workers:
+    """A worker drops out after three missed heartbeats (three lease periods)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, lease_timeout_ms: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_ms = 3 * lease_timeout_ms
+
+    async def register(self, worker_id: str, details: dict[str, Any]) -> None:
+        """Record that a worker is alive now."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        record = orjson.dumps({**details, "last_seen": now})
+        pipe.set(self.keys.worker(worker_id), record, px=self.ttl_ms)
+        pipe.zadd(self.keys.workers(), {worker_id: now * 1000})
+        pipe.zremrangebyscore(self.keys.workers(), "-inf", now * 1000 - self.ttl_ms)
+        await pipe.execute()
+
+    async def remove(self, worker_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.worker(worker_id))
+        pipe.zrem(self.keys.workers(), worker_id)
+        await pipe.execute()
+
+    async def live(self) -> list[WorkerRecord]:
+        """Each worker seen recently."""
+        horizon = time.time() * 1000 - self.ttl_ms
+        ids = await self.redis.zrangebyscore(self.keys.workers(), horizon, "+inf")
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.keys.worker(text(i)) for i in ids])
+        live = []
+        for worker_id, raw in zip(ids, raws, strict=True):
+            if raw:
+                details = orjson.loads(raw)
+                live.append(WorkerRecord(text(worker_id), float(details["last_seen"]), details))
+        return live
