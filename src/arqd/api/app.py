@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
+from arqd.api.http_metrics import HttpMetrics
 from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
@@ -21,7 +22,6 @@ from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import FEEDS, REQUESTS, Client, resolve_url
 from arqd.core.settings import Settings
-from arqd.observability.http import HttpMetrics
 from arqd.observability.metrics import Metrics
 from arqd.worker import Registry
 
