@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
@@ -36,6 +38,24 @@ overload (`503` with `Retry-After`); probes and metrics are exempt from both.
 """
 
 
+# FastAPI's own OpenTelemetry hooks look the providers up on every request; arqd's
+# observability layer does the tracing and metrics it wants itself.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+TAGS = [
+    {"name": "tasks", "description": "Enqueue and follow tasks"},
+    {"name": "system", "description": "Health, queues and workers"},
+    {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
+]
+ROUTERS = (
+    tasks.router,
+    system.router,
+    breakers.router,
+    events.router,
+    system_events.router,
+    metrics.router,
+)
+
+
 def create_app(
     settings: Settings,
     client: Client | None = None,
@@ -55,18 +75,47 @@ def create_app(
     if settings.metrics_public:
         public_paths |= {"/metrics", "/metrics.json"}
 
+    start_worker = (
+        functools.partial(_start_worker, registry, settings, metrics=state.metrics, traced=traced)
+        if with_worker
+        else None
+    )
+    app = FastAPI(
+        title="arqd",
+        version=version("arqd"),
+        description=DESCRIPTION,
+        lifespan=_lifespan(state, client, keys, start_worker),
+        telemetry=NO_TELEMETRY,
+        openapi_tags=TAGS,
+    )
+    app.state.arqd = state
+    for router in ROUTERS:
+        app.include_router(router)
+    problems.install(app)
+    problems.quiet_refused_websockets()
+    openapi.install(app, public_paths)
+    _add_middleware(app, state, keys, public_paths)
+    return app
+
+
+def _lifespan(
+    state: ApiState,
+    client: Client | None,
+    keys: ApiKeys,
+    start_worker: Callable[[str], InProcessWorker] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Connect when the app starts (and start the worker), disconnect when it stops."""
+    settings = state.settings
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.redis_url or await asyncio.to_thread(resolve_url, settings)
         assert url is not None
-        state.attach(
-            client or Client.connect(url, settings, REQUESTS), Client.connect(url, settings, FEEDS)
-        )
+        own = client or Client.connect(url, settings, REQUESTS)
+        state.attach(own, Client.connect(url, settings, FEEDS))
         if keys.open:
             _warn_open(settings)
-        worker = (
-            _start_worker(registry, settings, url, state.metrics, traced) if with_worker else None
-        )
+        worker = start_worker(url) if start_worker else None
         try:
             yield
         finally:
@@ -74,35 +123,18 @@ def create_app(
                 await worker.stop()
             await state.feeds.close()
             if client is None:
-                await state.client.close()
+                await own.close()
 
-    app = FastAPI(
-        title="arqd",
-        version=version("arqd"),
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        # FastAPI's own OpenTelemetry hooks look the providers up on every request; arqd's
-        # observability layer does the tracing and metrics it wants itself.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-        openapi_tags=[
-            {"name": "tasks", "description": "Enqueue and follow tasks"},
-            {"name": "system", "description": "Health, queues and workers"},
-            {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
-        ],
-    )
-    app.state.arqd = state
-    app.include_router(tasks.router)
-    app.include_router(system.router)
-    app.include_router(breakers.router)
-    app.include_router(events.router)
-    app.include_router(system_events.router)
-    app.include_router(metrics.router)
-    problems.install(app)
-    problems.quiet_refused_websockets()
-    openapi.install(app, public_paths)
-    # The last added runs first. Outside in: every request counted (refusals too), load
-    # shed before any work, the key checked, then the key's rate limit, all before the body
-    # is even read.
+    return lifespan
+
+
+def _add_middleware(
+    app: FastAPI, state: ApiState, keys: ApiKeys, public_paths: frozenset[str]
+) -> None:
+    """The last added runs first. Outside in: every request counted (refusals too), load
+    shed before any work, the key checked, then the key's rate limit, all before the body
+    is even read."""
+    settings = state.settings
     app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     policy = RateLimitPolicy.from_settings(settings)
@@ -113,13 +145,13 @@ def create_app(
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:
         app.add_middleware(HttpMetrics, metrics=state.metrics)
-    return app
 
 
 def _start_worker(
     registry: Registry | None,
     settings: Settings,
     url: str,
+    *,
     metrics: Metrics | None,
     traced: bool,
 ) -> InProcessWorker:

@@ -6,6 +6,7 @@ import gc
 import logging
 
 import uvicorn
+from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from arqd.api.app import create_app
@@ -30,7 +31,6 @@ def serve(
 
     With no REDIS_URL the embedded server for ARQD_DATA_DIR is started (or reused) first.
     """
-    level = settings.log_level.upper()
     setup_logging(settings.log_level, settings.log_format)
     try:
         url = resolve_url(settings)
@@ -51,7 +51,12 @@ def serve(
     )
     if provider is not None:
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    _run(app, settings, host, port)
+
+
+def _run(app: FastAPI, settings: Settings, host: str, port: int) -> None:
     _tune_garbage_collector()
+    level = settings.log_level.upper()
     config = uvicorn.Config(
         app,
         host=host,

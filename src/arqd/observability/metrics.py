@@ -85,26 +85,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.http_requests = Counter(
-            "arq_http_requests", "HTTP requests", ["method", "path", "status"], registry=r
-        )
-        self.http_duration = Histogram(
-            "arq_http_request_duration_seconds",
-            "HTTP request duration",
-            ["method", "path"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.tasks_processed = Counter(
-            "arq_tasks_processed", "Attempts ended, by outcome", ["type", "status"], registry=r
-        )
-        self.task_duration = Histogram(
-            "arq_task_duration_seconds",
-            "Duration of one attempt",
-            ["type"],
-            buckets=TASK_BUCKETS,
-            registry=r,
-        )
+        self._http(r)
+        self._tasks(r)
         self.tasks_enqueued = Counter(
             "arq_tasks_enqueued", "Tasks enqueued", ["queue", "type"], registry=r
         )
@@ -126,6 +108,30 @@ class Metrics:
             self.rate_limited.labels(scope)
         self.cluster = ClusterCollector(time.monotonic())
         r.register(self.cluster)
+
+    def _http(self, r: CollectorRegistry) -> None:
+        self.http_requests = Counter(
+            "arq_http_requests", "HTTP requests", ["method", "path", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "arq_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "path"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def _tasks(self, r: CollectorRegistry) -> None:
+        self.tasks_processed = Counter(
+            "arq_tasks_processed", "Attempts ended, by outcome", ["type", "status"], registry=r
+        )
+        self.task_duration = Histogram(
+            "arq_task_duration_seconds",
+            "Duration of one attempt",
+            ["type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
 
     async def refresh(self, store: Store) -> None:
         """Read the cluster gauges from Redis."""
