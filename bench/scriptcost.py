@@ -27,8 +27,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from arqd.core.lease import Answer
 from arqd.core.settings import Settings
-from arqd.store.codec import Answer, NewTask
+from arqd.core.task import NewTask
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from bench.procs import redis_process
@@ -58,26 +59,28 @@ async def _workload(url: str, tasks: int, dump: Callable[[str], None]) -> str:
     store = Store(connect(url), Settings(redis_url=url, lease_timeout=3_600_000))
     try:
         version = str((await store.redis.info("server"))["redis_version"])
-        await store.enqueue_one(NewTask("noop", {}))  # load the scripts; not counted
-        leases = (await store.dequeue("default", 1, "bench"))[2]
-        await store.finish("default", [Answer(leases[0], "succeeded", b"null")])
+        await store.tasks.enqueue_one(NewTask("noop", {}))  # load the scripts; not counted
+        leases = (await store.leases.dequeue("default", 1, "bench")).leases
+        await store.leases.finish("default", [Answer(leases[0], "succeeded", b"null")])
         dump("start")
         for _ in range(tasks):
-            await store.enqueue_one(NewTask("noop", {}))
+            await store.tasks.enqueue_one(NewTask("noop", {}))
         dump(PHASES[0])
         for start in range(0, tasks, 1000):
-            await store.enqueue([NewTask("noop", {}) for _ in range(min(1000, tasks - start))])
+            await store.tasks.enqueue(
+                [NewTask("noop", {}) for _ in range(min(1000, tasks - start))]
+            )
         dump(PHASES[1])
         for _ in range(_singles(tasks)):
-            leases = (await store.dequeue("default", 1, "bench"))[2]
+            leases = (await store.leases.dequeue("default", 1, "bench")).leases
             dump(PHASES[4])
-            assert await store.finish("default", [Answer(leases[0], "succeeded", b"null")])
+            assert await store.leases.finish("default", [Answer(leases[0], "succeeded", b"null")])
             dump(PHASES[5])
         for _ in range(0, 2 * tasks - _singles(tasks), LEASE_BATCH):
-            leases = (await store.dequeue("default", LEASE_BATCH, "bench"))[2]
+            leases = (await store.leases.dequeue("default", LEASE_BATCH, "bench")).leases
             dump(PHASES[2])
             answers = [Answer(lease, "succeeded", b"null") for lease in leases]
-            assert all(await store.finish("default", answers))
+            assert all(await store.leases.finish("default", answers))
             dump(PHASES[3])
         return version
     finally:

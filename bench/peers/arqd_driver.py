@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.codec import NewTask
+from arqd.core.task import NewTask
 from arqd.store.connection import connect as connect_redis
 from arqd.store.store import Store
 from bench.peers import common

@@ -16,7 +16,7 @@ from pathlib import Path
 from arqd.benchmark import busy_seconds
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.codec import NewTask
+from arqd.core.task import NewTask
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from bench.model import Payload

@@ -15,20 +15,20 @@ async def test_an_open_breaker_is_listed_and_a_reset_closes_it(
 ) -> None:
     assert (await http.get("/breakers")).json() == {"breakers": []}
     for _ in range(2):
-        await store.breaker("payments", "fail", threshold=2, open_ms=60_000)
+        await store.limits.breaker("payments", "fail", threshold=2, open_ms=60_000)
 
     (listed,) = (await http.get("/breakers")).json()["breakers"]
     assert listed["name"] == "payments"
     assert (listed["state"], listed["state_value"], listed["failures"]) == ("open", 1, 2)
     assert listed["open_until"].endswith("Z")
     assert listed["trial_running"] is False
-    assert (await store.breaker("payments", "allow"))[0] is False
+    assert (await store.limits.breaker("payments", "allow")).allowed is False
 
     reset = await http.post("/breakers/payments/reset")
     assert reset.status_code == 200, reset.text
     assert (reset.json()["state"], reset.json()["state_value"]) == ("closed", 0)
     assert reset.json()["open_until"] is None
-    assert (await store.breaker("payments", "allow"))[0] is True
+    assert (await store.limits.breaker("payments", "allow")).allowed is True
     (after,) = (await http.get("/breakers")).json()["breakers"]
     assert (after["state"], after["failures"]) == ("closed", 0)
     entries: Any = await store.redis.xrange(store.keys.breaker_events())
@@ -40,7 +40,7 @@ async def test_a_task_type_breaker_is_named_task_queue_type(
     http: httpx.AsyncClient, store: Store
 ) -> None:
     assert (await http.post("/tasks", json={"type": "echo"})).status_code == 201
-    await store.reset_type_breaker("default", "echo")  # a record, as after a failure
+    await store.limits.reset_type_breaker("default", "echo")  # a record, as after a failure
     names = [b["name"] for b in (await http.get("/breakers")).json()["breakers"]]
     assert names == ["task:default:echo"]
     reset = await http.post("/breakers/task:default:echo/reset")

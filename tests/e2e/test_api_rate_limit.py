@@ -16,10 +16,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from arqd.api import create_app
+from arqd.api.ratelimit import http_subject
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.store.connection import connect as connect_redis
-from arqd.store.keys import http_client
 from arqd.store.store import Store
 from conftest import RedisServer
 from e2e.live import API_KEY, AUTH, ApiProcess, LiveServer, next_message, settings_for
@@ -154,7 +154,7 @@ async def test_two_api_processes_share_one_budget_per_key(
 
 
 def subject(key: str) -> str:
-    return http_client(key.encode(), None)
+    return http_subject(key.encode(), None)
 
 
 async def test_without_keys_each_client_address_has_its_own_budget(

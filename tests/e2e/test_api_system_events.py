@@ -10,8 +10,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from arqd.api import create_app
+from arqd.api.ratelimit import http_subject
 from arqd.core.settings import Settings
-from arqd.store.keys import http_client
 from arqd.store.store import Store
 from conftest import RedisServer
 from e2e.live import API_KEY, AUTH, LiveServer, next_message, settings_for, store_for
@@ -47,7 +47,7 @@ async def test_breaker_transitions_and_refusals_arrive_live_and_replay(
         httpx.AsyncClient(base_url=limited.url, headers=AUTH) as http,
     ):
         for _ in range(2):
-            await store.breaker("payments", "fail", threshold=2, open_ms=60_000)
+            await store.limits.breaker("payments", "fail", threshold=2, open_ms=60_000)
         opened = await next_message(ws)
         assert (opened["source"], opened["breaker"]) == ("breaker", "payments")
         assert (opened["event"], opened["state"]) == ("breaker_opened", 1)
@@ -59,13 +59,13 @@ async def test_breaker_transitions_and_refusals_arrive_live_and_replay(
         refused = await next_message(ws)
     assert refused["source"] == "rate_limit"
     assert (refused["method"], refused["path"], refused["limit"]) == ("GET", "/queues", 2)
-    assert refused["client"] == http_client(API_KEY.encode(), None)
+    assert refused["client"] == http_subject(API_KEY.encode(), None)
     assert API_KEY not in str(refused)
     assert refused["retry_after_ms"] > 0
     assert refused["event_id"] > opened["event_id"]
 
     # A second key's budget: reconnecting from the first event replays the second.
-    await store.redis.delete(store.keys.rate_limit("http", http_client(API_KEY.encode(), None)))
+    await store.redis.delete(store.keys.rate_limit("http", http_subject(API_KEY.encode(), None)))
     resume = f"{url}?last_event_id={opened['event_id']}&source=rate_limit"
     async with connect(resume, additional_headers=AUTH) as ws:
         assert (await next_message(ws))["event_id"] == refused["event_id"]
@@ -73,7 +73,7 @@ async def test_breaker_transitions_and_refusals_arrive_live_and_replay(
 
 async def test_a_source_filter_and_bad_parameters(live: LiveServer, store: Store) -> None:
     url = f"{live.ws_url}/events/system?source=breaker&last_event_id=0-0"
-    await store.breaker("mail", "fail", threshold=1, open_ms=60_000)
+    await store.limits.breaker("mail", "fail", threshold=1, open_ms=60_000)
     async with connect(url, additional_headers=AUTH) as ws:
         first = await next_message(ws)
     assert (first["source"], first["breaker"]) == ("breaker", "mail")

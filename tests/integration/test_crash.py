@@ -6,9 +6,11 @@ import asyncio
 import signal
 
 from arqd.client import Client
+from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
-from arqd.store.store import Answer, Store
+from arqd.store.codec import Renewal
+from arqd.store.store import Store
 from conftest import WorkerProcess, eventually
 
 
@@ -38,20 +40,22 @@ async def test_a_killed_worker_s_task_is_completed_by_another(
 
 async def test_an_answer_with_a_stale_token_is_refused(store: Store, client: Client) -> None:
     task = await client.enqueue("anything")
-    _, _, (first,) = await store.dequeue("default", 1, "worker-that-will-die")
+    (first,) = (await store.leases.dequeue("default", 1, "worker-that-will-die")).leases
+    leased: list[Lease] = []
 
     async def releases() -> bool:
-        _, _, leases = await store.dequeue("default", 1, "second-worker")
-        releases.leases = leases  # type: ignore[attr-defined]
-        return bool(leases)
+        leased[:] = (await store.leases.dequeue("default", 1, "second-worker")).leases
+        return bool(leased)
 
     await eventually(releases, timeout=10)  # once the first lease lapses
-    (second,) = releases.leases  # type: ignore[attr-defined]
+    (second,) = leased
     assert (second.id, second.attempt) == (task.id, 2)
     assert second.token != first.token
-    assert await store.finish("default", [Answer(first, "succeeded", b'"late"')]) == [False]
-    assert await store.heartbeat("default", [first]) == ({task.id}, set())
-    assert await store.finish("default", [Answer(second, "succeeded", b'"fresh"')]) == [True]
+    assert await store.leases.finish("default", [Answer(first, "succeeded", b'"late"')]) == [False]
+    assert await store.leases.heartbeat("default", [first]) == Renewal(
+        frozenset({task.id}), frozenset()
+    )
+    assert await store.leases.finish("default", [Answer(second, "succeeded", b'"fresh"')]) == [True]
     done = await client.get(task.id)
     assert done is not None
     assert (done.status, done.result) == (TaskStatus.SUCCEEDED, "fresh")

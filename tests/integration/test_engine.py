@@ -36,8 +36,8 @@ class Email(BaseModel):
 
 
 async def events_of(store: Store, queue: str, task_id: str) -> list[str]:
-    entries = await store.read_events(queue, b"0-0", block_ms=1, count=10_000)
-    return [f[b"event"].decode() for _, f in entries if f[b"task"] == task_id.encode()]
+    entries = await store.events.read_after({queue: "0-0"}, block_ms=1, count=10_000)
+    return [e.fields[b"event"].decode() for e in entries if e.fields[b"task"] == task_id.encode()]
 
 
 async def test_a_task_runs_once_its_result_is_readable_and_events_arrive_in_order(
@@ -148,29 +148,6 @@ async def test_each_task_enqueued_while_others_run_wakes_the_idle_worker(
         await eventually(running)
     release.set()
     assert all(started[n] - sent[n] < IDLE_BLOCK / 2 for n in sent), (started, sent)
-
-
-async def test_run_span_is_the_first_start_to_the_last_finish(
-    client: Client, store: Store, start_worker: StartWorker
-) -> None:
-    registry = Registry()
-
-    @registry.task()
-    async def quick(payload: None) -> None:
-        pass
-
-    pending = await client.enqueue("quick", delay=60)  # never started in this test
-    assert await store.run_span(client.settings.queue, [pending.id]) is None
-    tasks = await client.enqueue_many([NewTask("quick") for _ in range(3)])
-    await start_worker(registry)
-    done = [await client.wait(t.id, timeout=10) for t in tasks]
-    starts = [t.started_at for t in done if t.started_at]
-    ends = [t.finished_at for t in done if t.finished_at]
-    span = await store.run_span(client.settings.queue, [pending.id, *(t.id for t in tasks)])
-    assert span == (
-        round(min(starts).timestamp() * 1000),
-        round(max(ends).timestamp() * 1000),
-    )
 
 
 async def test_two_failures_then_success_with_growing_delays(
@@ -302,8 +279,8 @@ async def test_timeouts_are_retried_then_succeed(
         2,
         "second time lucky",
     )
-    entries = await store.read_events("default", b"0-0", 1, 1000)
-    retry = [f for _, f in entries if f[b"event"] == b"retrying"]
+    entries = await store.events.read_after({"default": "0-0"}, 1, 1000)
+    retry = [e.fields for e in entries if e.fields[b"event"] == b"retrying"]
     assert b"TaskTimeout" in retry[0][b"error"]
 
 

@@ -14,6 +14,7 @@ from arqd.core.settings import Settings
 from arqd.core.task import Task, TaskStatus
 from arqd.resilience.breaker import BreakerPolicy, State
 from arqd.resilience.circuit import CircuitBreaker
+from arqd.store.codec import Token
 from arqd.store.store import Store
 from conftest import WorkerProcess, eventually
 
@@ -64,14 +65,15 @@ async def test_a_concurrency_limit_holds_across_worker_processes(
 
 
 async def breaker_state(store: Store, task_type: str) -> State:
-    for name, fields in await store.type_breakers("default"):
+    for name, fields in await store.limits.type_breakers("default"):
         if name == task_type:
             return State(int(fields[b"state"]))
     return State.CLOSED
 
 
 async def events(store: Store) -> list[str]:
-    return [f[b"event"].decode() for _, f in await store.read_events("default", b"0-0", 1, 10_000)]
+    read = await store.events.read_after({"default": "0-0"}, 1, 10_000)
+    return [event.fields[b"event"].decode() for event in read]
 
 
 async def test_a_task_type_breaker_holds_its_tasks_and_recovers(
@@ -160,31 +162,37 @@ async def test_breakers_can_be_listed_and_reset(client: Client, store: Store) ->
     assert await client.breaker("never-failed") is None
 
 
+async def take_token(store: Store, subject: str, interval_ms: float, burst: int) -> Token:
+    (token,) = await store.limits.take_tokens("test", [(subject, interval_ms, burst)])
+    return token
+
+
 async def test_rate_limit_script_with_concurrent_callers(store: Store) -> None:
-    results = await asyncio.gather(*(store.take_token("test", "key", 60_000, 5) for _ in range(50)))
-    allowed = [r for r in results if r[0]]
+    results = await asyncio.gather(*(take_token(store, "key", 60_000, 5) for _ in range(50)))
+    allowed = [r for r in results if r.allowed]
     assert len(allowed) == 5
-    assert sorted(r[2] for r in allowed) == [0, 1, 2, 3, 4]
-    refused = [r for r in results if not r[0]]
-    assert all(55_000 < r[1] <= 60_000 for r in refused)
+    assert sorted(r.remaining for r in allowed) == [0, 1, 2, 3, 4]
+    refused = [r for r in results if not r.allowed]
+    assert all(55_000 < r.retry_after_ms <= 60_000 for r in refused)
 
 
 async def test_tokens_of_several_limits_in_one_call_are_taken_in_order(store: Store) -> None:
     wanted = [("a", 60_000.0, 2), ("b", 60_000.0, 1), ("a", 60_000.0, 2), ("a", 60_000.0, 2)]
-    verdicts = await store.take_tokens("test", wanted)
-    assert [v[0] for v in verdicts] == [True, True, True, False]
-    assert [v[2] for v in verdicts] == [1, 0, 0, 0]  # tokens left after each
-    assert 59_000 < verdicts[3][1] <= 60_000  # a's next token: one interval away
-    assert (await store.take_token("test", "b", 60_000, 1))[0] is False
-    assert (await store.take_token("test", "c", 60_000, 1))[0] is True
+    verdicts = await store.limits.take_tokens("test", wanted)
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert [v.remaining for v in verdicts] == [1, 0, 0, 0]  # tokens left after each
+    assert 59_000 < verdicts[3].retry_after_ms <= 60_000  # a's next token: one interval away
+    assert (await take_token(store, "b", 60_000, 1)).allowed is False
+    assert (await take_token(store, "c", 60_000, 1)).allowed is True
 
 
 async def test_rate_limit_refills_one_token_per_interval(store: Store) -> None:
-    assert (await store.take_token("test", "refill", 100, 1))[0]
-    allowed, retry, _, _ = await store.take_token("test", "refill", 100, 1)
-    assert not allowed
+    assert (await take_token(store, "refill", 100, 1)).allowed
+    refused = await take_token(store, "refill", 100, 1)
+    assert not refused.allowed
+    retry = refused.retry_after_ms
     assert 0 < retry <= 100
     await asyncio.sleep(retry / 1000 + 0.005)
     start = time.monotonic()
-    assert (await store.take_token("test", "refill", 100, 1))[0]
+    assert (await take_token(store, "refill", 100, 1)).allowed
     assert time.monotonic() - start < 1

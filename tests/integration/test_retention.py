@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from arqd.client import Client, NewTask
+from arqd.core.lease import Answer
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
 from arqd.store.codec import error_json
 from arqd.store.connection import connect
-from arqd.store.store import Answer, Store
+from arqd.store.store import Store
 from conftest import eventually
 
 
 async def finish_all(store: Store, outcome: str, value: bytes, count: int) -> None:
-    _, _, leases = await store.dequeue("default", count, "w")
+    leases = (await store.leases.dequeue("default", count, "w")).leases
     assert len(leases) == count
     assert (
-        await store.finish("default", [Answer(lease, outcome, value) for lease in leases])
+        await store.leases.finish("default", [Answer(lease, outcome, value) for lease in leases])
         == [True] * count
     )
 
@@ -54,10 +55,10 @@ async def test_a_lapsed_lease_with_no_retries_left_dead_letters(
     client: Client, store: Store
 ) -> None:
     task = await client.enqueue("t", max_retries=0)
-    _, _, (_lease,) = await store.dequeue("default", 1, "doomed-worker")
+    (_lease,) = (await store.leases.dequeue("default", 1, "doomed-worker")).leases
 
     async def reclaimed() -> bool:
-        await store.dequeue("default", 1, "other")
+        await store.leases.dequeue("default", 1, "other")
         found = await client.get(task.id)
         return found is not None and found.status is TaskStatus.FAILED
 

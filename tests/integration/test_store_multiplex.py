@@ -12,16 +12,18 @@ from redis.exceptions import ResponseError
 
 from arqd.client import Client
 from arqd.core.errors import InvalidTask
+from arqd.core.lease import Answer
 from arqd.core.settings import Settings
+from arqd.core.task import NewTask
 from arqd.store import scripts
-from arqd.store.codec import NewTask, enqueue_args, found_earlier
+from arqd.store.codec import Enqueued, decode_enqueued, enqueue_args
 from arqd.store.connection import connect
-from arqd.store.store import Answer, Store
+from arqd.store.store import Store
 from conftest import RedisServer
 
 
 async def _kill_connections(store: Store) -> None:
-    assert store.multiplexer._link is not None, "the store has no shared connection yet"
+    assert store.scripts.multiplexer._link is not None, "the store has no shared connection yet"
     killed = await store.redis.client_kill_filter(_type="normal", skipme=True)
     assert int(killed) >= 1
 
@@ -43,23 +45,25 @@ async def test_scripts_flushed_from_redis_are_loaded_again(client: Client, store
 
 
 async def test_a_reply_error_leaves_the_connection_usable(store: Store) -> None:
-    await store.multiplexer.call("SET", "multiplex:test:key", "x")
+    await store.scripts.multiplexer.call("SET", "multiplex:test:key", "x")
     with pytest.raises(ResponseError):
-        await store.multiplexer.call("INCR", "multiplex:test:key")
-    assert await store.multiplexer.call("GET", "multiplex:test:key") == b"x"
+        await store.scripts.multiplexer.call("INCR", "multiplex:test:key")
+    assert await store.scripts.multiplexer.call("GET", "multiplex:test:key") == b"x"
     await store.redis.delete("multiplex:test:key")
 
 
 async def test_a_call_cancelled_mid_flight_never_leaks_its_reply(store: Store) -> None:
-    await store.multiplexer.call("SET", "multiplex:test:a", "a")
-    slow = asyncio.ensure_future(store.multiplexer.call("BLPOP", "multiplex:test:empty", "0.3"))
+    await store.scripts.multiplexer.call("SET", "multiplex:test:a", "a")
+    slow = asyncio.ensure_future(
+        store.scripts.multiplexer.call("BLPOP", "multiplex:test:empty", "0.3")
+    )
     await asyncio.sleep(0.05)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
     await asyncio.sleep(0.4)  # the BLPOP's reply (nil) arrives on the cancelled connection
     for _ in range(3):
-        assert await store.multiplexer.call("GET", "multiplex:test:a") == b"a"
+        assert await store.scripts.multiplexer.call("GET", "multiplex:test:a") == b"a"
     await store.redis.delete("multiplex:test:a")
 
 
@@ -75,8 +79,8 @@ async def test_an_enqueue_sent_again_does_not_queue_the_task_twice(
     """An enqueue retried after its reply was lost (the same task id) finds the task there:
     it is neither overwritten nor pushed onto the ready list a second time."""
     task = NewTask("echo", 1)
-    assert await store.enqueue([task]) == [(task.id, True)]
-    assert await store.enqueue([task]) == [(task.id, False)]
+    assert await store.tasks.enqueue([task]) == [Enqueued(task.id, True)]
+    assert await store.tasks.enqueue([task]) == [Enqueued(task.id, False)]
     again = await client.enqueue_many([task])
     assert again[0].id == task.id
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
@@ -92,9 +96,9 @@ async def test_a_batch_sent_again_after_part_of_it_landed_creates_only_the_rest(
     EXISTS; when some are, each is found, and only the others are created, in order."""
     tasks = [NewTask("echo", n) for n in range(5)]
     tasks[3] = NewTask("echo", 3, priority=2, max_retries=1)  # one with options
-    assert await store.enqueue(tasks[:2]) == [(t.id, True) for t in tasks[:2]]
-    outcomes = await store.enqueue(tasks)
-    assert outcomes == [(t.id, n >= 2) for n, t in enumerate(tasks)]
+    assert await store.tasks.enqueue(tasks[:2]) == [Enqueued(t.id, True) for t in tasks[:2]]
+    outcomes = await store.tasks.enqueue(tasks)
+    assert outcomes == [Enqueued(t.id, n >= 2) for n, t in enumerate(tasks)]
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
     assert ready[::-1] == [t.id.encode() for n, t in enumerate(tasks) if n != 3]
     high = await store.redis.lrange(store.keys.ready("default", 2), 0, -1)
@@ -138,7 +142,10 @@ async def test_one_script_call_holding_a_task_twice_creates_it_once(store: Store
         *once,
         *once,
     )
-    assert found_earlier(reply) == {1: task.id}
+    assert decode_enqueued(reply, [task.id, task.id]) == [
+        Enqueued(task.id, True),
+        Enqueued(task.id, False),
+    ]
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
     assert ready == [task.id.encode()]
 
@@ -148,14 +155,14 @@ async def test_an_answer_sent_again_is_refused(store: Store, client: Client) -> 
     returned task would otherwise be queued twice), in a later call or the same one."""
     first = await client.enqueue("echo", 1)
     second = await client.enqueue("echo", 2)
-    _, _, leases = await store.dequeue("default", 2, "w")
-    by_id = {lease.id: lease for lease in leases}
+    fetched = await store.leases.dequeue("default", 2, "w")
+    by_id = {lease.id: lease for lease in fetched.leases}
     returned = Answer(by_id[first.id], "returned")
-    assert await store.finish("default", [returned]) == [True]
-    assert await store.finish("default", [returned]) == [False]
+    assert await store.leases.finish("default", [returned]) == [True]
+    assert await store.leases.finish("default", [returned]) == [False]
     done = Answer(by_id[second.id], "succeeded", b"2")
-    assert await store.finish("default", [done, done]) == [True, False]
-    stats = await store.stats("default")
+    assert await store.leases.finish("default", [done, done]) == [True, False]
+    stats = await store.tasks.stats("default")
     assert (stats.queued, stats.active, stats.succeeded) == (1, 0, 1)
 
 

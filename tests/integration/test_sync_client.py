@@ -11,8 +11,7 @@ import redis
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.settings import Settings
-from arqd.core.task import TaskStatus
-from arqd.store.codec import NewTask
+from arqd.core.task import NewTask, TaskStatus
 from arqd.sync import SyncClient
 
 

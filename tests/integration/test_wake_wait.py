@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from arqd.client import Client
-from arqd.core.task import TaskStatus
-from arqd.store.codec import Lease, NewTask
+from arqd.core.task import NewTask, TaskStatus
+from arqd.store.codec import Fetched
 from arqd.store.store import Store
 from arqd.store.wakeup import WakeWait
 from arqd.worker import Registry, Worker
@@ -25,13 +25,13 @@ BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
 @pytest.fixture
 async def wait(store: Store) -> AsyncIterator[WakeWait]:
     """A connection for idle waits, as a worker keeps one."""
-    wait = store.wake_wait()
+    wait = store.leases.wake_wait()
     yield wait
     await wait.close()
 
 
-def _ids(fetched: list[tuple[int, int, list[Lease]]]) -> list[str]:
-    return [lease.id for _, _, leases in fetched for lease in leases]
+def _ids(fetched: list[Fetched]) -> list[str]:
+    return [lease.id for one in fetched for lease in one.leases]
 
 
 async def _blocked(store: Store) -> None:
@@ -44,7 +44,7 @@ async def _blocked(store: Store) -> None:
 async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
-    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     task = await client.enqueue("echo", 1)
     assert _ids(await waiting) == [task.id]
@@ -60,7 +60,7 @@ async def test_an_interrupt_ends_the_wait_and_its_dequeue_still_leases(
     # the dequeue behind the pop promotes the due task and leases it.
     task = await client.enqueue("echo", 1, delay=0.05)
     await store.redis.delete(store.keys.wake(QUEUE))  # its wake-up token, for a blocked pop
-    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     await asyncio.sleep(0.1)
     started = time.monotonic()
@@ -76,7 +76,7 @@ async def test_an_interrupt_before_the_pop_is_sent_skips_the_blocking(
     await asyncio.sleep(0.1)
     await store.redis.delete(store.keys.wake(QUEUE))  # no token: the pop would block
     started = time.monotonic()
-    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await asyncio.sleep(0)  # the wait has begun: it is connecting, nothing sent yet
     await wait.interrupt()
     assert _ids(await waiting) == [task.id]
@@ -86,7 +86,7 @@ async def test_an_interrupt_before_the_pop_is_sent_skips_the_blocking(
 async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
-    waiting = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
+    waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
@@ -96,7 +96,7 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
         return int((await store.redis.info("clients"))["blocked_clients"]) == 0
 
     await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
-    again = asyncio.ensure_future(store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
+    again = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
     await _blocked(store)
     task = await client.enqueue("echo", 2)
     assert _ids(await again) == [task.id]
@@ -107,7 +107,7 @@ async def test_the_wait_loads_the_dequeue_script_again_after_a_flush(
 ) -> None:
     task = await client.enqueue("echo", 1)  # its wake token is there: no blocking
     await store.redis.script_flush()
-    fetched = await store.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1")
+    fetched = await store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1")
     assert _ids(fetched) == [task.id]
 
 

@@ -6,16 +6,9 @@ from importlib.resources import files
 import pytest
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
-from arqd.core.task import TaskStatus
-from arqd.store.codec import (
-    STATUS_CODES,
-    NewTask,
-    decode_task,
-    enqueue_args,
-    new_task_id,
-    parse_leases,
-    task_ids,
-)
+from arqd.core.ids import new_task_id, task_ids
+from arqd.core.task import NewTask, TaskStatus
+from arqd.store.codec import STATUS_CODES, decode_fetched, decode_task, enqueue_args
 
 
 def args(task: NewTask, limit: int = 1000) -> list[object]:
@@ -70,9 +63,9 @@ def test_oversized_payload_is_refused() -> None:
 
 def test_lease_replies_are_parsed() -> None:
     reply = [1500, 1, 4, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
-    next_ms, deferred, leases = parse_leases("q", reply)
-    assert (next_ms, deferred) == (1500, 4)
-    (lease,) = leases
+    fetched = decode_fetched("q", reply)
+    assert (fetched.next_event_ms, fetched.deferred) == (1500, 4)
+    (lease,) = fetched.leases
     assert (lease.id, lease.token, lease.type, lease.attempt) == ("id1", b"7", "echo", 2)
     assert lease.max_retries is None
     assert lease.timeout_ms == 3000

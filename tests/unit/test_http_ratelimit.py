@@ -2,9 +2,8 @@
 
 import pytest
 
-from arqd.api.ratelimit import RateLimitPolicy, Verdict
+from arqd.api.ratelimit import RateLimitPolicy, Verdict, http_subject
 from arqd.core.settings import Settings
-from arqd.store.keys import http_client
 
 
 def test_each_key_gets_its_override_or_the_default() -> None:
@@ -45,9 +44,9 @@ def test_the_headers_say_limit_remaining_and_reset() -> None:
 
 
 def test_a_key_is_known_to_redis_only_by_its_digest() -> None:
-    subject = http_client(b"secret-key", "10.0.0.1")
+    subject = http_subject(b"secret-key", "10.0.0.1")
     assert subject.startswith("key:")
     assert "secret" not in subject
     assert len(subject) == 4 + 64
-    assert http_client(None, "10.0.0.1") == "addr:10.0.0.1"
-    assert http_client(None, None) == "addr:unknown"
+    assert http_subject(None, "10.0.0.1") == "addr:10.0.0.1"
+    assert http_subject(None, None) == "addr:unknown"
