@@ -65,10 +65,12 @@ def create_app(
     public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
     event_buffer: int = 1000,
     traced: bool = False,
+    fast_lane: bool = True,
 ) -> FastAPI:
     """The API app. Without ``client`` it connects (and disconnects) as ``settings`` say;
     ``with_worker`` also runs a worker for ``registry`` (None: the demo task types) in the
-    app's event loop. ``event_buffer`` is how far a WebSocket client may fall behind."""
+    app's event loop. ``event_buffer`` is how far a WebSocket client may fall behind.
+    ``fast_lane=False`` answers enqueues through FastAPI alone (see ``fastlane``)."""
     state = ApiState(settings, event_buffer)
     state.metrics = Metrics() if settings.enable_prometheus else None
     keys = ApiKeys(settings.api_key_list())
@@ -94,7 +96,7 @@ def create_app(
     problems.install(app)
     problems.quiet_refused_websockets()
     openapi.install(app, public_paths)
-    _add_middleware(app, state, keys, public_paths)
+    _add_middleware(app, state, keys, public_paths, fast_lane)
     return app
 
 
@@ -129,13 +131,14 @@ def _lifespan(
 
 
 def _add_middleware(
-    app: FastAPI, state: ApiState, keys: ApiKeys, public_paths: frozenset[str]
+    app: FastAPI, state: ApiState, keys: ApiKeys, public_paths: frozenset[str], fast_lane: bool
 ) -> None:
     """The last added runs first. Outside in: every request counted (refusals too), load
     shed before any work, the key checked, then the key's rate limit, all before the body
     is even read."""
     settings = state.settings
-    app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
+    if fast_lane:
+        app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     policy = RateLimitPolicy.from_settings(settings)
     if policy.active:

@@ -1,12 +1,14 @@
 """``POST /tasks`` and ``POST /tasks/batch`` without FastAPI's per-request machinery.
 
-On the hardware arqd is benchmarked on, FastAPI's routing, dependency solving and body
-handling cost 200-300 µs per request: more than the rest of an enqueue put together. This
-ASGI layer sits just inside the API key and body limit checks and answers a *valid* enqueue
+FastAPI's routing, dependency solving and body handling cost more than the rest of an
+enqueue put together: the API's CPU per ``POST /tasks`` is about three times as high
+without this lane (bench.bench_api; ``create_app(fast_lane=False)``). This ASGI layer
+sits just inside the API key and body limit checks and answers a *valid* enqueue
 itself: it parses and validates the body with the route's own pydantic model (in Rust, from
 the raw bytes) and calls the route's own handler. Anything else, a body that is not declared
 JSON or does not validate, goes on to the FastAPI route with its body, so every error answer
-still comes from one place. The routes stay declared in FastAPI, which documents them.
+still comes from one place. The routes stay declared in FastAPI, which documents them, and
+tests/e2e/test_api_fast_lane.py holds both paths to the same answers.
 """
 
 from __future__ import annotations
