@@ -119,8 +119,11 @@ async def client(store: Store) -> Client:
     return Client(store)
 
 
+StartWorker = Callable[..., Awaitable[Worker]]  # the start_worker fixture's type
+
+
 @pytest.fixture
-async def start_worker(store: Store) -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
+async def start_worker(store: Store) -> AsyncIterator[StartWorker]:
     """Start in-process workers on the test's store; they are stopped at teardown."""
     running: list[tuple[Worker, asyncio.Task[None]]] = []
 
@@ -141,6 +144,22 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
     while not await check():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def until_blocked(store: Store, count: int = 1) -> None:
+    """Until ``count`` clients wait in a blocking command on Redis: an idle worker waits
+    for work on a blocking pop (INFO clients' blocked_clients)."""
+
+    async def blocked() -> bool:
+        return int((await store.redis.info("clients"))["blocked_clients"]) >= count
+
+    await eventually(blocked)
+
+
+async def task_events(store: Store, queue: str, task_id: str) -> list[str]:
+    """The names of the events of one task so far, oldest first."""
+    entries = await store.events.read_after({queue: "0-0"}, block_ms=1, count=10_000)
+    return [e.fields[b"event"].decode() for e in entries if e.fields[b"task"] == task_id.encode()]
 
 
 class WorkerProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,9 +15,9 @@ from arqd.store.codec import Fetched
 from arqd.store.store import Store
 from arqd.store.wakeup import WakeWait
 from arqd.worker import Registry, Worker
-from conftest import eventually
+from arqd.worker.worker import IDLE_BLOCK
+from conftest import StartWorker, eventually, until_blocked
 
-StartWorker = Callable[..., Awaitable[Worker]]
 QUEUE = "default"
 BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
 
@@ -34,18 +34,11 @@ def _ids(fetched: list[Fetched]) -> list[str]:
     return [lease.id for one in fetched for lease in one.leases]
 
 
-async def _blocked(store: Store) -> None:
-    async def check() -> bool:
-        return int((await store.redis.info("clients"))["blocked_clients"]) >= 1
-
-    await eventually(check)
-
-
 async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await _blocked(store)
+    await until_blocked(store)
     task = await client.enqueue("echo", 1)
     assert _ids(await waiting) == [task.id]
     leased = await client.get(task.id)
@@ -61,8 +54,8 @@ async def test_an_interrupt_ends_the_wait_and_its_dequeue_still_leases(
     task = await client.enqueue("echo", 1, delay=0.05)
     await store.redis.delete(store.keys.wake(QUEUE))  # its wake-up token, for a blocked pop
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await _blocked(store)
-    await asyncio.sleep(0.1)
+    await until_blocked(store)
+    await asyncio.sleep(0.1)  # the task falls due while the pop blocks
     started = time.monotonic()
     await wait.interrupt()
     assert _ids(await waiting) == [task.id]
@@ -73,7 +66,7 @@ async def test_an_interrupt_before_the_pop_is_sent_skips_the_blocking(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
     task = await client.enqueue("echo", 1, delay=0.05)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # the task falls due before the wait begins
     await store.redis.delete(store.keys.wake(QUEUE))  # no token: the pop would block
     started = time.monotonic()
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
@@ -87,7 +80,7 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await _blocked(store)
+    await until_blocked(store)
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert waiting.cancelled()
@@ -97,7 +90,7 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
 
     await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
     again = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await _blocked(store)
+    await until_blocked(store)
     task = await client.enqueue("echo", 2)
     assert _ids(await again) == [task.id]
 
@@ -126,7 +119,7 @@ async def test_a_worker_on_two_queues_is_woken_by_either(
 ) -> None:
     await start_worker(_echo_registry(), queues=["a", "b"])
     for queue in ("a", "b", "a"):
-        await _blocked(store)
+        await until_blocked(store)
         task = await client.enqueue("echo", 1, queue=queue)
         assert (await client.wait(task.id, timeout=10)).status is TaskStatus.SUCCEEDED
 
@@ -134,7 +127,7 @@ async def test_a_worker_on_two_queues_is_woken_by_either(
 async def test_stopping_an_idle_worker_ends_its_wait(store: Store) -> None:
     worker = Worker(_echo_registry(), store)
     running = asyncio.create_task(worker.run(install_signals=False))
-    await _blocked(store)
+    await until_blocked(store)
     started = time.monotonic()
     worker.stop()
     await asyncio.wait_for(running, 10)
@@ -156,10 +149,36 @@ async def test_work_one_worker_leaves_behind_wakes_another(
     for _ in range(2):
         await start_worker(registry, concurrency=1)
 
-    async def two_idle() -> bool:
-        return int((await store.redis.info("clients"))["blocked_clients"]) >= 2
-
-    await eventually(two_idle)
+    await until_blocked(store, 2)
     tasks = await client.enqueue_many([NewTask("meet", 1), NewTask("meet", 2)])
     for task in tasks:
         assert (await client.wait(task.id, timeout=15)).status is TaskStatus.SUCCEEDED
+
+
+async def test_each_task_enqueued_while_others_run_wakes_the_idle_worker(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    # Between tasks the worker blocks on its wake-up key: each task enqueued while it runs
+    # earlier ones must wake it, not wait for the idle block to end.
+    started: dict[str, float] = {}
+    release = asyncio.Event()
+    registry = Registry()
+
+    @registry.task()
+    async def hold(name: str) -> None:
+        started[name] = time.monotonic()
+        await release.wait()
+
+    await start_worker(registry, concurrency=8)
+    sent: dict[str, float] = {}
+    for name in ("a", "b", "c"):
+
+        async def running(name: str = name) -> bool:
+            return name in started
+
+        await until_blocked(store)  # the worker is blocked again, on its wake-up key
+        sent[name] = time.monotonic()
+        await client.enqueue("hold", name)
+        await eventually(running)
+    release.set()
+    assert all(started[n] - sent[n] < IDLE_BLOCK / 2 for n in sent), (started, sent)

@@ -1,0 +1,92 @@
+"""Operators' actions on one task: cancel a queued, scheduled or running one (async
+handlers are cancelled, sync ones see ``cancel_requested``); retry by hand a task that
+failed once its retries ran out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from arqd.client import Client
+from arqd.core.errors import (
+    InvalidTransition,
+    TaskNotFound,
+)
+from arqd.core.task import TaskStatus
+from arqd.worker import Registry, TaskContext
+from conftest import StartWorker
+
+
+async def test_cancel_queued_scheduled_and_finished(client: Client) -> None:
+    queued = await client.enqueue("t")
+    scheduled = await client.enqueue("t", delay=60)
+    assert (await client.cancel(queued.id)).status is TaskStatus.CANCELLED
+    assert (await client.cancel(scheduled.id)).status is TaskStatus.CANCELLED
+    (stats,) = await client.stats()
+    assert (stats.queued, stats.scheduled, stats.cancelled) == (0, 0, 2)
+    with pytest.raises(InvalidTransition, match="already finished"):
+        await client.cancel(queued.id)
+    with pytest.raises(TaskNotFound):
+        await client.cancel("no-such-task")
+
+
+@pytest.mark.parametrize("is_async", [True, False])
+async def test_cancel_a_running_task(
+    client: Client, start_worker: StartWorker, is_async: bool
+) -> None:
+    registry = Registry()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def long_async(payload: None) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    def long_sync(payload: None, ctx: TaskContext) -> None:
+        loop.call_soon_threadsafe(started.set)
+        while not ctx.cancel_requested:  # cooperative: a sync handler checks the flag
+            time.sleep(0.01)
+
+    registry.add(long_async if is_async else long_sync, "long")
+    await start_worker(registry)
+    task = await client.enqueue("long")
+    await asyncio.wait_for(started.wait(), 10)
+    requested = await client.cancel(task.id)
+    assert requested.status is TaskStatus.ACTIVE
+    assert requested.cancel_requested
+    done = await client.wait(task.id, timeout=10)
+    assert done.status is TaskStatus.CANCELLED
+
+
+async def test_exhausted_retries_fail_with_the_last_error_and_can_be_retried(
+    client: Client, start_worker: StartWorker
+) -> None:
+    healthy = False
+    registry = Registry()
+
+    @registry.task(max_retries=2, base_delay=0.01)
+    async def fragile(payload: None, ctx: TaskContext) -> str:
+        if not healthy:
+            raise RuntimeError(f"broken on attempt {ctx.attempt}")
+        return "fixed"
+
+    await start_worker(registry)
+    task = await client.enqueue("fragile")
+    failed = await client.wait(task.id, timeout=10)
+    assert failed.status is TaskStatus.FAILED
+    assert failed.attempts == 3
+    assert failed.error is not None
+    assert failed.error.message == "broken on attempt 3"
+    page = await client.list_tasks(status="failed")
+    assert [t.id for t in page.tasks] == [task.id]
+
+    healthy = True
+    again = await client.retry(task.id)
+    assert again.status is TaskStatus.QUEUED
+    assert again.attempts == 0
+    done = await client.wait(task.id, timeout=10)
+    assert (done.status, done.result) == (TaskStatus.SUCCEEDED, "fixed")
+    with pytest.raises(InvalidTransition, match="only failed or cancelled"):
+        await client.retry(task.id)
