@@ -146,12 +146,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.01)
 
 
+async def blocked_clients(store: Store) -> int:
+    """How many clients wait in a blocking command on Redis (INFO clients)."""
+    return int((await store.redis.info("clients"))["blocked_clients"])
+
+
 async def until_blocked(store: Store, count: int = 1) -> None:
     """Until ``count`` clients wait in a blocking command on Redis: an idle worker waits
-    for work on a blocking pop (INFO clients' blocked_clients)."""
+    for work on a blocking pop."""
 
     async def blocked() -> bool:
-        return int((await store.redis.info("clients"))["blocked_clients"]) >= count
+        return await blocked_clients(store) >= count
 
     await eventually(blocked)
 

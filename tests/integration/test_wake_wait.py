@@ -16,7 +16,7 @@ from arqd.store.store import Store
 from arqd.store.wakeup import WakeWait
 from arqd.worker import Registry, Worker
 from arqd.worker.worker import IDLE_BLOCK
-from conftest import StartWorker, eventually, until_blocked
+from conftest import StartWorker, blocked_clients, eventually, until_blocked
 
 QUEUE = "default"
 BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
@@ -86,7 +86,7 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
     assert waiting.cancelled()
 
     async def unblocked() -> bool:
-        return int((await store.redis.info("clients"))["blocked_clients"]) == 0
+        return await blocked_clients(store) == 0
 
     await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
     again = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
