@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from arqd.client import Client
 from arqd.core.settings import Settings
@@ -146,17 +147,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.01)
 
 
-async def blocked_clients(store: Store) -> int:
+async def blocked_clients(redis: aioredis.Redis) -> int:
     """How many clients wait in a blocking command on Redis (INFO clients)."""
-    return int((await store.redis.info("clients"))["blocked_clients"])
+    return int((await redis.info("clients"))["blocked_clients"])
 
 
-async def until_blocked(store: Store, count: int = 1) -> None:
+async def until_blocked(redis: aioredis.Redis, count: int = 1) -> None:
     """Until ``count`` clients wait in a blocking command on Redis: an idle worker waits
     for work on a blocking pop."""
 
     async def blocked() -> bool:
-        return await blocked_clients(store) >= count
+        return await blocked_clients(redis) >= count
 
     await eventually(blocked)
 

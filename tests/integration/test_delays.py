@@ -23,7 +23,7 @@ async def test_a_delayed_task_starts_on_time_not_before(
         started.append(time.time())
 
     await start_worker(registry)
-    await until_blocked(store)  # the worker is idle, blocked on its wake-up key
+    await until_blocked(store.redis)  # the worker is idle, blocked on its wake-up key
     due = time.time() + 0.5
     task = await client.enqueue("stamp", delay=0.5)
     assert task.status is TaskStatus.SCHEDULED

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from arqd.store.connection import connect
 from arqd.store.pipelined import PipelinedRedis
-from conftest import RedisServer
+from conftest import RedisServer, until_blocked
 
 BUSY_SCRIPT = """
 local t = redis.call('TIME')
@@ -100,11 +100,13 @@ async def test_a_value_redis_py_refuses_is_refused_the_same_way(piped: aioredis.
     assert await piped.get("piped:bad") is None
 
 
-async def test_blocking_commands_do_not_hold_up_the_others(piped: aioredis.Redis) -> None:
+async def test_blocking_commands_do_not_hold_up_the_others(
+    piped: aioredis.Redis, plain: aioredis.Redis
+) -> None:
     await piped.set("piped:quick", "q")
-    blpop = asyncio.ensure_future(piped.blpop(["piped:never"], timeout=1))
-    xread = asyncio.ensure_future(piped.xread({"piped:stream": "$"}, block=1000))
-    await asyncio.sleep(0.05)  # both are waiting in Redis now
+    blpop = asyncio.ensure_future(piped.blpop(["piped:never"], timeout=5))
+    xread = asyncio.ensure_future(piped.xread({"piped:stream": "$"}, block=5000))
+    await until_blocked(plain, 2)  # both are waiting in Redis now
 
     assert await asyncio.wait_for(piped.get("piped:quick"), 0.5) == b"q"
     assert not blpop.done()
@@ -123,7 +125,9 @@ async def test_a_caller_cancelled_while_waiting_never_shifts_the_replies(
     piped: aioredis.Redis,
 ) -> None:
     await piped.mset({"piped:a": "a", "piped:b": "b"})
-    busy = asyncio.ensure_future(piped.eval(BUSY_SCRIPT, 0, 200_000))
+    # Redis runs the script for 1 s and answers no one meanwhile (nothing to observe):
+    # the short sleeps below let each command be written, well within that second.
+    busy = asyncio.ensure_future(piped.eval(BUSY_SCRIPT, 0, 1_000_000))
     await asyncio.sleep(0.02)
     cancelled = asyncio.ensure_future(piped.get("piped:a"))
     after = asyncio.ensure_future(piped.get("piped:b"))
@@ -150,7 +154,7 @@ async def test_a_killed_connection_is_replaced_and_the_command_goes_through(
 
 
 async def test_a_silent_server_times_the_waiting_callers_out_and_the_next_reconnects(
-    redis_server: RedisServer,
+    redis_server: RedisServer, plain: aioredis.Redis
 ) -> None:
     piped = PipelinedRedis.from_url(redis_server.url, socket_timeout=0.1)
     try:
@@ -159,7 +163,7 @@ async def test_a_silent_server_times_the_waiting_callers_out_and_the_next_reconn
             piped.eval(BUSY_SCRIPT, 0, 600_000), piped.get("piped:t"), return_exceptions=True
         )
         assert all(isinstance(r, RedisTimeoutError) for r in results), results
-        await asyncio.sleep(0.5)  # the script ends
+        await asyncio.wait_for(plain.ping(), 10)  # answered once the script ends
         assert await piped.get("piped:t") == b"t"
         await piped.delete("piped:t")
     finally:

@@ -61,13 +61,13 @@ async def test_a_call_cancelled_mid_flight_never_leaks_its_reply(store: Store) -
     slow = asyncio.ensure_future(
         store.scripts.multiplexer.call("BLPOP", "multiplex:test:empty", "0.3")
     )
-    await until_blocked(store)
+    await until_blocked(store.redis)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
 
     async def timed_out() -> bool:  # Redis has sent the BLPOP's reply (nil) by then
-        return await blocked_clients(store) == 0
+        return await blocked_clients(store.redis) == 0
 
     await eventually(timed_out)
     for _ in range(3):

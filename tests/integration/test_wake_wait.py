@@ -38,7 +38,7 @@ async def test_a_task_enqueued_during_the_wait_is_leased_by_the_same_call(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await until_blocked(store)
+    await until_blocked(store.redis)
     task = await client.enqueue("echo", 1)
     assert _ids(await waiting) == [task.id]
     leased = await client.get(task.id)
@@ -54,7 +54,7 @@ async def test_an_interrupt_ends_the_wait_and_its_dequeue_still_leases(
     task = await client.enqueue("echo", 1, delay=0.05)
     await store.redis.delete(store.keys.wake(QUEUE))  # its wake-up token, for a blocked pop
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await until_blocked(store)
+    await until_blocked(store.redis)
     await asyncio.sleep(0.1)  # the task falls due while the pop blocks
     started = time.monotonic()
     await wait.interrupt()
@@ -80,17 +80,17 @@ async def test_a_cancelled_wait_drops_its_connection_and_the_next_wait_works(
     client: Client, store: Store, wait: WakeWait
 ) -> None:
     waiting = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await until_blocked(store)
+    await until_blocked(store.redis)
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert waiting.cancelled()
 
     async def unblocked() -> bool:
-        return await blocked_clients(store) == 0
+        return await blocked_clients(store.redis) == 0
 
     await eventually(unblocked)  # Redis dropped the pop, and the dequeue behind it
     again = asyncio.ensure_future(store.leases.wait_and_dequeue(wait, [QUEUE], BLOCK, [5], "w1"))
-    await until_blocked(store)
+    await until_blocked(store.redis)
     task = await client.enqueue("echo", 2)
     assert _ids(await again) == [task.id]
 
@@ -119,7 +119,7 @@ async def test_a_worker_on_two_queues_is_woken_by_either(
 ) -> None:
     await start_worker(_echo_registry(), queues=["a", "b"])
     for queue in ("a", "b", "a"):
-        await until_blocked(store)
+        await until_blocked(store.redis)
         task = await client.enqueue("echo", 1, queue=queue)
         assert (await client.wait(task.id, timeout=10)).status is TaskStatus.SUCCEEDED
 
@@ -127,7 +127,7 @@ async def test_a_worker_on_two_queues_is_woken_by_either(
 async def test_stopping_an_idle_worker_ends_its_wait(store: Store) -> None:
     worker = Worker(_echo_registry(), store)
     running = asyncio.create_task(worker.run(install_signals=False))
-    await until_blocked(store)
+    await until_blocked(store.redis)
     started = time.monotonic()
     worker.stop()
     await asyncio.wait_for(running, 10)
@@ -149,7 +149,7 @@ async def test_work_one_worker_leaves_behind_wakes_another(
     for _ in range(2):
         await start_worker(registry, concurrency=1)
 
-    await until_blocked(store, 2)
+    await until_blocked(store.redis, 2)
     tasks = await client.enqueue_many([NewTask("meet", 1), NewTask("meet", 2)])
     for task in tasks:
         assert (await client.wait(task.id, timeout=15)).status is TaskStatus.SUCCEEDED
@@ -176,7 +176,7 @@ async def test_each_task_enqueued_while_others_run_wakes_the_idle_worker(
         async def running(name: str = name) -> bool:
             return name in started
 
-        await until_blocked(store)  # the worker is blocked again, on its wake-up key
+        await until_blocked(store.redis)  # the worker is blocked again, on its wake-up key
         sent[name] = time.monotonic()
         await client.enqueue("hold", name)
         await eventually(running)
