@@ -128,7 +128,7 @@ async def test_a_named_breaker_shared_by_callers(store: Store) -> None:
         async with second:
             raise AssertionError("an open breaker must refuse")
     assert 0 < (refused.value.delay or 0) <= 0.2
-    await asyncio.sleep(0.21)
+    await asyncio.sleep(0.21)  # the breaker's open time (200 ms) lapses: a trial may pass
     async with second:  # the trial
         try:
             async with first:
@@ -192,7 +192,7 @@ async def test_rate_limit_refills_one_token_per_interval(store: Store) -> None:
     assert not refused.allowed
     retry = refused.retry_after_ms
     assert 0 < retry <= 100
-    await asyncio.sleep(retry / 1000 + 0.005)
+    await asyncio.sleep(retry / 1000 + 0.005)  # the time the refusal said to wait passes
     start = time.monotonic()
     assert (await take_token(store, "refill", 100, 1)).allowed
     assert time.monotonic() - start < 1

@@ -15,7 +15,7 @@ from arqd.observability import server
 from arqd.observability.metrics import Metrics
 from arqd.observability.server import serve_metrics
 from arqd.store.store import Store
-from conftest import free_port
+from conftest import eventually, free_port
 
 
 @pytest.fixture
@@ -25,12 +25,14 @@ async def served(store: Store) -> AsyncIterator[str]:
     task = asyncio.create_task(serve_metrics(Metrics(), store, "127.0.0.1", port, stop))
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:
-        for _ in range(100):
+
+        async def listening() -> bool:  # the server thread binds its port
             try:
-                await http.get(f"{url}/health")
-                break
+                return (await http.get(f"{url}/health")).status_code == 200
             except httpx.TransportError:
-                await asyncio.sleep(0.05)  # the server thread is binding
+                return False
+
+        await eventually(listening)
     yield url
     stop.set()
     await asyncio.wait_for(task, 10)
