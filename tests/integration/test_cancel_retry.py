@@ -10,10 +10,7 @@ import time
 import pytest
 
 from arqd.client import Client
-from arqd.core.errors import (
-    InvalidTransition,
-    TaskNotFound,
-)
+from arqd.core.errors import InvalidTransition, TaskNotFound
 from arqd.core.task import TaskStatus
 from arqd.worker import Registry, TaskContext
 from conftest import StartWorker

@@ -10,9 +10,7 @@ import orjson
 import pytest
 
 from arqd.client import Client, NewTask
-from arqd.core.errors import (
-    InvalidTask,
-)
+from arqd.core.errors import InvalidTask
 from arqd.worker import Registry
 from conftest import StartWorker, eventually
 

@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from arqd.client import Client
-from arqd.core.errors import (
-    TaskWaitTimeout,
-)
+from arqd.core.errors import TaskWaitTimeout
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry

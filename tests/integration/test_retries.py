@@ -6,10 +6,7 @@ from __future__ import annotations
 import time
 
 from arqd.client import Client
-from arqd.core.errors import (
-    NonRetryable,
-    Retry,
-)
+from arqd.core.errors import NonRetryable, Retry
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry, TaskContext

@@ -8,10 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from arqd.client import Client, NewTask
-from arqd.core.errors import (
-    InvalidTask,
-    PayloadTooLarge,
-)
+from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.task import TaskStatus
 from arqd.worker import Registry
 from conftest import StartWorker
