@@ -3,7 +3,8 @@
 GCRA (the generic cell rate algorithm) keeps one number per limit, the theoretical
 arrival time (TAT) of the next request. A limit of ``count`` per ``period`` emits one
 token every ``interval = period / count``; ``burst`` tokens may be taken back to back.
-This module is the reference the Lua in ``store/lua/common.lua`` is tested against.
+This module is the reference that ``gcra_take`` in ``store/lua/common.lua`` is tested
+against (tests/integration/test_lua_models.py).
 """
 
 from __future__ import annotations
@@ -63,16 +64,27 @@ class Decision:
     tat: float  # the TAT to store (unchanged when refused)
     retry_after_ms: float  # 0 when allowed
     remaining: int  # tokens still available right now
+    reset_ms: float  # how long until the limit is back to a full burst
 
 
 def gcra(tat: float | None, now: float, interval: float, burst: int) -> Decision:
-    """Take one token at ``now`` (ms) given the stored ``tat`` (None: never used)."""
-    base = now if tat is None else max(tat, now)
-    new_tat = base + interval
+    """Take one token at ``now`` (ms) given the stored ``tat`` (None: never used).
+
+    The arithmetic is on how far the TAT is ahead of ``now``, not on the epoch-sized times
+    themselves: ``(now + interval) - now`` need not be ``interval`` in floating point, which
+    would refuse the first token of a burst of 1 for some intervals that are not whole."""
+    ahead = 0.0 if tat is None else max(tat - now, 0.0)
+    new_ahead = ahead + interval
     allow_until = interval * burst
-    if new_tat - now > allow_until:
-        retry = new_tat - now - allow_until
-        remaining = 0
-        return Decision(False, base if tat is not None else now, retry, remaining)
-    remaining = math.floor((allow_until - (new_tat - now)) / interval)
-    return Decision(True, new_tat, 0.0, remaining)
+    if new_ahead > allow_until:
+        return Decision(False, now if tat is None else tat, new_ahead - allow_until, 0, ahead)
+    remaining = math.floor((allow_until - new_ahead) / interval)
+    return Decision(True, now + new_ahead, 0.0, remaining, new_ahead)
+
+
+def reserve(tat: float | None, now: float, interval: float, burst: int) -> tuple[float, float]:
+    """Take the next token at ``now`` even when it is not due yet: a worker defers a task
+    to its token's time instead of refusing it. Returns (the TAT to store, ms to wait)."""
+    decision = gcra(tat, now, interval, burst)
+    ahead = decision.reset_ms + (0 if decision.allowed else interval)  # new TAT - now
+    return now + ahead, decision.retry_after_ms

@@ -81,7 +81,11 @@ def _words(lua: str) -> set[str]:
 @cache
 def source(name: str) -> str:
     """The full source of script ``name``: the helpers it needs, then the script."""
-    body = (files("arqd.store") / "lua" / f"{name}.lua").read_text()
+    return with_helpers((files("arqd.store") / "lua" / f"{name}.lua").read_text())
+
+
+def with_helpers(body: str) -> str:
+    """Lua text ``body`` after the helpers it needs (the tests run helpers on their own)."""
     wanted = _words(body)
     chosen: set[int] = set()
     grew = True

@@ -144,51 +144,119 @@ local function release_held(prefix, task_type, n)
   end
 end
 
--- GCRA with reservation: take the next slot of the limit at `key`. Returns the ms to wait
--- for it (0: now). The slot is taken either way, so a deferred task runs at its time.
-local function gcra_reserve(key, now, interval, burst)
-  local tat = tonumber(redis.call('GET', key) or now)
-  local new_tat = math.max(tat, now) + interval
-  local ttl = math.ceil(new_tat - now) + 1
-  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', string.format('%d', ttl))
-  return math.max(0, new_tat - interval * burst - now)
+-- GCRA (resilience/ratelimit.py's gcra and reserve are the reference the tests hold this
+-- to): take one token of the limit whose theoretical arrival time (TAT, ms) is at `key`.
+-- Returns the ms to wait for the token (0: taken now), and how far the TAT is ahead of now
+-- before the take and after it (offsets, not times: (now + interval) - now need not be
+-- interval in floating point). A refused token leaves the TAT alone, unless `reserve`:
+-- then the slot is taken anyway, so a task deferred to it runs at its time.
+local function gcra_take(key, now, interval, burst, reserve)
+  local ahead = math.max(tonumber(redis.call('GET', key) or now) - now, 0)
+  local new_ahead = ahead + interval
+  local wait = new_ahead - interval * burst
+  if wait <= 0 or reserve then
+    redis.call('SET', key, string.format('%.3f', now + new_ahead), 'PX',
+               string.format('%d', math.ceil(new_ahead) + 1))
+  end
+  return math.max(0, wait), ahead, new_ahead
 end
 
--- A breaker transition: an event, and a count kept for arq_circuit_breaker_transitions_total.
-local function breaker_event(prefix, maxlen, task_type, event, state)
-  redis.call('HINCRBY', prefix .. 'cb:' .. task_type, 'to_' .. state, 1)
-  emit(prefix, maxlen, '', event, task_type, 0)
+-- The circuit breaker's state machine, the one every breaker runs: named ones (breaker.lua)
+-- and task types' (dequeue.lua, finish.lua, reset_breaker.lua). resilience/breaker.py is
+-- its reference; tests/integration/test_lua_models.py holds the two together. One hash per
+-- breaker: state (0 closed, 1 open, 2 half-open), fails (in a row), until (ms when the open
+-- state ends), trial (1: the half-open trial is running), and the transitions so far,
+-- to_closed / to_open / to_half_open (arq_circuit_breaker_transitions_total).
+--
+-- breaker_allow: may a call pass at `now`? Returns whether it may, the ms after which to
+-- ask again (0 when it may), the state after, and the event of the transition it made.
+local function breaker_allow(key, now)
+  local f = redis.call('HMGET', key, 'state', 'until', 'trial')
+  if f[1] == '1' then
+    local wait = tonumber(f[2]) - now
+    if wait > 0 then
+      return false, wait, 1
+    end
+    redis.call('HSET', key, 'state', 2, 'trial', 1)
+    redis.call('HINCRBY', key, 'to_half_open', 1)
+    return true, 0, 2, 'breaker_half_open'
+  elseif f[1] == '2' then
+    if f[3] == '1' then
+      return false, 1000, 2  -- breaker.py's TRIAL_WAIT_MS
+    end
+    redis.call('HSET', key, 'trial', 1)
+    return true, 0, 2
+  end
+  return true, 0, 0
 end
 
--- Breaker record of a task type that ended an attempt. outcome: ok | fail | neutral;
--- was_trial: the attempt was the half-open trial (its task hash field 'trial').
-local function breaker_record(prefix, maxlen, task_type, outcome, now, threshold, open_ms,
-                              was_trial)
-  local cb = prefix .. 'cb:' .. task_type
-  local f = redis.call('HMGET', cb, 'state', 'fails')
+-- A call that passed ended with `outcome` (ok | fail | neutral). Returns the state after,
+-- the event of the transition it made (nil: none), and whether it wrote the hash.
+local function breaker_record(key, outcome, now, threshold, open_ms)
+  local f = redis.call('HMGET', key, 'state', 'fails')
   local state, fails = tonumber(f[1] or 0), tonumber(f[2] or 0)
-  if outcome == 'ok' then
-    if state == 2 or (state == 0 and fails > 0) then
-      redis.call('HSET', cb, 'state', 0, 'fails', 0, 'trial', 0)
-      redis.call('SREM', prefix .. 'cbopen', task_type)
+  if state == 1 then  -- late answers of calls let through before it opened change nothing
+    return 1
+  elseif outcome == 'ok' then
+    if state == 2 or fails > 0 then
+      redis.call('HSET', key, 'state', 0, 'fails', 0, 'until', 0, 'trial', 0)
       if state == 2 then
-        breaker_event(prefix, maxlen, task_type, 'breaker_closed', 'closed')
-        release_held(prefix, task_type, redis.call('LLEN', prefix .. 'held:' .. task_type))
+        redis.call('HINCRBY', key, 'to_closed', 1)
+        return 0, 'breaker_closed', true
       end
+      return 0, nil, true
     end
   elseif outcome == 'fail' then
-    fails = fails + 1
-    redis.call('SADD', prefix .. 'cbs', task_type)
-    if state == 2 or (state == 0 and fails >= threshold) then
-      redis.call('HSET', cb, 'state', 1, 'fails', fails, 'until', now + open_ms, 'trial', 0)
-      redis.call('SADD', prefix .. 'cbopen', task_type)
-      breaker_event(prefix, maxlen, task_type, 'breaker_opened', 'open')
-    elseif state == 0 then
-      redis.call('HSET', cb, 'state', 0, 'fails', fails)
+    if state == 2 or fails + 1 >= threshold then
+      redis.call('HSET', key, 'state', 1, 'fails', fails + 1, 'until', now + open_ms, 'trial', 0)
+      redis.call('HINCRBY', key, 'to_open', 1)
+      return 1, 'breaker_opened', true
     end
-  elseif was_trial and state == 2 then
-    redis.call('HSET', cb, 'trial', 0)
+    redis.call('HSET', key, 'state', 0, 'fails', fails + 1)
+    return 0, nil, true
+  elseif outcome == 'neutral' and state == 2 then  -- the trial slot is free for another
+    redis.call('HSET', key, 'trial', 0)
+    return 2, nil, true
+  end
+  return state
+end
+
+-- Close a breaker by hand (its event is breaker_reset). Returns the state it had.
+local function breaker_reset(key)
+  local state = tonumber(redis.call('HGET', key, 'state') or 0)
+  redis.call('HSET', key, 'state', 0, 'fails', 0, 'until', 0, 'trial', 0)
+  redis.call('HINCRBY', key, 'to_closed', 1)
+  return state
+end
+
+-- A task type's breaker (cb:<type>) records how an attempt ended. Around the machine: the
+-- set of types with a breaker record (cbs) and of those open or half-open (cbopen), events
+-- on the queue's stream, and the type's held tasks, all released when it closes and one
+-- when a trial ends neither way. 'neutral' is recorded only for the trial (release_slot),
+-- whose task's field 'trial' says in which half-open period it passed: 'h' and to_half_open
+-- then ('1': passed before trials were marked so). The late end of an earlier period's
+-- trial must not free the slot of this period's, or two trials would run at once.
+local function type_breaker_record(prefix, maxlen, task_type, outcome, now, threshold, open_ms,
+                                   trial)
+  local cb = prefix .. 'cb:' .. task_type
+  if outcome == 'neutral' and trial ~= '1' and
+      trial ~= 'h' .. (redis.call('HGET', cb, 'to_half_open') or '') then
+    return
+  end
+  local _, event, wrote = breaker_record(cb, outcome, now, threshold, open_ms)
+  if outcome == 'fail' then
+    redis.call('SADD', prefix .. 'cbs', task_type)
+  end
+  if event == 'breaker_opened' then
+    redis.call('SADD', prefix .. 'cbopen', task_type)
+  elseif event == 'breaker_closed' then
+    redis.call('SREM', prefix .. 'cbopen', task_type)
+    release_held(prefix, task_type, redis.call('LLEN', prefix .. 'held:' .. task_type))
+  elseif wrote and outcome == 'neutral' then
     release_held(prefix, task_type, 1)
+  end
+  if event then
+    emit(prefix, maxlen, '', event, task_type, 0)
   end
 end
 
@@ -203,6 +271,6 @@ local function release_slot(prefix, maxlen, key, task_type, now, cc, trial)
     redis.call('HDEL', key, 'cc', 'trial')
   end
   if trial then
-    breaker_record(prefix, maxlen, task_type, 'neutral', now, 0, 0, true)
+    type_breaker_record(prefix, maxlen, task_type, 'neutral', now, 0, 0, trial)
   end
 end

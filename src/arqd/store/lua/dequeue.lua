@@ -119,24 +119,23 @@ local function admit(id, key, task_type)
   end
   local cb = prefix .. 'cb:' .. task_type
   local trial = false
-  local b = breaking[task_type] and redis.call('HMGET', cb, 'state', 'until', 'trial') or {}
-  if b[1] == '1' and tonumber(b[2]) <= now then
-    redis.call('HSET', cb, 'state', 2, 'trial', 1)
-    breaker_event(prefix, maxlen, task_type, 'breaker_half_open', 'half_open')
-    trial = true
-  elseif b[1] == '2' and b[3] ~= '1' then
-    redis.call('HSET', cb, 'trial', 1)
-    trial = true
-  elseif b[1] == '1' or b[1] == '2' then
-    redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
-    return false
+  if breaking[task_type] then  -- a closed breaker lets every task through
+    local allowed, _, state, event = breaker_allow(cb, now)
+    if not allowed then
+      redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
+      return false
+    end
+    if event then
+      emit(prefix, maxlen, '', event, task_type, 0)
+    end
+    trial = state == 2
   end
   if lim and lim.interval > 0 then
     if redis.call('HDEL', key, 'rsv') == 0 then
-      local wait = gcra_reserve(prefix .. 'rl:' .. task_type, now, lim.interval, lim.burst)
+      local wait = gcra_take(prefix .. 'rl:' .. task_type, now, lim.interval, lim.burst, true)
       if wait > 0 then
-        if trial then
-          redis.call('HSET', cb, 'trial', 0)
+        if trial then  -- it comes back for its slot; until then another may be the trial
+          breaker_record(cb, 'neutral', now, 0, 0)
         end
         redis.call('HSET', key, 'rsv', 1)
         redis.call('ZADD', throttled_key, string.format('%d', math.ceil(now + wait)), id)
@@ -144,8 +143,8 @@ local function admit(id, key, task_type)
       end
     end
   end
-  if trial then
-    redis.call('HSET', key, 'trial', 1)
+  if trial then  -- marked with its half-open period (common.lua, type_breaker_record)
+    redis.call('HSET', key, 'trial', 'h' .. redis.call('HGET', cb, 'to_half_open'))
   end
   if lim and lim.conc > 0 then
     redis.call('HINCRBY', prefix .. 'running', task_type, 1)

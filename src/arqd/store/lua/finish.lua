@@ -45,7 +45,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       -- After an 'ok' the breaker is closed with no failures (or open, and 'ok' leaves an
       -- open breaker alone): another 'ok' before any 'fail' would change nothing.
       if signal ~= 'ok' or not clean[task_type] then
-        breaker_record(prefix, maxlen, task_type, signal, now, threshold, open_ms, trial)
+        type_breaker_record(prefix, maxlen, task_type, signal, now, threshold, open_ms)
       end
       clean[task_type] = signal == 'ok'
       trial = false
