@@ -3,7 +3,6 @@ the spec's list of alerts and to the metrics arqd exposes."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import Any
 
@@ -19,6 +18,8 @@ from deploy_contract import (
     metric_names,
     squash,
 )
+
+from tools import PROMTOOL, require
 
 PROMETHEUS = DEPLOY / "prometheus"
 
@@ -47,13 +48,7 @@ SPEC_ALERTS: dict[str, tuple[str, list[str]]] = {
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool is not installed; on Debian/Ubuntu run "
-            "`apt-get update && apt-get install -y prometheus` (it provides promtool)"
-        )
-    return path
+    return require(PROMTOOL)
 
 
 def run_promtool(promtool: str, *args: str) -> None:
