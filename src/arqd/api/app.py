@@ -85,6 +85,8 @@ def create_app(
         # FastAPI's own OpenTelemetry hooks look the providers up on every request; arqd's
         # observability layer does the tracing and metrics it wants itself.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # openapi.install serves /docs from the wheel, not a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "tasks", "description": "Enqueue and follow tasks"},
             {"name": "system", "description": "Health, queues and workers"},
