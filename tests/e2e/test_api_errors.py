@@ -100,6 +100,8 @@ async def test_a_body_that_is_not_json_is_400(api: httpx.AsyncClient) -> None:
         ({"type": "echo", "priority": 10**7}, "body.priority", "less than"),
         ({"type": "echo", "delay": -1}, "body.delay", "greater than"),
         ({"type": "echo", "queue": "a/b"}, "body.queue", "invalid queue name"),
+        ({"type": "echo\n"}, "body.type", "invalid task type"),
+        ({"type": "echo", "queue": "default\n"}, "body.queue", "invalid queue name"),
         ({"type": "echo", "max_retries": 1.5}, "body.max_retries", "integer"),
         ({"type": "echo", "idempotency_key": ""}, "body.idempotency_key", "at least 1"),
         ([1, 2], "body", "dictionary"),
@@ -119,6 +121,16 @@ async def test_a_batch_with_one_bad_task_writes_none(api: httpx.AsyncClient) -> 
     found = problem(await api.post("/tasks/batch", json={"tasks": tasks}), 422)
     assert [e["field"] for e in found["errors"]] == ["body.tasks.2.delay"]
     assert await nothing_in(api, "batchq")
+
+
+async def test_a_batch_with_a_trailing_newline_in_a_name_writes_none(
+    api: httpx.AsyncClient,
+) -> None:
+    tasks = [{"type": "echo", "queue": "batchq"}, {"type": "echo", "queue": "batchq\n"}]
+    found = problem(await api.post("/tasks/batch", json={"tasks": tasks}), 422)
+    assert [e["field"] for e in found["errors"]] == ["body.tasks.1.queue"]
+    assert await nothing_in(api, "batchq")
+    assert await nothing_in(api, "batchq\n")
 
 
 async def test_a_batch_with_one_payload_too_large_writes_none(api: httpx.AsyncClient) -> None:
@@ -160,7 +172,16 @@ async def test_retrying_or_cancelling_a_task_that_succeeded_is_409(
 
 @pytest.mark.parametrize(
     "query",
-    ["status=lost", "limit=0", "limit=1001", "cursor=not-a-cursor", "queue=a/b", "type=a b"],
+    [
+        "status=lost",
+        "limit=0",
+        "limit=1001",
+        "cursor=not-a-cursor",
+        "queue=a/b",
+        "type=a b",
+        "queue=default%0A",
+        "type=echo%0A",
+    ],
 )
 async def test_bad_list_filters_are_422(api: httpx.AsyncClient, query: str) -> None:
     problem(await api.get(f"/tasks?{query}"), 422)

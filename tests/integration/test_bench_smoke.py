@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import RedisServer
+from tools import VALGRIND, require
 
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = (
@@ -122,6 +123,7 @@ def test_compare_runs_arqd_side_by_side(tmp_path: Path) -> None:
 def test_scriptcost_counts_each_phase_under_callgrind(tmp_path: Path) -> None:
     """``python -m bench.scriptcost`` with a few tasks: a count for every phase, each in a
     plausible range, and the batch's per-task cost below the single call's."""
+    require(VALGRIND)
     out = tmp_path / "scriptcost.md"
     run_module("bench.scriptcost", ["--tasks", "128", "--out", str(out)], timeout=200)
     rows = dict(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -12,12 +11,12 @@ import httpx
 import yaml
 
 from conftest import free_port
+from tools import PROMETHEUS, require
 
 
 class Prometheus:
     def __init__(self, directory: Path, targets: list[str]) -> None:
-        binary = shutil.which("prometheus")
-        assert binary, "prometheus is needed: apt-get install prometheus (.ci/run does)"
+        binary = require(PROMETHEUS)
         self.port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

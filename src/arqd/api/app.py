@@ -88,6 +88,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=_lifespan(state, client, keys, start_worker),
         telemetry=NO_TELEMETRY,
+        docs_url=None,  # openapi.install serves /docs from the wheel, not a CDN
+        redoc_url=None,
         openapi_tags=TAGS,
     )
     app.state.arqd = state

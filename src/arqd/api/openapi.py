@@ -4,21 +4,31 @@ Routes return orjson-rendered ``Response`` objects for speed, so their answers a
 here (``ok``, ``errors``) rather than inferred. The finished document also says that every
 path but the public ones needs an API key, that errors are problem+json, and that any
 path but probes and metrics may be rate limited (429) or shed under load (503).
+
+``/docs`` (Swagger UI) loads its script and style from the app itself, from the assets the
+fastapi-offline wheel ships: no CDN, so it works offline. There is no ``/redoc``: ReDoc's
+page fetches its logo from the vendor's CDN whatever its options.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
 from arqd.api.problems import MEDIA_TYPE
 from arqd.api.ratelimit import EXEMPT_PATHS
 from arqd.api.schemas import ProblemOut
 
 REF = "#/components/schemas/{model}"
+DOCS_URL = "/docs"
+DOCS_ASSETS = "/docs/assets"  # swagger-ui-bundle.js, swagger-ui.css, favicon.png
 _ERROR_TEXT = {
     400: "The body is not valid JSON",
     401: "No API key, or a wrong one",
@@ -98,8 +108,13 @@ def _finish(document: dict[str, Any], public_paths: frozenset[str]) -> dict[str,
 
 
 def install(app: FastAPI, public_paths: frozenset[str]) -> None:
-    """Replace ``app.openapi`` with one that finishes the generated document (once)."""
+    """Replace ``app.openapi`` with one that finishes the generated document (once), and
+    serve ``/docs`` to browse it (the app is made with ``docs_url=None, redoc_url=None``)."""
+    _install_document(app, public_paths)
+    _install_pages(app)
 
+
+def _install_document(app: FastAPI, public_paths: frozenset[str]) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
@@ -113,3 +128,20 @@ def install(app: FastAPI, public_paths: frozenset[str]) -> None:
         return app.openapi_schema
 
     setattr(app, "openapi", build)  # noqa: B010 (mypy refuses assigning to a method)
+
+
+def _install_pages(app: FastAPI) -> None:
+    assets = files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = f"{request.scope.get('root_path', '')}"
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from an online validator
+        )

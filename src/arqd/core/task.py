@@ -11,8 +11,13 @@ from typing import Any
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id
 
+# The patterns are written with ^ and $ because they are also published: FastAPI's Query and
+# Path patterns (pydantic's Rust regex engine) and the OpenAPI schema (ECMA-262), where $ is
+# the end of the text. In Python's re, $ also matches before a final newline, so Python code
+# checks names with ``fullmatch``, never ``match`` ("default\n" would name a queue no one serves).
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 class TaskStatus(StrEnum):
@@ -102,7 +107,7 @@ class NewTask:
 
 def check_name(name: str) -> str:
     """Validate a task type name, returning it."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidTask(
             f"invalid task type {name!r}: use 1-128 characters, letters, digits and _ . : -, "
             "starting with a letter or _"
@@ -112,8 +117,17 @@ def check_name(name: str) -> str:
 
 def check_queue(queue: str) -> str:
     """Validate a queue name, returning it."""
-    if not isinstance(queue, str) or not QUEUE_PATTERN.match(queue):
+    if not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue):
         raise InvalidTask(
             f"invalid queue name {queue!r}: use 1-64 characters, letters, digits and _ . -"
         )
     return queue
+
+
+def check_task_id(task_id: str) -> str:
+    """Validate a caller-supplied task id, returning it."""
+    if not isinstance(task_id, str) or not TASK_ID_PATTERN.fullmatch(task_id):
+        raise InvalidTask(
+            f"invalid task id {task_id!r}: use 1-128 characters, letters, digits and _ . : -"
+        )
+    return task_id

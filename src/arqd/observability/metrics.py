@@ -42,6 +42,16 @@ class ClusterCollector(Collector):
         self.started = started
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.cluster_wide()
+        yield GaugeMetricFamily(
+            "arq_uptime_seconds",
+            "Seconds since this process started",
+            value=time.monotonic() - self.started,
+        )
+
+    def cluster_wide(self) -> Iterator[Metric]:
+        """The metrics read from Redis: every scrape target reports the same values, so a
+        query across targets aggregates them with ``max`` (a ``sum`` counts each N times)."""
         snap = self.snapshot
         length = GaugeMetricFamily("arq_queue_length", "Tasks ready to run", labels=["queue"])
         tasks = GaugeMetricFamily("arq_queue_tasks", "Tasks by status", labels=["queue", "status"])
@@ -57,11 +67,6 @@ class ClusterCollector(Collector):
                 tasks.add_metric([queue, status], counts[status])
         yield from (length, tasks, dead, lag)
         yield GaugeMetricFamily("arq_active_consumers", "Live workers", value=snap.workers)
-        yield GaugeMetricFamily(
-            "arq_uptime_seconds",
-            "Seconds since this process started",
-            value=time.monotonic() - self.started,
-        )
         yield from self._breakers()
 
     def _breakers(self) -> Iterator[Metric]:

@@ -29,7 +29,15 @@ import orjson
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.lease import Answer, Lease
-from arqd.core.task import ErrorInfo, NewTask, Task, TaskStatus, check_name, check_queue
+from arqd.core.task import (
+    ErrorInfo,
+    NewTask,
+    Task,
+    TaskStatus,
+    check_name,
+    check_queue,
+    check_task_id,
+)
 
 ArgList = list[str | bytes | int | float]
 
@@ -139,6 +147,7 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
     type, payload, the number of option pairs, the pairs. A task with no options is four
     arguments, which Redis reads and the script takes apart faster than a fixed layout."""
     check_name(task.type)
+    check_task_id(task.id)  # a caller may choose it
     options = _options(task, idempotency_ttl_ms)
     data = dumps_payload(task.payload, payload_limit)
     return [task.id, task.type, data, len(options) // 2, *options]
