@@ -30,12 +30,16 @@ def pack_redis_py(args: tuple[Any, ...]) -> bytes:
     try:
         return pack(args)
     except TypeError:
-        pass
+        pass  # hiredis takes str, bytes, int and float; redis-py also takes buffers
     args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
-    try:
-        return pack(args)
-    except TypeError as exc:
-        raise DataError(str(exc)) from exc
+    for arg in args:
+        if isinstance(arg, bool) or not isinstance(arg, str | bytes | int | float):
+            # redis-py's own words, so a caller sees the same error whichever packs
+            raise DataError(
+                f"Invalid input of type: '{type(arg).__name__}'. "
+                "Convert to a bytes, string, int or float first."
+            )
+    return pack(args)
 
 
 class HiredisPacking:
