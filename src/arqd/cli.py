@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from arqd.client import Client
 from arqd.core.errors import ArqdError, ConfigurationError
 from arqd.core.settings import Settings
-from arqd.observability.logs import setup_logging
-from arqd.observability.metrics import Metrics
-from arqd.observability.server import serve_metrics
-from arqd.observability.tracing import setup_tracing
-from arqd.worker import Registry, Worker
+from arqd.worker.registry import Registry
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from arqd.client import Client
+    from arqd.observability.metrics import Metrics
+    from arqd.worker.supervision import Supervisor
 
 T = TypeVar("T")
 app = typer.Typer(help="arqd: a production task queue on Redis.", no_args_is_help=True)
@@ -91,41 +90,62 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Tasks run at once")] = None,
 ) -> None:
     """Run a worker for the task types declared in MODULE[:ATTR]."""
+    from arqd.observability.logs import setup_logging
+    from arqd.worker.storage import open_store, resolve_url
+    from arqd.worker.supervision import Supervisor
+
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
     try:
         registry = load_registry(target)
-        client = Client.from_settings(settings)
+        store = open_store(resolve_url(settings), settings)
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
-    traced = setup_tracing(settings, "arqd-worker") is not None
-    metrics = Metrics() if settings.enable_prometheus else None
+    traced = _tracing(settings)
+    metrics = _metrics(settings)
+    supervisor = Supervisor(
+        registry, store, queue, concurrency, metrics, traced=traced, owns_store=True
+    )
+    _run(_work(supervisor, settings))
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        worker = Worker(registry, client.store, queue, concurrency, metrics=metrics, traced=traced)
-        # What exists now (modules, the registry, settings) lives as long as the process:
-        # out of the collector's view, a full collection no longer walks it (one took ~26 ms
-        # in a busy worker: a latency spike for every task waiting behind it).
-        gc.freeze()
-        try:
-            async with asyncio.TaskGroup() as group:
-                if metrics is not None:
-                    group.create_task(
-                        serve_metrics(
-                            metrics,
-                            client.store,
-                            settings.metrics_host,
-                            settings.metrics_port,
-                            stop,
-                        )
-                    )
-                await worker.run()
-                stop.set()
-        finally:
-            await client.close()
 
-    _run(main())
+def _tracing(settings: Settings) -> bool:
+    if not settings.jaeger_enabled:
+        return False
+    from arqd.observability.tracing import setup_tracing
+
+    return setup_tracing(settings, "arqd-worker") is not None
+
+
+def _metrics(settings: Settings) -> Metrics | None:
+    if not settings.enable_prometheus:
+        return None
+    from arqd.observability.metrics import Metrics
+
+    return Metrics()
+
+
+async def _work(supervisor: Supervisor, settings: Settings) -> None:
+    """Run ``supervisor`` (and the metrics server, when metrics are on) until a signal."""
+    # What exists now (modules, the registry, settings) lives as long as the process:
+    # out of the collector's view, a full collection no longer walks it (one took ~26 ms
+    # in a busy worker: a latency spike for every task waiting behind it).
+    gc.freeze()
+    metrics = supervisor.metrics
+    if metrics is None:
+        await supervisor.run(install_signals=True)
+        return
+    from arqd.observability.server import serve_metrics
+
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(
+            serve_metrics(
+                metrics, supervisor.store, settings.metrics_host, settings.metrics_port, stop
+            )
+        )
+        await supervisor.run(install_signals=True)
+        stop.set()
 
 
 @app.command()
@@ -176,6 +196,8 @@ def enqueue(
     settings = _settings()
 
     async def main() -> dict[str, Any]:
+        from arqd.client import Client
+
         async with Client.from_settings(settings) as client:
             task = await client.enqueue(
                 task_type,
@@ -255,6 +277,8 @@ def inspect(
     settings = _settings()
 
     async def main() -> None:
+        from arqd.client import Client
+
         async with Client.from_settings(settings) as client:
             from rich.live import Live
 

@@ -25,7 +25,7 @@ from arqd.core.errors import (
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry, TaskContext, Worker
-from arqd.worker.worker import IDLE_BLOCK
+from arqd.worker.fetching import IDLE_BLOCK
 from conftest import eventually
 
 StartWorker = Callable[..., Awaitable[Worker]]

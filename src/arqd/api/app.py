@@ -14,7 +14,6 @@ from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
 from arqd.api.backend import api_client, feed_store
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
-from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from arqd.api.routes import breakers, metrics, system, tasks
@@ -26,6 +25,7 @@ from arqd.observability.http import HttpMetrics
 from arqd.observability.metrics import Metrics
 from arqd.store.connection import resolve_url
 from arqd.worker import Registry
+from arqd.worker.supervision import Supervisor
 
 log = logging.getLogger("arqd.api")
 
@@ -71,7 +71,7 @@ def create_app(
             yield
         finally:
             if worker is not None:
-                await worker.stop()
+                await worker.shutdown()
             await state.batcher.close()
             await state.feeds.close()
             if client is None:
@@ -123,12 +123,12 @@ def _start_worker(
     url: str,
     metrics: Metrics | None,
     traced: bool,
-) -> InProcessWorker:
+) -> Supervisor:
     if registry is None:
         from arqd.demo import registry as demo_registry
 
         registry = demo_registry
-    worker = InProcessWorker(registry, settings, url, metrics, traced)
+    worker = Supervisor.connected(registry, settings, url, metrics, traced)
     worker.start()
     return worker
 

@@ -17,9 +17,8 @@ from pydantic import ValidationError
 from arqd.core.backoff import RetryPolicy
 from arqd.core.errors import NonRetryable, Retry
 from arqd.resilience.breaker import BreakerPolicy
-from arqd.store.codec import Lease, error_json
-from arqd.store.store import Answer
 from arqd.worker.registry import TaskType
+from arqd.worker.storage import Answer, Lease, error_json
 
 if TYPE_CHECKING:
     from arqd.resilience.circuit import CircuitBreaker
