@@ -52,7 +52,7 @@ class Supervisor:
         self.traced = traced
         self.owns_store = owns_store
         self.current: Worker | None = None
-        self.backoff = Reconnect(base=0.25, cap=15.0)
+        self.backoff = Reconnect(base=0.25, cap=10.0)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
