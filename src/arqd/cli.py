@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from arqd.client import Client
+    from arqd.client import Client, WorkerInfo
     from arqd.observability.metrics import Metrics
+    from arqd.store.store import QueueStats
     from arqd.worker.supervision import Supervisor
 
 T = TypeVar("T")
@@ -194,26 +195,16 @@ def enqueue(
     except json.JSONDecodeError as exc:
         raise _fail(f"--payload is not valid JSON: {exc}", 2) from None
     settings = _settings()
-
-    async def main() -> dict[str, Any]:
-        from arqd.client import Client
-
-        async with Client.from_settings(settings) as client:
-            task = await client.enqueue(
-                task_type,
-                data,
-                queue=queue,
-                priority=priority,
-                delay=delay,
-                max_retries=max_retries,
-                idempotency_key=idempotency_key,
-            )
-            if wait:
-                task = await client.wait(task.id, timeout=timeout)
-            return task.to_dict()
-
+    options = {
+        "queue": queue,
+        "priority": priority,
+        "delay": delay,
+        "max_retries": max_retries,
+        "idempotency_key": idempotency_key,
+    }
+    main = _enqueue(settings, task_type, data, options, timeout if wait else None)
     try:
-        result = _run(main())
+        result = _run(main)
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
     typer.echo(json.dumps(result, indent=2))
@@ -221,51 +212,60 @@ def enqueue(
         raise typer.Exit(1)
 
 
-def _inspect_tables(client: Client) -> Coroutine[Any, Any, Table]:
+async def _enqueue(
+    settings: Settings,
+    task_type: str,
+    payload: Any,
+    options: dict[str, Any],
+    wait: float | None,
+) -> dict[str, Any]:
+    """Enqueue one task; with ``wait`` (seconds), the task once it has finished."""
+    from arqd.client import Client
+
+    async with Client.from_settings(settings) as client:
+        task = await client.enqueue(task_type, payload, **options)
+        if wait is not None:
+            task = await client.wait(task.id, timeout=wait)
+        return task.to_dict()
+
+
+async def _inspect_tables(client: Client) -> Table:
     from rich.table import Table
 
-    async def build() -> Table:
-        stats = await client.stats()
-        workers = await client.workers()
-        grid = Table.grid(padding=1)
-        queues = Table(
-            "queue",
-            "queued",
-            "scheduled",
-            "active",
-            "succeeded",
-            "failed",
-            "cancelled",
-            "oldest queued (s)",
-            title="Queues",
-        )
-        for s in stats:
-            age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
-            queues.add_row(
-                s.queue,
-                *(
-                    str(n)
-                    for n in (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
-                ),
-                age,
-            )
-        live = Table(
-            "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
-        )
-        for w in workers:
-            d = w.details
-            live.add_row(
-                w.id,
-                ",".join(d.get("queues", [])),
-                str(len(d.get("running", []))),
-                str(d.get("processed", 0)),
-                f"{time.time() - w.last_seen.timestamp():.1f}",
-            )
-        grid.add_row(queues)
-        grid.add_row(live)
-        return grid
+    grid = Table.grid(padding=1)
+    grid.add_row(_queues_table(await client.stats()))
+    grid.add_row(_workers_table(await client.workers()))
+    return grid
 
-    return build()
+
+def _queues_table(stats: list[QueueStats]) -> Table:
+    from rich.table import Table
+
+    columns = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
+    table = Table("queue", *columns, "oldest queued (s)", title="Queues")
+    for s in stats:
+        age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
+        counts = (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
+        table.add_row(s.queue, *(str(n) for n in counts), age)
+    return table
+
+
+def _workers_table(workers: list[WorkerInfo]) -> Table:
+    from rich.table import Table
+
+    table = Table(
+        "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
+    )
+    for w in workers:
+        d = w.details
+        table.add_row(
+            w.id,
+            ",".join(d.get("queues", [])),
+            str(len(d.get("running", []))),
+            str(d.get("processed", 0)),
+            f"{time.time() - w.last_seen.timestamp():.1f}",
+        )
+    return table
 
 
 @app.command()
