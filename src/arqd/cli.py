@@ -128,9 +128,9 @@ def _metrics(settings: Settings) -> Metrics | None:
 
 async def _work(supervisor: Supervisor, settings: Settings) -> None:
     """Run ``supervisor`` (and the metrics server, when metrics are on) until a signal."""
-    # What exists now (modules, the registry, settings) lives as long as the process:
-    # out of the collector's view, a full collection no longer walks it (one took ~26 ms
-    # in a busy worker: a latency spike for every task waiting behind it).
+    # What exists now (modules, the registry, settings) lives as long as the process: out
+    # of the collector's view, full collections do not walk it and stall the tasks waiting
+    # behind them (bench.core, enqueue-to-start latency p99).
     gc.freeze()
     metrics = supervisor.metrics
     if metrics is None:

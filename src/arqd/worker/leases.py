@@ -55,6 +55,7 @@ class RunningSet:
         return len(self._by_id)
 
     def __iter__(self) -> Iterator[RunningAttempt]:
+        """Over a copy: interrupting an attempt may end it, and remove it from the set."""
         return iter(list(self._by_id.values()))
 
     def ids(self) -> list[str]:
