@@ -170,25 +170,30 @@ async def task_events(store: Store, queue: str, task_id: str) -> list[str]:
     return [e.fields[b"event"].decode() for e in entries if e.fields[b"task"] == task_id.encode()]
 
 
+def worker_environment(settings: Settings, grace_ms: int = 5000, **env: str) -> dict[str, str]:
+    """The environment of ``arqd worker`` on the test's Redis and prefix, with the task
+    modules of tests/integration importable."""
+    return {
+        **os.environ,
+        "REDIS_URL": settings.redis_url or "",
+        "ARQD_KEY_PREFIX": settings.key_prefix,
+        "ARQD_LEASE_TIMEOUT": str(settings.lease_timeout),
+        "ARQD_SHUTDOWN_GRACE": str(grace_ms),
+        "PYTHONPATH": str(Path(__file__).parent / "integration"),
+        "METRICS_PORT": "0",
+        **env,
+    }
+
+
 class WorkerProcess:
     """``arqd worker MODULE`` in a process of its own, on the test's Redis and prefix.
 
     MODULE is looked up in tests/integration."""
 
     def __init__(self, settings: Settings, module: str, grace_ms: int = 5000, **env: str) -> None:
-        environ = {
-            **os.environ,
-            "REDIS_URL": settings.redis_url or "",
-            "ARQD_KEY_PREFIX": settings.key_prefix,
-            "ARQD_LEASE_TIMEOUT": str(settings.lease_timeout),
-            "ARQD_SHUTDOWN_GRACE": str(grace_ms),
-            "PYTHONPATH": str(Path(__file__).parent / "integration"),
-            "METRICS_PORT": "0",
-            **env,
-        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "arqd", "worker", module],
-            env=environ,
+            env=worker_environment(settings, grace_ms, **env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

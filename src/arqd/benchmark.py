@@ -24,18 +24,24 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
 from arqd.store.connection import connect, resolve_url
 from arqd.store.pipelined import PipelinedRedis
 from arqd.worker import Registry
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
+    from arqd.client import Client
+
+# rich and the client are imported where they are used: a worker of this module's task
+# types (bench.compare's arqd worker) loads neither (bench.compare, worker peak RSS).
 
 BATCH = 1_000  # tasks per enqueue_many call
 POLL = 0.02  # seconds between progress polls
@@ -75,6 +81,8 @@ class _Run:
     def __init__(self, redis_url: str, concurrency: int, progress: Progress) -> None:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.settings = Settings(redis_url=redis_url, key_prefix=self.prefix)
+        from arqd.client import Client
+
         self.client = Client.connect(redis_url, self.settings)
         self.redis = self.client.store.redis
         self.concurrency = concurrency
@@ -274,6 +282,8 @@ def run_benchmark(
     redis_url: str, tasks: int, rate: int, seconds: float, concurrency: int
 ) -> dict[str, Any]:
     """Run every workload against ``redis_url`` with progress bars; return the figures."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         return asyncio.run(_benchmark(redis_url, tasks, rate, seconds, concurrency, progress))
@@ -281,6 +291,8 @@ def run_benchmark(
 
 def render(results: dict[str, Any]) -> Table:
     """The figures as a two-column table."""
+    from rich.table import Table
+
     table = Table(title=f"arqd bench: {results['tasks']:,} tasks, concurrency "
                   f"{results['concurrency']}, Redis {results['redis_version']}")  # fmt: skip
     table.add_column("workload")

@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from arqd.client import Client
 from arqd.core.errors import ArqdError, ConfigurationError
 from arqd.core.settings import Settings
-from arqd.observability.logs import setup_logging
-from arqd.observability.metrics import Metrics
-from arqd.observability.server import serve_metrics
-from arqd.observability.tracing import setup_tracing
-from arqd.worker import Registry, Worker
+from arqd.worker.registry import Registry
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from arqd.client import Client, QueueStats, WorkerInfo
+    from arqd.observability.metrics import Metrics
+    from arqd.worker.supervision import Supervisor
 
 T = TypeVar("T")
 app = typer.Typer(help="arqd: a production task queue on Redis.", no_args_is_help=True)
@@ -91,41 +90,63 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Tasks run at once")] = None,
 ) -> None:
     """Run a worker for the task types declared in MODULE[:ATTR]."""
+    from arqd.observability.logs import setup_logging
+    from arqd.store.connection import resolve_url
+    from arqd.worker.storage import open_store
+    from arqd.worker.supervision import Supervisor
+
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
     try:
         registry = load_registry(target)
-        client = Client.from_settings(settings)
+        store = open_store(resolve_url(settings), settings)
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
-    traced = setup_tracing(settings, "arqd-worker") is not None
-    metrics = Metrics() if settings.enable_prometheus else None
+    traced = _tracing(settings)
+    metrics = _metrics(settings)
+    supervisor = Supervisor(
+        registry, store, queue, concurrency, metrics, traced=traced, owns_store=True
+    )
+    _run(_work(supervisor, settings))
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        worker = Worker(registry, client.store, queue, concurrency, metrics=metrics, traced=traced)
-        # What exists now (modules, the registry, settings) lives as long as the process:
-        # out of the collector's view, a full collection no longer walks it (one took ~26 ms
-        # in a busy worker: a latency spike for every task waiting behind it).
-        gc.freeze()
-        try:
-            async with asyncio.TaskGroup() as group:
-                if metrics is not None:
-                    group.create_task(
-                        serve_metrics(
-                            metrics,
-                            client.store,
-                            settings.metrics_host,
-                            settings.metrics_port,
-                            stop,
-                        )
-                    )
-                await worker.run()
-                stop.set()
-        finally:
-            await client.close()
 
-    _run(main())
+def _tracing(settings: Settings) -> bool:
+    if not settings.jaeger_enabled:
+        return False
+    from arqd.observability.tracing import setup_tracing
+
+    return setup_tracing(settings, "arqd-worker") is not None
+
+
+def _metrics(settings: Settings) -> Metrics | None:
+    if not settings.enable_prometheus:
+        return None
+    from arqd.observability.metrics import Metrics
+
+    return Metrics()
+
+
+async def _work(supervisor: Supervisor, settings: Settings) -> None:
+    """Run ``supervisor`` (and the metrics server, when metrics are on) until a signal."""
+    # What exists now (modules, the registry, settings) lives as long as the process: out
+    # of the collector's view, full collections do not walk it and stall the tasks waiting
+    # behind them (bench.core, enqueue-to-start latency p99).
+    gc.freeze()
+    metrics = supervisor.metrics
+    if metrics is None:
+        await supervisor.run(install_signals=True)
+        return
+    from arqd.observability.server import serve_metrics
+
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(
+            serve_metrics(
+                metrics, supervisor.store, settings.metrics_host, settings.metrics_port, stop
+            )
+        )
+        await supervisor.run(install_signals=True)
+        stop.set()
 
 
 @app.command()
@@ -174,24 +195,16 @@ def enqueue(
     except json.JSONDecodeError as exc:
         raise _fail(f"--payload is not valid JSON: {exc}", 2) from None
     settings = _settings()
-
-    async def main() -> dict[str, Any]:
-        async with Client.from_settings(settings) as client:
-            task = await client.enqueue(
-                task_type,
-                data,
-                queue=queue,
-                priority=priority,
-                delay=delay,
-                max_retries=max_retries,
-                idempotency_key=idempotency_key,
-            )
-            if wait:
-                task = await client.wait(task.id, timeout=timeout)
-            return task.to_dict()
-
+    options = {
+        "queue": queue,
+        "priority": priority,
+        "delay": delay,
+        "max_retries": max_retries,
+        "idempotency_key": idempotency_key,
+    }
+    main = _enqueue(settings, task_type, data, options, timeout if wait else None)
     try:
-        result = _run(main())
+        result = _run(main)
     except ArqdError as exc:
         raise _fail(str(exc), 2) from None
     typer.echo(json.dumps(result, indent=2))
@@ -199,51 +212,60 @@ def enqueue(
         raise typer.Exit(1)
 
 
-def _inspect_tables(client: Client) -> Coroutine[Any, Any, Table]:
+async def _enqueue(
+    settings: Settings,
+    task_type: str,
+    payload: Any,
+    options: dict[str, Any],
+    wait: float | None,
+) -> dict[str, Any]:
+    """Enqueue one task; with ``wait`` (seconds), the task once it has finished."""
+    from arqd.client import Client
+
+    async with Client.from_settings(settings) as client:
+        task = await client.enqueue(task_type, payload, **options)
+        if wait is not None:
+            task = await client.wait(task.id, timeout=wait)
+        return task.to_dict()
+
+
+async def _inspect_tables(client: Client) -> Table:
     from rich.table import Table
 
-    async def build() -> Table:
-        stats = await client.stats()
-        workers = await client.workers()
-        grid = Table.grid(padding=1)
-        queues = Table(
-            "queue",
-            "queued",
-            "scheduled",
-            "active",
-            "succeeded",
-            "failed",
-            "cancelled",
-            "oldest queued (s)",
-            title="Queues",
-        )
-        for s in stats:
-            age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
-            queues.add_row(
-                s.queue,
-                *(
-                    str(n)
-                    for n in (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
-                ),
-                age,
-            )
-        live = Table(
-            "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
-        )
-        for w in workers:
-            d = w.details
-            live.add_row(
-                w.id,
-                ",".join(d.get("queues", [])),
-                str(len(d.get("running", []))),
-                str(d.get("processed", 0)),
-                f"{time.time() - w.last_seen.timestamp():.1f}",
-            )
-        grid.add_row(queues)
-        grid.add_row(live)
-        return grid
+    grid = Table.grid(padding=1)
+    grid.add_row(_queues_table(await client.stats()))
+    grid.add_row(_workers_table(await client.workers()))
+    return grid
 
-    return build()
+
+def _queues_table(stats: list[QueueStats]) -> Table:
+    from rich.table import Table
+
+    columns = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
+    table = Table("queue", *columns, "oldest queued (s)", title="Queues")
+    for s in stats:
+        age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
+        counts = (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
+        table.add_row(s.queue, *(str(n) for n in counts), age)
+    return table
+
+
+def _workers_table(workers: list[WorkerInfo]) -> Table:
+    from rich.table import Table
+
+    table = Table(
+        "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
+    )
+    for w in workers:
+        d = w.details
+        table.add_row(
+            w.id,
+            ",".join(d.get("queues", [])),
+            str(len(d.get("running", []))),
+            str(d.get("processed", 0)),
+            f"{time.time() - w.last_seen.timestamp():.1f}",
+        )
+    return table
 
 
 @app.command()
@@ -255,6 +277,8 @@ def inspect(
     settings = _settings()
 
     async def main() -> None:
+        from arqd.client import Client
+
         async with Client.from_settings(settings) as client:
             from rich.live import Live
 

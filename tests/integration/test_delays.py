@@ -8,7 +8,7 @@ from arqd.client import Client
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry
-from arqd.worker.worker import IDLE_BLOCK
+from arqd.worker.fetching import IDLE_BLOCK
 from conftest import StartWorker, until_blocked
 
 

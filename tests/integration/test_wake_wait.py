@@ -15,7 +15,7 @@ from arqd.store.codec import Fetched
 from arqd.store.store import Store
 from arqd.store.wakeup import WakeWait
 from arqd.worker import Registry, Worker
-from arqd.worker.worker import IDLE_BLOCK
+from arqd.worker.fetching import IDLE_BLOCK
 from conftest import StartWorker, blocked_clients, eventually, until_blocked
 
 QUEUE = "default"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from arqd.client import Client
@@ -10,7 +12,7 @@ from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from conftest import RedisServer, WorkerProcess, eventually
+from conftest import RedisServer, WorkerProcess, eventually, worker_environment
 
 
 async def test_a_worker_rides_out_a_redis_outage(
@@ -48,3 +50,39 @@ async def test_a_worker_rides_out_a_redis_outage(
     finally:
         await store.redis.aclose()
         server.stop()
+
+
+async def test_a_worker_started_before_its_redis_waits_says_so_once_and_starts(
+    tmp_path: Path, settings: Settings
+) -> None:
+    server = RedisServer(tmp_path / "redis")  # its port is chosen; it starts later
+    own = settings.model_copy(update={"redis_url": server.url})
+    output = tmp_path / "worker.log"
+    process = _worker_logging_to(output, own)
+    store = Store(connect(server.url), own)
+    try:
+        await asyncio.sleep(4)  # several tries while Redis is down
+        assert process.poll() is None, "the worker must not crash"
+        server.start()
+        client = Client(store)
+        task = await client.enqueue("nap", 0.01)
+        done = await client.wait(task.id, timeout=30)
+        assert done.status is TaskStatus.SUCCEEDED
+        log = output.read_text()
+        assert log.count("cannot reach Redis") == 1, log
+        assert "Traceback" not in log, log
+    finally:
+        process.kill()
+        process.wait()
+        await store.redis.aclose()
+        server.stop()
+
+
+def _worker_logging_to(output: Path, settings: Settings) -> subprocess.Popen[bytes]:
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "arqd", "worker", "crash_tasks"],
+            env=worker_environment(settings),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )

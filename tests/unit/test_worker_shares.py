@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arqd.worker.worker import _shares
+from arqd.worker.fetching import _shares
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
-from arqd.api.inprocess import InProcessWorker
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
 from arqd.api.routes import breakers, metrics, system, tasks
@@ -26,6 +25,7 @@ from arqd.client import FEEDS, REQUESTS, Client, resolve_url
 from arqd.core.settings import Settings
 from arqd.observability.metrics import Metrics
 from arqd.worker import Registry
+from arqd.worker.supervision import Supervisor
 
 log = logging.getLogger("arqd.api")
 
@@ -106,7 +106,7 @@ def _lifespan(
     state: ApiState,
     client: Client | None,
     keys: ApiKeys,
-    start_worker: Callable[[str], InProcessWorker] | None,
+    start_worker: Callable[[str], Supervisor] | None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Connect when the app starts (and start the worker), disconnect when it stops."""
     settings = state.settings
@@ -124,7 +124,7 @@ def _lifespan(
             yield
         finally:
             if worker is not None:
-                await worker.stop()
+                await worker.shutdown()
             await state.feeds.close()
             if client is None:
                 await own.close()
@@ -159,12 +159,12 @@ def _start_worker(
     *,
     metrics: Metrics | None,
     traced: bool,
-) -> InProcessWorker:
+) -> Supervisor:
     if registry is None:
         from arqd.demo import registry as demo_registry
 
         registry = demo_registry
-    worker = InProcessWorker(registry, settings, url, metrics, traced)
+    worker = Supervisor.connected(registry, settings, url, metrics, traced)
     worker.start()
     return worker
 

@@ -33,3 +33,21 @@ class RetryPolicy:
     def allows(self, attempts: int) -> bool:
         """Whether a task that has run ``attempts`` times may run again."""
         return attempts <= self.max_retries
+
+
+class Reconnect:
+    """Delays between attempts to reach Redis again: exponential with full jitter, at
+    least ``floor`` and at most ``cap`` seconds; ``reset`` once a call gets through."""
+
+    def __init__(self, base: float = 0.1, cap: float = 10.0, floor: float = 0.05) -> None:
+        self.policy = RetryPolicy(base_delay=base, max_delay=cap)
+        self.floor = floor
+        self.failures = 0
+
+    def next(self) -> float:
+        """Seconds to wait after one more failure."""
+        self.failures += 1
+        return max(self.floor, self.policy.delay(self.failures))
+
+    def reset(self) -> None:
+        self.failures = 0

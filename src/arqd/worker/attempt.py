@@ -143,7 +143,8 @@ async def run_attempt(plan: Plan, executor: Executor) -> Answer | None:
     """Run the handler once; the answer for the finish script, or None if the lease was lost.
 
     The caller enforces the timeout: it cancels the attempt with ``StopReason.TIMEOUT``
-    (one timer per attempt is far cheaper than an ``asyncio.timeout`` block)."""
+    (one timer per attempt costs less than an ``asyncio.timeout`` block: bench.core,
+    worker CPU per task)."""
     task_type = plan.task_type
     if task_type is None:
         message = f"unknown task type {plan.lease.type!r}: no worker on this queue declares it"

@@ -1,0 +1,69 @@
+"""What one worker asks of the store, under the worker's id and with its types' limits.
+
+Every store call the worker makes is here: the worker's parts take a ``WorkerStore`` and
+never build a store call's arguments themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from arqd.core.lease import Answer, Lease
+from arqd.core.settings import Settings
+from arqd.resilience.breaker import BreakerPolicy
+from arqd.resilience.circuit import CircuitBreaker
+from arqd.store.codec import Fetched, Renewal
+from arqd.store.connection import connect
+from arqd.store.leases import Limit
+from arqd.store.store import Store
+from arqd.store.wakeup import WakeWait
+
+
+def open_store(url: str, settings: Settings) -> Store:
+    """A store on a connection pool of its own (worker reads block for seconds)."""
+    return Store(connect(url), settings)
+
+
+class WorkerStore:
+    """The store as one worker uses it."""
+
+    def __init__(self, store: Store, worker_id: str, limits: Sequence[Limit]) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.limits = list(limits)
+
+    @property
+    def settings(self) -> Settings:
+        return self.store.settings
+
+    async def dequeue(self, queue: str, count: int) -> Fetched:
+        return await self.store.leases.dequeue(queue, count, self.worker_id, self.limits)
+
+    def wake_wait(self) -> WakeWait:
+        return self.store.leases.wake_wait()
+
+    async def wait_and_dequeue(
+        self, wait: WakeWait, queues: Sequence[str], block: float, counts: Sequence[int]
+    ) -> list[Fetched]:
+        return await self.store.leases.wait_and_dequeue(
+            wait, queues, block, counts, self.worker_id, self.limits
+        )
+
+    async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
+        return await self.store.leases.finish(queue, answers)
+
+    async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
+        return await self.store.leases.heartbeat(queue, leases)
+
+    async def register(self, details: dict[str, Any]) -> None:
+        await self.store.workers.register(self.worker_id, details)
+
+    async def remove(self) -> None:
+        await self.store.workers.remove(self.worker_id)
+
+    def breaker(
+        self, name: str, policy: BreakerPolicy | None, loop: asyncio.AbstractEventLoop
+    ) -> CircuitBreaker:
+        return CircuitBreaker(name, self.store, policy, loop)
