@@ -38,7 +38,7 @@ class Settings(BaseModel):
     """Every setting arqd reads, with its environment variable and default.
 
     A plain pydantic model: ``from_env`` reads the environment itself (it must, to refuse
-    unknown ``ARQD_*`` names), so pydantic-settings, 5-6 MB of every process's memory
+    unknown ``ARQD_*`` names), so pydantic-settings, several MB of every process's memory
     (bench.compare, worker peak RSS), is not needed.
     """
 
