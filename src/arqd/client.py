@@ -28,6 +28,7 @@ from arqd.store.codec import Cancelled, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import SYSTEM_SOURCES
 from arqd.store.store import Store
+from arqd.store.workers import WorkerInfo
 
 if TYPE_CHECKING:
     from arqd.observability.metrics import Metrics
@@ -77,15 +78,6 @@ class BreakerInfo:
             "open_until": self.open_until.isoformat() if self.open_until else None,
             "trial_running": self.trial,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A live worker, as it last described itself."""
-
-    id: str
-    last_seen: datetime
-    details: dict[str, Any]
 
 
 class Client:
@@ -229,10 +221,7 @@ class Client:
 
     async def workers(self) -> list[WorkerInfo]:
         """Workers whose heartbeat is recent."""
-        return [
-            WorkerInfo(w.id, datetime.fromtimestamp(w.last_seen, UTC), w.details)
-            for w in await self.store.workers.live()
-        ]
+        return await self.store.workers.live()
 
     async def breakers(self) -> list[BreakerInfo]:
         """Every breaker that has recorded a failure: task types' and named ones."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,11 +16,11 @@ from arqd.store.keys import Keys
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerRecord:
-    """A live worker: its id, when it was last seen (epoch seconds), its description."""
+class WorkerInfo:
+    """A live worker, as it last described itself."""
 
     id: str
-    last_seen: float
+    last_seen: datetime
     details: dict[str, Any]
 
 
@@ -47,7 +48,7 @@ class Workers:
         pipe.zrem(self.keys.workers(), worker_id)
         await pipe.execute()
 
-    async def live(self) -> list[WorkerRecord]:
+    async def live(self) -> list[WorkerInfo]:
         """Each worker seen recently."""
         horizon = time.time() * 1000 - self.ttl_ms
         ids = await self.redis.zrangebyscore(self.keys.workers(), horizon, "+inf")
@@ -58,5 +59,6 @@ class Workers:
         for worker_id, raw in zip(ids, raws, strict=True):
             if raw:
                 details = orjson.loads(raw)
-                live.append(WorkerRecord(text(worker_id), float(details["last_seen"]), details))
+                seen = datetime.fromtimestamp(float(details["last_seen"]), UTC)
+                live.append(WorkerInfo(text(worker_id), seen, details))
         return live
