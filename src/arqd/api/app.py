@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -46,6 +47,12 @@ TAGS = [
     {"name": "system", "description": "Health, queues and workers"},
     {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
 ]
+APP_OPTIONS: dict[str, Any] = {
+    "telemetry": NO_TELEMETRY,
+    "docs_url": None,  # openapi.install serves /docs from the wheel, not a CDN
+    "redoc_url": None,
+    "openapi_tags": TAGS,
+}
 ROUTERS = (
     tasks.router,
     system.router,
@@ -76,7 +83,6 @@ def create_app(
     keys = ApiKeys(settings.api_key_list())
     if settings.metrics_public:
         public_paths |= {"/metrics", "/metrics.json"}
-
     start_worker = (
         functools.partial(_start_worker, registry, settings, metrics=state.metrics, traced=traced)
         if with_worker
@@ -87,10 +93,7 @@ def create_app(
         version=version("arqd"),
         description=DESCRIPTION,
         lifespan=_lifespan(state, client, keys, start_worker),
-        telemetry=NO_TELEMETRY,
-        docs_url=None,  # openapi.install serves /docs from the wheel, not a CDN
-        redoc_url=None,
-        openapi_tags=TAGS,
+        **APP_OPTIONS,
     )
     app.state.arqd = state
     for router in ROUTERS:
