@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arqd.worker.fetching import _shares
+from arqd.worker.fetching import shares
 
 
 @pytest.mark.parametrize(
@@ -14,4 +14,4 @@ from arqd.worker.fetching import _shares
 def test_the_shares_add_up_and_differ_by_one_at_most(
     total: int, parts: int, expected: list[int]
 ) -> None:
-    assert _shares(total, parts) == expected
+    assert shares(total, parts) == expected

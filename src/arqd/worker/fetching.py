@@ -99,7 +99,7 @@ class Fetcher:
         due = timeout < IDLE_BLOCK
         block = timeout + DUE_SLACK if due else timeout
         timer = self._loop.call_later(timeout, self.interrupt_wait) if due else None
-        counts = _shares(min(free, self.lease_batch * len(self.queues)), len(self.queues))
+        counts = shares(min(free, self.lease_batch * len(self.queues)), len(self.queues))
         self._waiting = True
         try:
             fetched = await self.store.wait_and_dequeue(self._wake, self.queues, block, counts)
@@ -137,6 +137,6 @@ class Fetcher:
         slot.clear()
 
 
-def _shares(total: int, parts: int) -> list[int]:
+def shares(total: int, parts: int) -> list[int]:
     """``total`` split as evenly as it goes into ``parts`` whole numbers, larger first."""
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
