@@ -4,6 +4,7 @@ mode's banner."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from arqd.client import NewTask
 from arqd.core.settings import Settings
 from arqd.ui import ACTION_ROUTES, ROUTES
 from arqd.ui.session import key_digest
@@ -20,6 +22,8 @@ from conftest import RedisServer
 from e2e.live import API_KEY, LiveServer, settings_for
 from ui.conftest import READ_ONLY_KEY, Redis, csrf_of, serve, signed_in
 
+TASK_ROW = re.compile(r'<tr data-task="([^"]+)"')
+NEXT_PAGE = re.compile(r'<a href="(\?[^"]+)" rel="next">')
 POSTS = [r for r in ROUTES if isinstance(r, Route) and r.methods and "POST" in r.methods]
 
 
@@ -70,6 +74,51 @@ def test_the_cookie_is_secure_behind_https(ui_server: LiveServer) -> None:
     with httpx.Client(base_url=ui_server.url, headers={"X-Forwarded-Proto": "https"}) as http:
         header = http.get("/ui/login").headers["set-cookie"]
     assert SimpleCookie(header)["arqd_session"]["secure"] is True
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent_to"),
+    [
+        ("/ui/queues/default?status=failed", "/ui/queues/default?status=failed"),
+        ("https://elsewhere.example/ui", "/ui"),
+        ("//elsewhere.example/ui", "/ui"),
+        ("/uielsewhere", "/ui"),
+        ("/docs", "/ui"),
+    ],
+)
+def test_signing_in_returns_to_a_dashboard_page_and_nowhere_else(
+    ui_server: LiveServer, asked: str, sent_to: str
+) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        token = csrf_of(http.get("/ui/login"))
+        answer = http.post("/ui/login", data={"csrf": token, "key": API_KEY, "next": asked})
+        assert answer.headers["location"] == sent_to
+
+
+def test_signing_out_ends_the_session(ui_server: LiveServer) -> None:
+    with signed_in(ui_server) as http:
+        token = csrf_of(http.get("/ui"))
+        assert http.post("/ui/logout", data={"csrf": token}).status_code == 303
+        assert http.get("/ui").status_code == 303  # to the sign-in form again
+
+
+def test_a_queue_pages_with_a_cursor_without_loading_everything(
+    ui_server: LiveServer, redis: Redis
+) -> None:
+    made = redis.run(
+        redis.client.enqueue_many([NewTask("echo", n, queue="paged", delay=600) for n in range(60)])
+    )
+    with signed_in(ui_server) as http:
+        first = http.get("/ui/queues/paged?status=scheduled")
+        shown = set(TASK_ROW.findall(first.text))
+        assert len(shown) == 50
+        following = NEXT_PAGE.search(first.text)
+        assert following is not None
+        second = http.get("/ui/queues/paged" + following.group(1).replace("&amp;", "&"))
+        rest = set(TASK_ROW.findall(second.text))
+        assert len(rest) == 10
+        assert shown | rest == {task.id for task in made}
+        assert NEXT_PAGE.search(second.text) is None
 
 
 def test_a_wrong_key_does_not_sign_in(ui_server: LiveServer) -> None:

@@ -10,7 +10,7 @@ from arqd.ui.web import COOKIE, PREFIX, Ui, Viewer, action, ui_of
 
 def _next(target: str | None) -> str:
     """Only a dashboard path: never another site (an open redirect)."""
-    if target and target.startswith(PREFIX) and not target.startswith("//"):
+    if target and (target == PREFIX or target.startswith((f"{PREFIX}/", f"{PREFIX}?"))):
         return target
     return PREFIX
 
