@@ -19,7 +19,7 @@ from arqd.core.settings import Settings
 from arqd.ui import ACTION_ROUTES, ROUTES
 from arqd.ui.session import key_digest
 from conftest import RedisServer
-from e2e.live import API_KEY, LiveServer, settings_for
+from e2e.live import API_KEY, ApiProcess, LiveServer, settings_for
 from ui.conftest import READ_ONLY_KEY, Redis, csrf_of, serve, signed_in
 
 TASK_ROW = re.compile(r'<tr data-task="([^"]+)"')
@@ -251,3 +251,23 @@ def test_open_actions_are_audited_as_open(
 def _settings_of(server: LiveServer) -> Settings:
     settings: Settings = server.app.state.arqd.settings
     return settings
+
+
+async def test_arqd_serve_serves_the_dashboard_and_its_assets(redis_server: RedisServer) -> None:
+    """The real command, in a process of its own: pages, style sheet and script come from
+    the installed package."""
+    api = ApiProcess(settings_for(redis_server.url, read_only_keys=READ_ONLY_KEY))
+    try:
+        await api.started()
+        async with httpx.AsyncClient(base_url=api.url) as http:
+            browser = {"Accept": "text/html"}
+            assert (await http.get("/", headers=browser)).headers["location"] == "/ui"
+            login = await http.get("/ui/login")
+            assert login.status_code == 200
+            assert "Sign in" in login.text
+            for asset, kind in (("ui.css", "text/css"), ("ui.js", "javascript")):
+                answer = await http.get(f"/ui/static/{asset}")
+                assert answer.status_code == 200
+                assert kind in answer.headers["content-type"]
+    finally:
+        api.stop()
