@@ -27,7 +27,7 @@ from arqd.store import listing
 from arqd.store.audit import Audit, AuditEvent
 from arqd.store.codec import Cancelled, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
-from arqd.store.events import START, SYSTEM_SOURCES
+from arqd.store.events import START, SYSTEM_SOURCES, just_before
 from arqd.store.store import Store
 from arqd.store.workers import WorkerInfo
 
@@ -292,9 +292,12 @@ class Client:
     # The dashboard's reads and its audit trail.
 
     async def task_history(self, task: Task) -> list[StreamEvent]:
-        """The events of ``task`` still in its queue's capped stream, oldest first."""
-        start = {task.queue: START}
-        found = await self.store.events.read_after(start, 1, count=self.settings.events_max)
+        """The events of ``task`` still in its queue's capped stream, oldest first. The
+        stream's ids are Redis times, so only entries since the task was created are read."""
+        created = task.created_at
+        start = just_before(f"{int(created.timestamp() * 1000)}-0") if created else START
+        positions = {task.queue: start}
+        found = await self.store.events.read_after(positions, 1, count=self.settings.events_max)
         mine = task.id.encode()
         return [event for event in found if event.fields.get(b"task") == mine]
 
