@@ -224,7 +224,7 @@ def test_the_workers_page_lists_the_live_workers(
     signed_in.assert_clean()
 
 
-def test_jump_to_a_task_and_filter_by_type(
+def test_jump_to_a_task_filter_by_type_and_search_text(
     signed_in: Offline, ui_server: LiveServer, redis: Redis
 ) -> None:
     wanted = redis.run(redis.client.enqueue("echo", 1, queue="jumps", delay=600))
@@ -236,6 +236,11 @@ def test_jump_to_a_task_and_filter_by_type(
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#tasks tbody tr")).to_have_count(1)
     expect(page.locator(f'tr[data-task="{wanted.id}"]')).to_be_visible()
+    page.fill("#type", "")
+    page.fill("#q", "null")  # the other's payload, as JSON
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#tasks tbody tr")).to_have_count(1)
+    expect(page.locator(f'tr[data-task="{other.id}"]')).to_be_visible()
     page.fill("#find", other.id)
     page.get_by_role("button", name="Go").click()
     expect(page.locator("h1")).to_have_text(other.id)

@@ -13,10 +13,12 @@ from starlette.responses import RedirectResponse, Response
 
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
+from arqd.ui.search import Found, search
 from arqd.ui.timeline import timeline, trace_id
 from arqd.ui.web import Ui, Viewer, page
 
 PAGE_SIZE = 50
+MAX_SEARCH = 200  # characters of search text
 STATUSES = [status.value for status in TaskStatus]
 
 
@@ -40,18 +42,17 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
     name = request.path_params["queue"]
     if not QUEUE_PATTERN.fullmatch(name):
         return ui.refuse(request, viewer, 404, f"No queue is named {name!r}.")
-    status = request.query_params.get("status") or None
+    query = request.query_params
+    status = query.get("status") or None
     if status is not None and status not in STATUSES:
         return ui.refuse(request, viewer, 400, f"Unknown status {status!r}.")
-    task_type = request.query_params.get("type") or None
-    cursor = request.query_params.get("cursor") or None
-    (stats,), listed = await asyncio.gather(
-        ui.client.stats(name),
-        ui.client.list_tasks(name, status, task_type, cursor, PAGE_SIZE),
+    task_type, needle = query.get("type") or None, query.get("q", "").strip()[:MAX_SEARCH]
+    (stats,), found = await asyncio.gather(
+        ui.client.stats(name), _tasks(ui, name, status, task_type, query.get("cursor"), needle)
     )
-    filters = {k: v for k, v in (("status", status), ("type", task_type)) if v}
+    filters = {k: v for k, v in (("status", status), ("type", task_type), ("q", needle)) if v}
     following = (
-        f"?{urlencode({**filters, 'cursor': listed.next_cursor})}" if listed.next_cursor else None
+        f"?{urlencode({**filters, 'cursor': found.next_cursor})}" if found.next_cursor else None
     )
     context = {
         "queue": name,
@@ -59,12 +60,24 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "statuses": STATUSES,
         "status": status,
         "task_type": task_type or "",
-        "tasks": listed.tasks,
+        "needle": needle,
+        "scanned": found.scanned,
+        "tasks": found.tasks,
         "next_page": following,
-        "first_page": f"?{urlencode(filters)}" if cursor else None,
+        "first_page": f"?{urlencode(filters)}" if query.get("cursor") else None,
         "live": urlencode({"queue": name}),
     }
     return ui.render(request, viewer, "queue.html", context)
+
+
+async def _tasks(
+    ui: Ui, name: str, status: str | None, task_type: str | None, cursor: str | None, needle: str
+) -> Found:
+    """A page of the queue's tasks: those holding ``needle``, when given (see search)."""
+    if needle:
+        return await search(ui.client, name, status, needle, task_type=task_type, cursor=cursor)
+    page = await ui.client.list_tasks(name, status, task_type, cursor, PAGE_SIZE)
+    return Found(page.tasks, page.next_cursor, len(page.tasks))
 
 
 @page

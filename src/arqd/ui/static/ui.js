@@ -105,7 +105,8 @@
     const wanted = (table.dataset.status || message.status) === message.status
       && (table.dataset.type || message.type) === message.type;
     const fresh = message.attempt === 0 && (message.event === "queued" || message.event === "scheduled");
-    if (!row && fresh && wanted && !new URLSearchParams(location.search).has("cursor")) {
+    const firstPage = !new URLSearchParams(location.search).has("cursor");
+    if (!row && fresh && wanted && firstPage && !table.dataset.search) {
       row = newRow(message);
       table.querySelector("tbody").prepend(row);
       document.getElementById("no-tasks").hidden = true;
