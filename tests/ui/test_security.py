@@ -271,3 +271,19 @@ async def test_arqd_serve_serves_the_dashboard_and_its_assets(redis_server: Redi
                 assert kind in answer.headers["content-type"]
     finally:
         api.stop()
+
+
+def test_task_data_is_escaped_and_pages_forbid_scripts_from_elsewhere(
+    ui_server: LiveServer, redis: Redis
+) -> None:
+    hostile = '<script>alert("x")</script>'
+    task = redis.run(redis.client.enqueue("echo", {"note": hostile}, delay=600))
+    with signed_in(ui_server) as http:
+        page = http.get(f"/ui/tasks/{task.id}")
+        found = http.get(f"/ui/queues/default?status=scheduled&q={hostile}")
+    for answer in (page, found):
+        assert hostile not in answer.text
+        assert "&lt;script&gt;" in answer.text
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
