@@ -247,6 +247,23 @@ def test_jump_to_a_task_filter_by_type_and_search_text(
     signed_in.assert_clean()
 
 
+def test_cancel_every_scheduled_task_of_a_type(
+    signed_in: Offline, ui_server: LiveServer, redis: Redis
+) -> None:
+    naps = redis.run(
+        redis.client.enqueue_many([NewTask("sleep", None, delay=600) for _ in range(5)])
+    )
+    kept = redis.run(redis.client.enqueue("echo", None, delay=600))
+    page = signed_in.page
+    page.goto(f"{ui_server.url}/ui/queues/default?status=scheduled&type=sleep")
+    expect(page.locator("#tasks tbody tr")).to_have_count(5)
+    page.get_by_role("button", name="Cancel every scheduled task of type sleep").click()
+    expect(page.locator("h1")).to_have_text("Cancelled 5 tasks")
+    after = [redis.run(redis.client.get(t.id)) for t in [*naps, kept]]
+    assert [t.status if t else None for t in after] == ["cancelled"] * 5 + ["scheduled"]
+    signed_in.assert_clean()
+
+
 def test_a_read_only_key_sees_no_action(
     browser: Browser, ui_server: LiveServer, redis: Redis
 ) -> None:
@@ -262,6 +279,9 @@ def test_a_read_only_key_sees_no_action(
         page.goto(f"{ui_server.url}/ui/breakers")
         expect(page.get_by_text("readonly-dep")).to_be_visible()
         expect(page.locator("main button")).to_have_count(0)
+        page.goto(f"{ui_server.url}/ui/queues/default?status=failed")
+        expect(page.locator(f'tr[data-task="{task.id}"]')).to_be_visible()
+        expect(page.locator("main form[method=post]")).to_have_count(0)
         viewer.assert_clean()
 
 

@@ -28,7 +28,8 @@ POSTS = [r for r in ROUTES if isinstance(r, Route) and r.methods and "POST" in r
 
 
 def concrete(route: Route) -> str:
-    return route.path.replace("{task_id}", "some-task").replace("{name}", "some-breaker")
+    path = route.path.replace("{task_id}", "some-task").replace("{name}", "some-breaker")
+    return path.replace("{queue}", "default")
 
 
 def test_every_post_route_is_listed_and_the_action_routes_are_all_of_them_but_sign_in() -> None:
@@ -166,7 +167,7 @@ def test_a_read_only_key_sees_no_action_and_every_action_is_refused(
         token = csrf_of(page)  # the sign-out form's
         for route in ACTION_ROUTES:
             assert isinstance(route, Route)
-            path = route.path.replace("{task_id}", failed.id).replace("{name}", "x")
+            path = concrete(route).replace("some-task", failed.id)
             answer = http.post(path, data={"csrf": token, "payload": "{}", "priority": "0"})
             assert answer.status_code == 403, route.path
             assert "read-only" in answer.text

@@ -27,6 +27,7 @@ ACTION_ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/tasks/{{task_id}}/cancel", actions.cancel, methods=["POST"]),
     Route(f"{PREFIX}/tasks/{{task_id}}/copy", actions.copy, methods=["POST"]),
     Route(f"{PREFIX}/breakers/{{name}}/reset", actions.reset_breaker, methods=["POST"]),
+    Route(f"{PREFIX}/queues/{{queue}}/bulk", actions.bulk_action, methods=["POST"]),
 ]
 ROUTES: list[BaseRoute] = [
     Route(PREFIX, pages.overview),

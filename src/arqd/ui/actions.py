@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from arqd.core.errors import InvalidTask, TaskNotFound
-from arqd.core.task import NewTask
+from arqd.core.task import NewTask, TaskStatus, check_queue
+from arqd.ui import bulk
 from arqd.ui.pages import render_task
 from arqd.ui.web import Ui, Viewer, action
 
@@ -83,7 +84,27 @@ async def _reset(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str])
     return _back("/ui/breakers")
 
 
+async def _bulk(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
+    """Retry (or cancel) every task of a queue's status index, of a type if given, that was
+    in that state when the page was shown (see ``bulk``)."""
+    queue, operation = request.path_params["queue"], form.get("operation", "")
+    status = form.get("status", "")
+    if operation not in bulk.OPERATIONS or status not in bulk.OPERATIONS[operation]:
+        raise InvalidTask(f"cannot {operation or 'act on'} the {status or 'unnamed'} tasks")
+    if not form.get("before", "").isdigit():
+        raise InvalidTask("the form has no time it was shown at: reload the page")
+    task_type = form.get("type") or None
+    count = await bulk.run(
+        ui.client, check_queue(queue), operation, TaskStatus(status), task_type, int(form["before"])
+    )
+    target = f"queue:{queue}:{status}" + (f":{task_type}" if task_type else "")
+    await ui.client.audit(viewer.actor, f"bulk_{operation}", target, count)
+    context = {"queue": queue, "operation": operation, "status": status}
+    return ui.render(request, viewer, "bulk.html", {**context, "type": task_type, "count": count})
+
+
 retry = action(_retry)
 cancel = action(_cancel)
 copy = action(_copy)
 reset_breaker = action(_reset)
+bulk_action = action(_bulk)

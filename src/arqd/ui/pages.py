@@ -66,6 +66,7 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "next_page": following,
         "first_page": f"?{urlencode(filters)}" if query.get("cursor") else None,
         "live": urlencode({"queue": name}),
+        "shown_at": int(time.time() * 1000),
     }
     return ui.render(request, viewer, "queue.html", context)
 

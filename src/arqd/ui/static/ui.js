@@ -182,6 +182,12 @@
     document.querySelectorAll("time[datetime]").forEach(localize);
     const copy = document.getElementById("copy");
     if (copy) copy.addEventListener("input", () => { copy.dataset.edited = "true"; });
+    // An action's form is sent once: a double click does not send it twice.
+    document.querySelectorAll('form[method="post"]').forEach((form) => {
+      form.addEventListener("submit", () => {
+        form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; });
+      });
+    });
     const query = document.body.dataset.live;
     if (query !== undefined) follow(query);
   });
