@@ -293,8 +293,10 @@ class Client:
 
     async def task_history(self, task: Task) -> list[StreamEvent]:
         """The events of ``task`` still in its queue's capped stream, oldest first. The
-        stream's ids are Redis times, so only entries since the task was created are read."""
-        created = task.created_at
+        stream's ids are Redis times, so only entries since the task was created (by Redis's
+        clock: the task is read again, a snapshot's time is the caller's) are read."""
+        stored = await self.store.tasks.get(task.id, task.queue)
+        created = (stored or task).created_at
         start = just_before(f"{int(created.timestamp() * 1000)}-0") if created else START
         positions = {task.queue: start}
         found = await self.store.events.read_after(positions, 1, count=self.settings.events_max)

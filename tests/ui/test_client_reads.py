@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
+
 from arqd import demo
 from arqd.client import Client
 from arqd.store.audit import Audit
@@ -31,6 +34,15 @@ async def test_a_task_history_holds_its_own_events_oldest_first(
     ]
     assert {e.fields[b"task"] for e in history} == {task.id.encode()}
     assert [e.sort_key for e in history] == sorted(e.sort_key for e in history)
+
+
+async def test_a_snapshot_from_enqueue_finds_its_first_event_too(client: Client) -> None:
+    """A snapshot's created_at is the caller's clock, which may run ahead of Redis's."""
+    task = await client.enqueue("echo", None, delay=600)
+    assert task.created_at is not None
+    ahead = dataclasses.replace(task, created_at=task.created_at + timedelta(seconds=5))
+    history = await client.task_history(ahead)
+    assert [e.fields[b"event"] for e in history] == [b"scheduled"]
 
 
 async def test_the_audit_trail_lists_actions_newest_first_and_is_capped(client: Client) -> None:
