@@ -19,14 +19,15 @@ from arqd.core.errors import (
 )
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus, check_name, check_queue
-from arqd.feeds import EventFeed, EventFilter, SystemFeed
+from arqd.feeds import EventFeed, EventFilter, StreamEvent, SystemFeed
 from arqd.observability import tracing
 from arqd.resilience.breaker import State
 from arqd.resilience.limiter import RateLimiter
 from arqd.store import listing
+from arqd.store.audit import Audit, AuditEvent
 from arqd.store.codec import Cancelled, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
-from arqd.store.events import SYSTEM_SOURCES
+from arqd.store.events import START, SYSTEM_SOURCES, just_before
 from arqd.store.store import Store
 from arqd.store.workers import WorkerInfo
 
@@ -37,6 +38,7 @@ __all__ = [
     "FEEDS",
     "REQUESTS",
     "WORKER",
+    "AuditEvent",
     "BreakerInfo",
     "Client",
     "NewTask",
@@ -286,6 +288,28 @@ class Client:
     def rate_limiter(self, scope: str) -> RateLimiter:
         """The rate limits of ``scope``, shared with every process on this Redis."""
         return RateLimiter(self.store, scope)
+
+    # The dashboard's reads and its audit trail.
+
+    async def task_history(self, task: Task) -> list[StreamEvent]:
+        """The events of ``task`` still in its queue's capped stream, oldest first. The
+        stream's ids are Redis times, so only entries since the task was created (by Redis's
+        clock: the task is read again, a snapshot's time is the caller's) are read."""
+        stored = await self.store.tasks.get(task.id, task.queue)
+        created = (stored or task).created_at
+        start = just_before(f"{int(created.timestamp() * 1000)}-0") if created else START
+        positions = {task.queue: start}
+        found = await self.store.events.read_after(positions, 1, count=self.settings.events_max)
+        mine = task.id.encode()
+        return [event for event in found if event.fields.get(b"task") == mine]
+
+    async def audit(self, actor: str, action: str, target: str, count: int) -> None:
+        """Record an operator's action (``actor``: a key's digest, never the key)."""
+        await Audit(self.store.redis, self.store.keys).append(actor, action, target, count)
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEvent]:
+        """The newest recorded actions, newest first."""
+        return await Audit(self.store.redis, self.store.keys).recent(limit)
 
 
 def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:

@@ -149,6 +149,9 @@ def _add_middleware(
     if policy.active:
         app.add_middleware(RateLimitMiddleware, state=state, policy=policy)
     app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
+    from arqd.ui import UiGate, create_ui  # here: arqd.ui imports parts of arqd.api
+
+    app.add_middleware(UiGate, ui=create_ui(state))  # the dashboard signs its viewers in
     if settings.max_inflight:
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:

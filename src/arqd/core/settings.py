@@ -27,7 +27,9 @@ from arqd.core.errors import ConfigurationError
 
 PREFIX = "ARQD_"
 _COUNT = re.compile(r"^\s*[0-9]{1,9}\s*$")
-SECRETS = frozenset({"API_KEYS", "ARQD_RATE_LIMIT_OVERRIDES"})  # never echoed in errors
+SECRETS = frozenset(
+    {"API_KEYS", "ARQD_RATE_LIMIT_OVERRIDES", "ARQD_READ_ONLY_KEYS", "ARQD_UI_SECRET"}
+)  # never echoed in errors
 
 
 def _env(name: str, default: Any, **constraints: Any) -> Any:
@@ -63,6 +65,8 @@ class Settings(BaseModel):
 
     api_keys: str | None = _env("API_KEYS", None)
     rate_limit_overrides: str | None = _env("ARQD_RATE_LIMIT_OVERRIDES", None)
+    read_only_keys: str | None = _env("ARQD_READ_ONLY_KEYS", None)
+    ui_secret: str | None = _env("ARQD_UI_SECRET", None, min_length=32)
 
     # arqd's own.
     host: str = _env("ARQD_HOST", "127.0.0.1")
@@ -94,6 +98,15 @@ class Settings(BaseModel):
         parse_overrides(value, {key.strip() for key in (keys or "").split(",")})
         return value
 
+    @field_validator("read_only_keys")
+    @classmethod
+    def _check_read_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        keys = {key.strip() for key in (info.data.get("api_keys") or "").split(",")}
+        for number, key in enumerate(_listed(value), start=1):
+            if key not in keys:
+                raise ValueError(f"entry {number} is not one of API_KEYS")
+        return value
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings, raising ConfigurationError naming any bad variable."""
@@ -111,6 +124,10 @@ class Settings(BaseModel):
     def api_key_list(self) -> list[str]:
         """The configured API keys (API_KEYS, comma-separated); empty means the API is open."""
         return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
+
+    def read_only_key_list(self) -> list[str]:
+        """The API keys the dashboard lets look but not act (ARQD_READ_ONLY_KEYS)."""
+        return _listed(self.read_only_keys)
 
     def rate_limits(self) -> dict[str, int]:
         """Requests per minute by API key, from ARQD_RATE_LIMIT_OVERRIDES (0: unlimited)."""
@@ -135,6 +152,10 @@ def parse_overrides(value: str | None, api_keys: set[str]) -> dict[str, int]:
             raise ValueError(f"entry {number} names a key that is not one of API_KEYS")
         limits[key] = int(count)
     return limits
+
+
+def _listed(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def _alias(field_name: str) -> str:

@@ -79,3 +79,7 @@ class Keys:
     def rate_limit_events(self) -> str:
         """Requests refused by the HTTP rate limit (a capped stream)."""
         return f"{self.prefix}:ratelimit:events"
+
+    def audit_events(self) -> str:
+        """What operators did through the dashboard (a capped stream)."""
+        return f"{self.prefix}:audit:events"

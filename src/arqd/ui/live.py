@@ -1,0 +1,93 @@
+"""``WS /ui/events``: the dashboard's pages live, without polling.
+
+The same feed as the API's ``WS /events`` (and its ``event_json`` messages, resumed with
+``last_event_id``), behind the dashboard's session cookie instead of an API key, so no
+key ever reaches a page's script. After each burst of events the socket also sends the
+fresh counts of the queue (or of every queue), at most every ``STATS_INTERVAL`` seconds,
+so the counts a page shows equal a fresh reload's, even after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from arqd.api import problems
+from arqd.api.events import event_json
+from arqd.api.schemas import dumps, queue_json
+from arqd.client import Client
+from arqd.core.task import QUEUE_PATTERN
+from arqd.feeds import EVENT_ID, EventFeed
+from arqd.ui.web import same_origin, ui_of
+
+STATS_INTERVAL = 0.2
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+class LivePage:
+    """One page's socket: events as they come, and the counts after them."""
+
+    def __init__(self, websocket: WebSocket, client: Client, feed: EventFeed) -> None:
+        self.websocket = websocket
+        self.client = client
+        self.feed = feed
+        self.dirty = asyncio.Event()
+        self.dirty.set()  # the counts go out at once: a page reconnecting catches up
+
+    async def relay(self) -> None:
+        async for event in self.feed:
+            await self.websocket.send_text(dumps({"kind": "event", **event_json(event)}).decode())
+            self.dirty.set()
+
+    async def counts(self) -> None:
+        while True:
+            await self.dirty.wait()
+            self.dirty.clear()
+            stats = await self.client.stats(self.feed.queue)
+            message = {"kind": "stats", "queues": [queue_json(s) for s in stats]}
+            await self.websocket.send_text(dumps(message).decode())
+            await asyncio.sleep(STATS_INTERVAL)
+
+    async def watch(self) -> None:
+        while (await self.websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+
+async def live(websocket: WebSocket) -> None:
+    ui = ui_of(websocket)
+    viewer = ui.viewer(websocket)
+    if viewer.fresh or not viewer.signed_in or not same_origin(websocket):
+        await websocket.close(POLICY_VIOLATION)
+        return
+    queue = websocket.query_params.get("queue") or None
+    last = websocket.query_params.get("last_event_id") or None
+    if (queue and not QUEUE_PATTERN.fullmatch(queue)) or (last and not EVENT_ID.fullmatch(last)):
+        await websocket.close(POLICY_VIOLATION)
+        return
+    feed = ui.state.feeds.events(queue, last_event_id=last)
+    try:
+        await feed.start()
+    except problems.UNAVAILABLE:
+        await websocket.close(TRY_AGAIN_LATER)
+        return
+    await websocket.accept()
+    await _run(LivePage(websocket, ui.client, feed))
+
+
+async def _run(page: LivePage) -> None:
+    jobs = [asyncio.create_task(job()) for job in (page.relay, page.counts, page.watch)]
+    done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+    page.feed.close()
+    for job in pending:
+        job.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    failed = [job.exception() for job in done if job.exception() is not None]
+    if any(isinstance(exc, problems.UNAVAILABLE) for exc in failed):
+        with contextlib.suppress(Exception):
+            await page.websocket.close(TRY_AGAIN_LATER)
+    elif failed and not all(isinstance(exc, WebSocketDisconnect) for exc in failed):
+        with contextlib.suppress(Exception):
+            await page.websocket.close(1011)

@@ -1,0 +1,138 @@
+"""The dashboard's pages: overview, a queue, a task, workers, breakers, the audit trail.
+Each reads through the client, as the API does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
+from arqd.resilience.breaker import State
+from arqd.ui.search import Found, search
+from arqd.ui.timeline import timeline, trace_id
+from arqd.ui.web import Ui, Viewer, page
+
+PAGE_SIZE = 50
+MAX_SEARCH = 200  # characters of search text
+STATUSES = [status.value for status in TaskStatus]
+
+
+@page
+async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    client = ui.client
+    stats, workers, breakers = await asyncio.gather(
+        client.stats(), client.workers(), client.breakers()
+    )
+    context = {
+        "stats": sorted(stats, key=lambda s: s.queue),
+        "workers": workers,
+        "open_breakers": [b for b in breakers if b.state is not State.CLOSED],
+        "live": "",
+    }
+    return ui.render(request, viewer, "overview.html", context)
+
+
+@page
+async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    name = request.path_params["queue"]
+    if not QUEUE_PATTERN.fullmatch(name):
+        return ui.refuse(request, viewer, 404, f"No queue is named {name!r}.")
+    query = request.query_params
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        return ui.refuse(request, viewer, 400, f"Unknown status {status!r}.")
+    task_type, needle = query.get("type") or None, query.get("q", "").strip()[:MAX_SEARCH]
+    (stats,), found = await asyncio.gather(
+        ui.client.stats(name), _tasks(ui, name, status, task_type, query.get("cursor"), needle)
+    )
+    filters = {k: v for k, v in (("status", status), ("type", task_type), ("q", needle)) if v}
+    following = (
+        f"?{urlencode({**filters, 'cursor': found.next_cursor})}" if found.next_cursor else None
+    )
+    context = {
+        "queue": name,
+        "stats": stats,
+        "statuses": STATUSES,
+        "status": status,
+        "task_type": task_type or "",
+        "needle": needle,
+        "scanned": found.scanned,
+        "tasks": found.tasks,
+        "next_page": following,
+        "first_page": f"?{urlencode(filters)}" if query.get("cursor") else None,
+        "live": urlencode({"queue": name}),
+        "shown_at": int(time.time() * 1000),
+    }
+    return ui.render(request, viewer, "queue.html", context)
+
+
+async def _tasks(
+    ui: Ui, name: str, status: str | None, task_type: str | None, cursor: str | None, needle: str
+) -> Found:
+    """A page of the queue's tasks: those holding ``needle``, when given (see search)."""
+    if needle:
+        return await search(ui.client, name, status, needle, task_type=task_type, cursor=cursor)
+    page = await ui.client.list_tasks(name, status, task_type, cursor, PAGE_SIZE)
+    return Found(page.tasks, page.next_cursor, len(page.tasks))
+
+
+@page
+async def find(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    """Jump to a task by id (from any queue page's search box)."""
+    task_id = request.query_params.get("id", "").strip()
+    if not TASK_ID_PATTERN.fullmatch(task_id):
+        return ui.refuse(request, viewer, 404, f"{task_id!r} is not a task id.")
+    return RedirectResponse(f"/ui/tasks/{task_id}", 303)
+
+
+@page
+async def task(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    found = await ui.client.get(request.path_params["task_id"])
+    if found is None:
+        return ui.refuse(request, viewer, 404, "No such task: it never existed, or it expired.")
+    return await render_task(request, ui, viewer, found, {})
+
+
+async def render_task(
+    request: Request,
+    ui: Ui,
+    viewer: Viewer,
+    found: Task,
+    copy: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    """The task page; ``copy`` holds the copy form's values and errors when it is shown
+    again after a refused enqueue."""
+    history = await ui.client.task_history(found)
+    context = {
+        "task": found,
+        "steps": timeline(history),
+        "trace_id": trace_id(found.trace_context),
+        "copy": copy,
+        "live": urlencode({"queue": found.queue, "task": found.id}),
+    }
+    return ui.render(request, viewer, "task.html", context, status)
+
+
+@page
+async def workers(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    found = sorted(await ui.client.workers(), key=lambda w: w.id)
+    now = time.time()
+    context = {"workers": found, "now": now}
+    return ui.render(request, viewer, "workers.html", context)
+
+
+@page
+async def breakers(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    found = sorted(await ui.client.breakers(), key=lambda b: b.name)
+    return ui.render(request, viewer, "breakers.html", {"breakers": found})
+
+
+@page
+async def audit(request: Request, ui: Ui, viewer: Viewer) -> Response:
+    return ui.render(request, viewer, "audit.html", {"entries": await ui.client.audit_log(200)})
