@@ -218,16 +218,20 @@ def is_new_queue(reply: Sequence[Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The dequeue script's answer: the leases, how many tasks a limit held back, and
+    """The dequeue script's answer: the leases, the tasks it put off (by a rate limit, to
+    the slot reserved for them) or held (by a concurrency limit, or an open breaker), and
     the ms until the queue's next timed event (-1: none)."""
 
+    queue: str
     leases: list[Lease]
-    deferred: int
+    throttled: int
+    held_by_concurrency: int
+    held_by_breaker: int
     next_event_ms: int
 
 
 def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
-    fields = iter(reply[3 : 3 + 9 * int(reply[1])])
+    fields = iter(reply[5 : 5 + 9 * int(reply[1])])
     leases = [
         Lease(
             queue,
@@ -245,7 +249,7 @@ def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
             *(fields,) * 9, strict=True
         )
     ]
-    return Fetched(leases, int(reply[2]), int(reply[0]))
+    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +326,10 @@ def decode_tokens(flat: Sequence[Any]) -> list[Token]:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """The stats script's answer: counts per status, and the age in seconds of the
-    oldest ready task."""
+    """The stats script's answer: counts per status (finished tasks that have expired are
+    not counted), and the age in seconds of the oldest queued task. Queued tasks are
+    ready, or held: put off by a rate limit to their reserved slot, or held by a
+    concurrency limit or an open breaker (each counted in ``held``, by reason)."""
 
     queue: str
     queued: int
@@ -333,11 +339,24 @@ class QueueStats:
     failed: int
     cancelled: int
     oldest_age: float | None
+    held_by_rate_limit: int = 0
+    held_by_concurrency: int = 0
+    held_by_breaker: int = 0
+
+    @property
+    def held(self) -> dict[str, int]:
+        """Queued tasks held, by reason: ``rate_limit``, ``concurrency``, ``breaker``."""
+        return {
+            "rate_limit": self.held_by_rate_limit,
+            "concurrency": self.held_by_concurrency,
+            "breaker": self.held_by_breaker,
+        }
 
 
 def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
-    q, sch, act, ok, failed, cxl, oldest = reply
-    return QueueStats(queue, q, sch, act, ok, failed, cxl, None if oldest < 0 else oldest / 1000)
+    q, sch, act, ok, failed, cxl, oldest, throttled, by_cc, by_cb = reply
+    age = None if oldest < 0 else oldest / 1000
+    return QueueStats(queue, q, sch, act, ok, failed, cxl, age, throttled, by_cc, by_cb)
 
 
 def _time(value: bytes | None) -> datetime | None:
