@@ -17,19 +17,20 @@
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
--- A finished index's score is the finish time, less the default TTL than the task's own
--- result TTL where it has one: every entry's score is its hash's expiry less the default
--- TTL, so stats.lua drops the entries of expired tasks with one range by score.
+-- A finished index scores an entry by its finish time; a task finished with a result TTL
+-- of its own, by its expiry less the default TTL instead. So every entry's score is its
+-- task's expiry less the default TTL, and stats.lua drops the entries of expired tasks
+-- with one range by score.
 local prefix, maxlen = KEYS[1], ARGV[1]
 local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
-local default_ttl = tonumber(result_ttl)
 local now, now_text = now_ms()
 local out = {}
 
 -- A finished task with a result TTL of its own is indexed by itself (see above).
 local function index_by_expiry(status, id, ttl)
-  redis.call('ZADD', prefix .. status, string.format('%d', now + tonumber(ttl) - default_ttl), id)
+  local score = now + tonumber(ttl) - tonumber(result_ttl)
+  redis.call('ZADD', prefix .. status, string.format('%d', score), id)
   trim_finished(prefix, status, index_cap, false)
 end
 

@@ -1,7 +1,8 @@
 -- Count a queue's tasks by status, and the held ones by what holds them; find the age of
 -- its oldest queued task. The only writes: entries of finished indexes whose tasks have
--- expired are dropped first, so they are not counted (an index entry's score is its
--- task's expiry less the TTL passed here: finish.lua, dequeue.lua, cancel.lua).
+-- expired are dropped first, so they are not counted. An entry's score is its finish
+-- time, or for a task finished with a result TTL of its own, its expiry less the default
+-- TTL (finish.lua): either way, expired once the score is older than the default TTL.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  default result TTL ms (succeeded, cancelled), ARGV[2] dead-letter TTL ms
 -- Returns  {queued, scheduled, active, succeeded, failed, cancelled, oldest queued age ms
