@@ -218,9 +218,8 @@ def is_new_queue(reply: Sequence[Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The dequeue script's answer: the leases, the tasks it put off (by a rate limit, to
-    the slot reserved for them) or held (by a concurrency limit, or an open breaker), and
-    the ms until the queue's next timed event (-1: none)."""
+    """The dequeue script's answer: the leases, the tasks a rate limit put off or a limit
+    held, and the ms until the queue's next timed event (-1: none)."""
 
     queue: str
     leases: list[Lease]
@@ -326,10 +325,8 @@ def decode_tokens(flat: Sequence[Any]) -> list[Token]:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """The stats script's answer: counts per status (finished tasks that have expired are
-    not counted), and the age in seconds of the oldest queued task. Queued tasks are
-    ready, or held: put off by a rate limit to their reserved slot, or held by a
-    concurrency limit or an open breaker (each counted in ``held``, by reason)."""
+    """The stats script's answer: counts per status (expired tasks not counted; ``queued``
+    includes held ones, by reason in ``held``) and the oldest queued task's age (s)."""
 
     queue: str
     queued: int
@@ -345,12 +342,9 @@ class QueueStats:
 
     @property
     def held(self) -> dict[str, int]:
-        """Queued tasks held, by reason: ``rate_limit``, ``concurrency``, ``breaker``."""
-        return {
-            "rate_limit": self.held_by_rate_limit,
-            "concurrency": self.held_by_concurrency,
-            "breaker": self.held_by_breaker,
-        }
+        """Queued tasks held by a limit: by ``rate_limit``, ``concurrency``, ``breaker``."""
+        by = (self.held_by_rate_limit, self.held_by_concurrency, self.held_by_breaker)
+        return dict(zip(("rate_limit", "concurrency", "breaker"), by, strict=True))
 
 
 def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
