@@ -242,11 +242,13 @@ def _queues_table(stats: list[QueueStats]) -> Table:
     from rich.table import Table
 
     columns = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
-    table = Table("queue", *columns, "oldest queued (s)", title="Queues")
+    held = "held: rate limit / concurrency / breaker"
+    table = Table("queue", *columns, held, "oldest queued (s)", title="Queues")
     for s in stats:
         age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
         counts = (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
-        table.add_row(s.queue, *(str(n) for n in counts), age)
+        by_reason = " / ".join(str(n) for n in s.held.values())
+        table.add_row(s.queue, *(str(n) for n in counts), by_reason, age)
     return table
 
 

@@ -23,6 +23,7 @@ COUNTERS = frozenset(
         "arq_tasks_enqueued_total",
         "arq_task_retries_total",
         "arq_rate_limited_requests_total",
+        "arq_tasks_held_total",
         "arq_circuit_breaker_transitions_total",
     }
 )

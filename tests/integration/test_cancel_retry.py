@@ -85,5 +85,24 @@ async def test_exhausted_retries_fail_with_the_last_error_and_can_be_retried(
     assert again.attempts == 0
     done = await client.wait(task.id, timeout=10)
     assert (done.status, done.result) == (TaskStatus.SUCCEEDED, "fixed")
+    assert (done.error, done.attempts) == (None, 1)  # the old attempts' error is not its own
+    # The attempts before the retry stay in its events, each with its error.
+    entries = await client.store.events.read_after({"default": "0-0"}, block_ms=1, count=1000)
+    ended = [
+        (e.fields[b"event"], int(e.fields[b"attempt"]), e.fields.get(b"error", b""))
+        for e in entries
+        if e.fields[b"task"] == task.id.encode()
+    ]
+    assert [(event, attempt) for event, attempt, _ in ended if event != b"active"] == [
+        (b"queued", 0),
+        (b"retrying", 1),
+        (b"queued", 1),
+        (b"retrying", 2),
+        (b"queued", 2),
+        (b"failed", 3),
+        (b"queued", 0),
+        (b"succeeded", 1),
+    ]
+    assert b"broken on attempt 3" in ended[[e for e, _, _ in ended].index(b"failed")][2]
     with pytest.raises(InvalidTransition, match="only failed or cancelled"):
         await client.retry(task.id)

@@ -22,7 +22,7 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from arqd.resilience.breaker import Breaker, Outcome, State, allow, record
+from arqd.resilience.breaker import Breaker, Outcome, State, allow, record, settle
 from arqd.resilience.ratelimit import gcra, reserve
 from arqd.store import scripts
 from conftest import RedisServer
@@ -153,13 +153,13 @@ class TypeBreakerModel:
     held: int = 0
     leased: list[str] = field(default_factory=list)
     trial: str | None = None
+    half_opened: int = 0  # transitions to half-open (each a breaker_half_open event)
 
     def take(self, now: int, next_id: str) -> tuple[int, int]:
-        """Dequeue of one task: (leased, deferred). An open breaker whose time has come
-        releases one held task first; refused tasks are held until one is admitted."""
-        b = self.b
-        if b.state is State.OPEN and self.held and b.open_until <= now:
-            self.held, self.ready = self.held - 1, self.ready + 1
+        """Dequeue of one task: (leased, held). First the breaker settles (an open one
+        whose time has come is half-open), and a half-open one with its trial slot free
+        releases one held task; refused tasks are held until one is admitted."""
+        self.settle(now)
         deferred = 0
         while self.ready:
             self.ready -= 1
@@ -171,6 +171,13 @@ class TypeBreakerModel:
                 return 1, deferred
             self.held, deferred = self.held + 1, deferred + 1
         return 0, deferred
+
+    def settle(self, now: int) -> None:
+        """What every dequeue does first, with or without a task to take."""
+        before, self.b = self.b, settle(self.b, now)
+        self.half_opened += before.state is not self.b.state
+        if self.b.state is State.HALF_OPEN and not self.b.trial and self.held:
+            self.held, self.ready = self.held - 1, self.ready + 1
 
     def finish(self, task: str, signal: str, now: int) -> None:
         self.leased.remove(task)
@@ -206,10 +213,23 @@ class TypeBreakerRedis:
     def take(self, now: int) -> tuple[list[str], int]:
         # One worker slot, leases that never lapse; type T has no limit but its breaker.
         reply = self.call("dequeue", now, 1, 10**12, "w", EVENTS_CAP, 3, 100, 60_000, 0)
-        ids = [reply[i].decode() for i in range(3, len(reply), 9)]
-        for i, task in zip(range(3, len(reply), 9), ids, strict=True):
+        ids = [reply[i].decode() for i in range(5, len(reply), 9)]
+        for i, task in zip(range(5, len(reply), 9), ids, strict=True):
             self.tokens[task] = b"%d" % reply[i + 1]
-        return ids, int(reply[2])
+        assert reply[2:4] == [0, 0]  # nothing throttled or held by a concurrency limit
+        return ids, int(reply[4])
+
+    def idle(self, now: int) -> int:
+        """A dequeue with nothing ready (an idle worker woken by the next timed event):
+        the ms until that event, -1 for none."""
+        assert self.r.llen(self.prefix + "q:0") == 0
+        reply = self.call("dequeue", now, 1, 10**12, "w", EVENTS_CAP, 3, 100, 60_000, 0)
+        assert reply[1] == 0
+        return int(reply[0])
+
+    def half_open_events(self) -> int:
+        entries: Any = self.r.xrange(self.prefix + "events")
+        return sum(fields[b"event"] == b"breaker_half_open" for _, fields in entries)
 
     def finish(self, task: str, signal: str, now: int) -> None:
         outcome = "cancelled" if signal == "neutral" else "succeeded"
@@ -232,9 +252,14 @@ STALE_TRIAL = [("take", 0), ("take", 0), ("fail", 0), ("take", 1000), ("fail", 0
 STALE_TRIAL += [("take", 1000), ("neutral", 0), ("take", 0)]
 
 
+# The open period passes with no task ready: the idle dequeue turns the breaker half-open.
+IDLE_HALF_OPEN = [("take", 0), ("fail", 0), ("idle", 999), ("idle", 1), ("take", 0), ("ok", 0)]
+
+
 @MODELS
-@given(breaker_runs(["take", "ok", "fail", "neutral"]))
+@given(breaker_runs(["take", "ok", "fail", "neutral", "idle"]))
 @example((1, 1000, STALE_TRIAL))
+@example((1, 1000, IDLE_HALF_OPEN))
 def test_task_type_breaker_in_dequeue_and_finish_is_the_model(
     r: redis.Redis, run: tuple[int, int, list[tuple[str, int]]]
 ) -> None:
@@ -243,7 +268,15 @@ def test_task_type_breaker_in_dequeue_and_finish_is_the_model(
     now, ids = START, (f"t{n}" for n in itertools.count())
     for op, move in steps:
         now += move
-        if op == "take":
+        if op == "idle":  # a worker with nothing to take dequeues (woken by the next event)
+            if not model.ready and not model.held:
+                next_event = lua.idle(now)
+                model.settle(now)
+                if model.b.state is State.OPEN:  # it wakes when the open period ends
+                    assert next_event == model.b.open_until - now, (op, now)
+                else:  # nothing timed, or only the far lease deadline
+                    assert next_event < 0 or next_event > 10**11, (op, now)
+        elif op == "take":
             if not model.ready:  # a task to take: one dequeue, one admission decision
                 model.ready += 1
                 lua.enqueue(next(ids), now)
@@ -255,6 +288,7 @@ def test_task_type_breaker_in_dequeue_and_finish_is_the_model(
             model.finish(task, op, now)
             lua.finish(task, op, now)
         assert lua.state() == (model.b, model.ready, model.held), (op, now)
+        assert lua.half_open_events() == model.half_opened, (op, now)
 
 
 # GCRA: the HTTP and task rate limits (ratelimit.lua) and dequeue's reservation.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -15,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from arqd.client import Client, NewTask
 from arqd.core.settings import Settings
 from arqd.core.task import Task
-from conftest import WorkerProcess, eventually, free_port
+from conftest import WorkerProcess, eventually, free_port, worker_environment
 
 EXPECTED = {
     "arq_tasks_processed": ("counter", {"type", "status"}),
@@ -140,3 +144,38 @@ async def test_the_worker_span_is_the_child_of_the_producer_span(
     assert span.status.code == span.status.STATUS_CODE_ERROR
     assert [e.name for e in span.events] == ["exception"]
     assert receiver.services == ["arqd-worker"]
+
+
+def logging_worker(settings: Settings, log: IO[bytes], **env: str) -> subprocess.Popen[bytes]:
+    """``arqd worker obs_tasks`` with its log lines written to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "arqd", "worker", "obs_tasks"],
+        env=worker_environment(settings, 5000, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+
+
+async def test_each_attempt_log_line_carries_its_span_ids(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "worker.log"
+    env = {"ARQD_LOG_FORMAT": "json", "JAEGER_ENABLED": "true", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    with Receiver() as receiver, log_file.open("wb") as log:
+        process = logging_worker(settings, log, JAEGER_ENDPOINT=receiver.endpoint, **env)
+        try:
+            tasks = [await client.enqueue("ok", 1), await client.enqueue("doomed", 2)]
+            for task in tasks:
+                await client.wait(task.id, timeout=30)
+            spans = receiver.wait_for(2)
+        finally:
+            process.kill()
+            process.wait()
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    attempts = {line["task_id"]: line for line in lines if "outcome" in line}
+    assert set(attempts) == {t.id for t in tasks}
+    for span in spans:
+        (task_id,) = [a.value.string_value for a in span.attributes if a.key == "arqd.task.id"]
+        line = attempts[task_id]
+        assert line["trace_id"] == span.trace_id.hex()
+        assert line["span_id"] == span.span_id.hex()

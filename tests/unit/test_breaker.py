@@ -12,6 +12,7 @@ from arqd.resilience.breaker import (
     allow,
     counts_by_default,
     record,
+    settle,
 )
 
 THRESHOLD, OPEN_MS = 5, 30_000
@@ -104,3 +105,14 @@ def test_invariants_hold_for_any_sequence(steps: list[tuple[str, int]]) -> None:
             )
         assert b.state is not State.CLOSED or (b.failures < THRESHOLD and not b.trial)
         assert not b.trial or b.state is State.HALF_OPEN
+
+
+def test_an_open_breaker_settles_half_open_with_no_call_once_its_time_is_up() -> None:
+    b = Breaker(State.OPEN, THRESHOLD, open_until=OPEN_MS)
+    assert settle(b, OPEN_MS - 1) == b
+    settled = settle(b, OPEN_MS)
+    assert (settled.state, settled.trial) == (State.HALF_OPEN, False)
+    assert settle(settled, OPEN_MS + 1) == settled
+    allowed, trial, _ = allow(settled, OPEN_MS + 1)  # the next call is the trial
+    assert allowed
+    assert trial == allow(b, OPEN_MS + 1)[1]  # as if it had asked while open

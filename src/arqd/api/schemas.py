@@ -143,8 +143,17 @@ class TaskPageOut(BaseModel):
     next_cursor: str | None
 
 
+class HeldOut(BaseModel):
+    """Queued tasks that wait for a limit, not for a worker, by what holds them."""
+
+    rate_limit: int = Field(description="Put off by a rate limit to the slot reserved for them")
+    concurrency: int = Field(description="Held while their type's concurrency limit is reached")
+    breaker: int = Field(description="Held while their type's circuit breaker is open")
+
+
 class QueueOut(BaseModel):
-    """Counts per status, and how long the oldest queued task has waited."""
+    """Counts per status (``queued`` includes the held ones), the held ones by reason, and
+    how long the oldest queued task (ready or held) has waited."""
 
     queue: str
     queued: int
@@ -153,6 +162,7 @@ class QueueOut(BaseModel):
     succeeded: int
     failed: int
     cancelled: int
+    held: HeldOut
     oldest_queued_age_seconds: float | None
 
 
@@ -270,6 +280,7 @@ def queue_json(stats: QueueStats) -> dict[str, Any]:
         "succeeded": stats.succeeded,
         "failed": stats.failed,
         "cancelled": stats.cancelled,
+        "held": stats.held,
         "oldest_queued_age_seconds": stats.oldest_age,
     }
 

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from arqd.store.limits import served_breakers
 from arqd.store.store import Store
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -53,11 +54,13 @@ class ClusterCollector(Collector):
         """The metrics read from Redis: every scrape target reports the same values, so a
         query across targets aggregates them with ``max`` (a ``sum`` counts each N times)."""
         snap = self.snapshot
-        length = GaugeMetricFamily("arq_queue_length", "Tasks ready to run", labels=["queue"])
+        length = GaugeMetricFamily(
+            "arq_queue_length", "Queued tasks: ready, or held by a limit", labels=["queue"]
+        )
         tasks = GaugeMetricFamily("arq_queue_tasks", "Tasks by status", labels=["queue", "status"])
         dead = GaugeMetricFamily("arq_dead_letter_size", "Failed tasks kept", labels=["queue"])
         lag = GaugeMetricFamily(
-            "arq_consumer_lag_seconds", "Age of the oldest ready task", labels=["queue"]
+            "arq_consumer_lag_seconds", "Age of the oldest queued task", labels=["queue"]
         )
         for queue, counts in snap.queues.items():
             length.add_metric([queue], counts["queued"])
@@ -105,12 +108,18 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "arq_rate_limited_requests",
-            "Requests refused or tasks deferred by a rate limit",
+            "Requests refused, or tasks put off to a reserved slot, by a rate limit",
             ["scope"],
             registry=r,
         )
         for scope in ("http", "task"):  # present from the start, so increase() sees the first
             self.rate_limited.labels(scope)
+        self.tasks_held = Counter(
+            "arq_tasks_held",
+            "Tasks held queued by a concurrency limit or an open breaker",
+            ["queue", "reason"],
+            registry=r,
+        )
         self.cluster = ClusterCollector(time.monotonic())
         r.register(self.cluster)
 
@@ -139,13 +148,18 @@ class Metrics:
         )
 
     async def refresh(self, store: Store) -> None:
-        """Read the cluster gauges from Redis."""
+        """Read the cluster gauges from Redis. Breakers: every one that has a record, and
+        the breaker of each task type a live worker serves, on each queue it serves it
+        (closed until it first fails), so alerts and dashboards see them from the start."""
         snap = ClusterSnapshot()
         queues = await store.tasks.queues()
         for queue in queues:
             stats = await store.tasks.stats(queue)
             snap.queues[queue] = {s: float(getattr(stats, s)) for s in STATUSES}
             snap.lag[queue] = stats.oldest_age or 0.0
-        snap.workers = len(await store.workers.live())
-        snap.breakers = dict(await store.limits.all_breakers(queues))
+        live = await store.workers.live()
+        snap.workers = len(live)
+        served = served_breakers(live)
+        found = await store.limits.all_breakers(sorted({*queues, *served}), served)
+        snap.breakers = dict(found)
         self.cluster.snapshot = snap

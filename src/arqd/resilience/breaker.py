@@ -55,6 +55,15 @@ def allow(b: Breaker, now: float) -> tuple[bool, Breaker, float]:
     return True, replace(b, trial=True), 0.0
 
 
+def settle(b: Breaker, now: float) -> Breaker:
+    """The state at ``now`` with no call asking: an open breaker whose timeout has passed
+    is half-open, its trial slot free (``allow`` then takes the trial). Task types'
+    breakers settle on every dequeue, so they report half-open without waiting for a task."""
+    if b.state is State.OPEN and now >= b.open_until:
+        return replace(b, state=State.HALF_OPEN, trial=False)
+    return b
+
+
 def record(b: Breaker, outcome: Outcome, now: float, threshold: int, open_ms: float) -> Breaker:
     """The state after a call that passed ended with ``outcome``."""
     if outcome is Outcome.NEUTRAL:

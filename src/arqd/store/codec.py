@@ -218,16 +218,19 @@ def is_new_queue(reply: Sequence[Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The dequeue script's answer: the leases, how many tasks a limit held back, and
-    the ms until the queue's next timed event (-1: none)."""
+    """The dequeue script's answer: the leases, the tasks a rate limit put off or a limit
+    held, and the ms until the queue's next timed event (-1: none)."""
 
+    queue: str
     leases: list[Lease]
-    deferred: int
+    throttled: int
+    held_by_concurrency: int
+    held_by_breaker: int
     next_event_ms: int
 
 
 def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
-    fields = iter(reply[3 : 3 + 9 * int(reply[1])])
+    fields = iter(reply[5 : 5 + 9 * int(reply[1])])
     leases = [
         Lease(
             queue,
@@ -245,7 +248,7 @@ def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
             *(fields,) * 9, strict=True
         )
     ]
-    return Fetched(leases, int(reply[2]), int(reply[0]))
+    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +325,8 @@ def decode_tokens(flat: Sequence[Any]) -> list[Token]:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """The stats script's answer: counts per status, and the age in seconds of the
-    oldest ready task."""
+    """The stats script's answer: counts per status (expired tasks not counted; ``queued``
+    includes held ones, by reason in ``held``) and the oldest queued task's age (s)."""
 
     queue: str
     queued: int
@@ -333,11 +336,21 @@ class QueueStats:
     failed: int
     cancelled: int
     oldest_age: float | None
+    held_by_rate_limit: int = 0
+    held_by_concurrency: int = 0
+    held_by_breaker: int = 0
+
+    @property
+    def held(self) -> dict[str, int]:
+        """Queued tasks held by a limit: by ``rate_limit``, ``concurrency``, ``breaker``."""
+        by = (self.held_by_rate_limit, self.held_by_concurrency, self.held_by_breaker)
+        return dict(zip(("rate_limit", "concurrency", "breaker"), by, strict=True))
 
 
 def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
-    q, sch, act, ok, failed, cxl, oldest = reply
-    return QueueStats(queue, q, sch, act, ok, failed, cxl, None if oldest < 0 else oldest / 1000)
+    q, sch, act, ok, failed, cxl, oldest, throttled, by_cc, by_cb = reply
+    age = None if oldest < 0 else oldest / 1000
+    return QueueStats(queue, q, sch, act, ok, failed, cxl, age, throttled, by_cc, by_cb)
 
 
 def _time(value: bytes | None) -> datetime | None:

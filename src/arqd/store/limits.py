@@ -7,7 +7,7 @@ it); a named breaker, one a handler wraps around a dependency, lives under
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 
@@ -16,6 +16,7 @@ from arqd.store import codec
 from arqd.store.codec import BreakerAnswer, Token, text
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
+from arqd.store.workers import WorkerRecord
 
 BreakerFields = dict[bytes, bytes]  # a breaker's hash: state, fails, until, trial, to_*
 
@@ -48,20 +49,28 @@ class Limits:
             pipe.hgetall(self.keys.breaker(name))
         return list(zip(names, await pipe.execute(), strict=True))
 
-    async def type_breakers(self, queue: str) -> list[tuple[str, BreakerFields]]:
-        """The breakers of ``queue``'s task types that have recorded a failure."""
+    async def type_breakers(
+        self, queue: str, also: Iterable[str] = ()
+    ) -> list[tuple[str, BreakerFields]]:
+        """The breakers of ``queue``'s task types that have recorded a failure, and those of
+        the types ``also`` names (a type with no record yet is closed: no fields)."""
         names = await self.redis.smembers(self.keys.type_breakers(queue))
-        types = sorted(text(t) for t in names)
+        types = sorted({*(text(t) for t in names), *also})
         pipe = self.redis.pipeline(transaction=False)
         for task_type in types:
             pipe.hgetall(self.keys.type_breaker(queue, task_type))
         return list(zip(types, await pipe.execute(), strict=True))
 
-    async def all_breakers(self, queues: Sequence[str]) -> list[tuple[str, BreakerFields]]:
-        """Task types' breakers of ``queues`` (named ``task:QUEUE:TYPE``), then named ones."""
+    async def all_breakers(
+        self, queues: Sequence[str], served: Mapping[str, Collection[str]] | None = None
+    ) -> list[tuple[str, BreakerFields]]:
+        """Task types' breakers of ``queues`` (named ``task:QUEUE:TYPE``), then named ones.
+        ``served`` (see ``served_breakers``) adds the types served on each queue."""
+        served = served or {}
         found = []
         for queue in queues:
-            found += [(f"task:{queue}:{t}", f) for t, f in await self.type_breakers(queue)]
+            types = await self.type_breakers(queue, served.get(queue, ()))
+            found += [(f"task:{queue}:{t}", f) for t, f in types]
         return found + await self.named_breakers()
 
     async def reset_type_breaker(self, queue: str, task_type: str) -> int:
@@ -88,3 +97,14 @@ class Limits:
         await self.scripts.send(
             "XADD", self.keys.rate_limit_events(), "MAXLEN", "~", cap, "*", *flat
         )
+
+
+def served_breakers(workers: Iterable[WorkerRecord]) -> dict[str, set[str]]:
+    """Queue -> the task types with a breaker that live workers serve on it, from what
+    each worker says of itself in the registry (``queues`` and ``breakers``)."""
+    served: dict[str, set[str]] = {}
+    for worker in workers:
+        types = worker.details.get("breakers", ())
+        for queue in worker.details.get("queues", ()):
+            served.setdefault(queue, set()).update(types)
+    return served

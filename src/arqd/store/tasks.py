@@ -80,7 +80,12 @@ class Tasks:
         return codec.decode_retried(queue, task_id, reply)
 
     async def stats(self, queue: str) -> QueueStats:
-        return codec.decode_stats(queue, await self.scripts.run("stats", [self.keys.queue(queue)]))
+        """Counts by status and held tasks by reason (see ``codec.QueueStats``)."""
+        s = self.settings
+        reply = await self.scripts.run(
+            "stats", [self.keys.queue(queue)], s.result_ttl, s.failed_ttl
+        )
+        return codec.decode_stats(queue, reply)
 
     async def queues(self) -> list[str]:
         """Every queue ever enqueued to, by name."""

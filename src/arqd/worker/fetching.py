@@ -81,8 +81,8 @@ class Fetcher:
 
     def _took(self, fetched: Fetched, took: int, soonest: float) -> tuple[int, float]:
         """Start what one dequeue leased; the running count and soonest due time so far."""
-        if fetched.deferred and self.runner.metrics is not None:
-            self.runner.metrics.rate_limited(fetched.deferred)
+        if self.runner.metrics is not None:
+            self.runner.metrics.put_off(fetched)
         for lease in fetched.leases:
             self.runner.start(lease)
         if fetched.next_event_ms >= 0:

@@ -7,8 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from arqd.worker.storage import WorkerStore
 
 if TYPE_CHECKING:
     from arqd.observability.metrics import Metrics
+    from arqd.worker.spans import AttemptSpans
     from arqd.worker.telemetry import AttemptMetrics
 
 log = logging.getLogger("arqd.worker")
@@ -50,7 +50,7 @@ class Runner:
         self.slot_free = asyncio.Event()
         self.processed = 0
         self.metrics = _attempt_metrics(metrics)
-        self._run = _traced_run() if traced else run_attempt
+        self._spans = _spans() if traced else None
         self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="arqd-task")
         self._loop = asyncio.get_running_loop()
@@ -71,7 +71,10 @@ class Runner:
             self._breaker,
         )
         plan = Plan(lease, profile, context)
-        task = self._loop.create_task(self._attempt(plan))
+        attempt = self._attempt(plan)
+        if self._spans is not None:
+            attempt = self._spans.traced(attempt, plan)
+        task = self._loop.create_task(attempt)
         timer = self._loop.call_later(
             profile.timeout, self.running.interrupt, lease.id, StopReason.TIMEOUT
         )
@@ -100,12 +103,16 @@ class Runner:
         return profile
 
     async def _attempt(self, plan: Plan) -> None:
+        """Run one attempt and hand its answer on. Traced, all of it runs inside the
+        attempt's span, its log line too, which so carries the span's trace and span ids."""
         started = time.perf_counter()
         try:
-            answer = await self._run(plan, self._executor)
+            answer = await run_attempt(plan, self._executor)
         finally:
             self.running.remove(plan.lease.id)
             self.slot_free.set()
+        if self._spans is not None:
+            self._spans.ended(answer)
         if answer is None:
             log.warning("task %s: lease lost, its answer is dropped", plan.lease.id)
             return
@@ -142,10 +149,10 @@ def _attempt_metrics(metrics: Metrics | None) -> AttemptMetrics | None:
     return AttemptMetrics(metrics)
 
 
-def _traced_run() -> Callable[[Plan, Executor], Awaitable[Answer | None]]:
-    from arqd.worker.spans import traced_attempt  # OpenTelemetry: only when tracing
+def _spans() -> AttemptSpans:
+    from arqd.worker.spans import AttemptSpans  # OpenTelemetry: only when tracing
 
-    return traced_attempt
+    return AttemptSpans()
 
 
 def _overridden(profile: Profile, lease: Lease) -> Profile:

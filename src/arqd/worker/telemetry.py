@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 from arqd.observability.metrics import Metrics
+from arqd.store.codec import Fetched
 
 OUTCOME_STATUS = {
     "succeeded": "succeeded",
@@ -49,6 +50,15 @@ class AttemptMetrics:
         if retries is not None:
             retries.inc()
 
-    def rate_limited(self, count: int) -> None:
-        """Tasks a task-type rate limit left queued."""
-        self.metrics.rate_limited.labels("task").inc(count)
+    def put_off(self, fetched: Fetched) -> None:
+        """Tasks a dequeue left queued: put off by a rate limit (``arq_rate_limited_requests
+        {scope="task"}``), or held by a concurrency limit or a breaker (``arq_tasks_held``)."""
+        if fetched.throttled:
+            self.metrics.rate_limited.labels("task").inc(fetched.throttled)
+        if fetched.held_by_concurrency:
+            self._held(fetched.queue, "concurrency").inc(fetched.held_by_concurrency)
+        if fetched.held_by_breaker:
+            self._held(fetched.queue, "breaker").inc(fetched.held_by_breaker)
+
+    def _held(self, queue: str, reason: str) -> Counter:
+        return self.metrics.tasks_held.labels(queue, reason)

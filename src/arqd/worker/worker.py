@@ -141,6 +141,7 @@ class Worker:
             "processed": self.processed,
             "started_at": self.started_at,
             "types": sorted(self.registry.types),
+            "breakers": sorted(t.name for t in self.registry if t.breaker),
         }
 
 

@@ -132,15 +132,22 @@ local function index_finished(prefix, status, id, now, cap, drop_over_cap)
   trim_finished(prefix, status, cap, drop_over_cap)
 end
 
--- Make held tasks of a type ready again, at the front of their priority (at most n).
+-- Make held tasks of a type ready again, at the front of their priority (at most n), and
+-- wake a worker for them: a slot freed by a finish starts the next held task in the round
+-- trip of that wake-up, not at an idle worker's next periodic look.
 local function release_held(prefix, task_type, n)
   local held = prefix .. 'held:' .. task_type
+  local released = 0
   for _ = 1, n do
     local id = redis.call('LPOP', held)
     if not id then
-      return
+      break
     end
     push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
+    released = released + 1
+  end
+  if released > 0 then
+    wake(prefix)
   end
 end
 
@@ -188,6 +195,25 @@ local function breaker_allow(key, now)
     return true, 0, 2
   end
   return true, 0, 0
+end
+
+-- breaker_settle: an open breaker whose open period has passed turns half-open at `now`,
+-- its trial slot free, whether or not a call asks (resilience/breaker.py's settle), so it
+-- reports half-open without waiting for a call. Returns the state after, the event of the
+-- transition it made (nil: none), when the open period ends (ms; while it stays open),
+-- and whether the half-open trial is running.
+local function breaker_settle(key, now)
+  local f = redis.call('HMGET', key, 'state', 'until', 'trial')
+  if f[1] == '1' then
+    local open_until = tonumber(f[2])
+    if open_until > now then
+      return 1, nil, open_until, false
+    end
+    redis.call('HSET', key, 'state', 2, 'trial', 0)
+    redis.call('HINCRBY', key, 'to_half_open', 1)
+    return 2, 'breaker_half_open', nil, false
+  end
+  return tonumber(f[1] or 0), nil, nil, f[3] == '1'
 end
 
 -- A call that passed ended with `outcome` (ok | fail | neutral). Returns the state after,
@@ -249,6 +275,7 @@ local function type_breaker_record(prefix, maxlen, task_type, outcome, now, thre
   end
   if event == 'breaker_opened' then
     redis.call('SADD', prefix .. 'cbopen', task_type)
+    wake(prefix)  -- an idle worker learns when the open period ends, and wakes then
   elseif event == 'breaker_closed' then
     redis.call('SREM', prefix .. 'cbopen', task_type)
     release_held(prefix, task_type, redis.call('LLEN', prefix .. 'held:' .. task_type))

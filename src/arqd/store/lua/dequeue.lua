@@ -13,7 +13,8 @@
 -- ARGV[6]  dead-letter cap, ARGV[7] dead-letter TTL ms
 -- ARGV[8]  number of limited types L, then per type:
 --          type, rate interval ms (0: no rate limit), burst, concurrency limit (0: none)
--- Returns  {ms until the next timed event (-1: none), N, tasks deferred by a limit,
+-- Returns  {ms until the next timed event (-1: none), N, tasks put off by a rate limit,
+--           tasks held by a concurrency limit, tasks held by an open breaker,
 --           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace,
 --           ms it waited ready}
 local prefix = KEYS[1]
@@ -86,7 +87,10 @@ local first_throttled = take_due(throttled_key, '1000', function(id)
 end)
 
 -- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
---    releases them too), or an open breaker whose timeout has passed (one becomes the trial).
+--    releases them too). Breakers whose open period has passed turn half-open now, held
+--    task or not (common.lua, breaker_settle), and a half-open one with its trial slot
+--    free releases one held task to be the trial. The end of an open period is a timed
+--    event: an idle worker wakes for it.
 local next_release = math.huge
 for task_type, lim in pairs(limits) do
   if lim.conc > 0 then
@@ -99,23 +103,26 @@ end
 local breaking = {}  -- types whose breaker is open or half-open: only these are checked
 for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
   breaking[task_type] = true
-  local f = redis.call('HMGET', prefix .. 'cb:' .. task_type, 'state', 'until', 'trial')
-  if f[1] == '1' and redis.call('LLEN', prefix .. 'held:' .. task_type) > 0 then
-    if tonumber(f[2]) <= now then
-      release_held(prefix, task_type, 1)
-    else
-      next_release = math.min(next_release, tonumber(f[2]))
-    end
+  local state, event, open_until, trial = breaker_settle(prefix .. 'cb:' .. task_type, now)
+  if event then
+    emit(prefix, maxlen, '', event, task_type, 0)
+  end
+  if state == 1 then
+    next_release = math.min(next_release, open_until)
+  elseif state == 2 and not trial then
+    release_held(prefix, task_type, 1)
   end
 end
 
--- Whether a popped task may run now; if not, it is held or throttled.
+-- Whether a popped task may run now: nil if it may; if not, it is held or throttled, and
+-- the answer is the place of its count in the reply (THROTTLED, HELD_CC or HELD_CB).
+local THROTTLED, HELD_CC, HELD_CB = 3, 4, 5
 local function admit(id, key, task_type)
   local lim = limits[task_type]
   if lim and lim.conc > 0 and
       tonumber(redis.call('HGET', prefix .. 'running', task_type) or 0) >= lim.conc then
     redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
-    return false
+    return HELD_CC
   end
   local cb = prefix .. 'cb:' .. task_type
   local trial = false
@@ -123,7 +130,7 @@ local function admit(id, key, task_type)
     local allowed, _, state, event = breaker_allow(cb, now)
     if not allowed then
       redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
-      return false
+      return HELD_CB
     end
     if event then
       emit(prefix, maxlen, '', event, task_type, 0)
@@ -139,7 +146,7 @@ local function admit(id, key, task_type)
         end
         redis.call('HSET', key, 'rsv', 1)
         redis.call('ZADD', throttled_key, string.format('%d', math.ceil(now + wait)), id)
-        return false
+        return THROTTLED
       end
     end
   end
@@ -150,12 +157,12 @@ local function admit(id, key, task_type)
     redis.call('HINCRBY', prefix .. 'running', task_type, 1)
     redis.call('HSET', key, 'cc', 1)
   end
-  return true
+  return nil
 end
 
 -- 4. Take ready tasks, highest priority first, FIFO within a priority, and lease them
 --    with a new fencing token per attempt.
-local out = {-1, 0, 0}
+local out = {-1, 0, 0, 0, 0}
 local deadline = now + lease
 local leased = {}  -- into the active set in one ZADD, below
 local budget = count * 4 + 100
@@ -178,8 +185,9 @@ while out[2] < count and budget > 0 do
     local key = task_prefix .. id
     local f = redis.call('HMGET', key, 't', 'd', 'maxr', 'tmo', 'trace', 'due', 'c',
                          'tok', 'att')
-    if f[1] and not unlimited and not admit(id, key, f[1]) then
-      out[3] = out[3] + 1
+    local refused = f[1] and not unlimited and admit(id, key, f[1])
+    if refused then
+      out[refused] = out[refused] + 1
     elseif f[1] then
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
       local att_text = string.format('%d', att)  -- %d: cheaper than Redis's %.17g
@@ -199,12 +207,20 @@ end
 zadd_all(active_key, string.format('%d', deadline), leased)
 
 -- 5. More ready work than this worker took: wake another one. Tell this one when the
---    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is.
+--    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is. A
+--    task throttled to a slot sooner than any before it wakes another worker too: this
+--    one may be busy at that time, and idle ones learn the slot only from a dequeue.
+local woken = false
 if not drained and redis.call('EXISTS', prefix .. 'prios') == 1 then
   wake(prefix)
+  woken = true
 end
-if out[3] > 0 then  -- a limit may have throttled some just now
+if out[THROTTLED] > 0 then  -- a limit throttled some just now
+  local before = first_throttled
   first_throttled = first_score(throttled_key)
+  if not woken and (not before or first_throttled < before) then
+    wake(prefix)
+  end
 end
 local soonest = math.min(next_release, first_active or math.huge,
                          first_scheduled or math.huge, first_throttled or math.huge)

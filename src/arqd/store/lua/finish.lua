@@ -17,11 +17,23 @@
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
+-- A finished index scores an entry by its finish time; a task finished with a result TTL
+-- of its own, by its expiry less the default TTL instead. So every entry's score is its
+-- task's expiry less the default TTL, and stats.lua drops the entries of expired tasks
+-- with one range by score.
 local prefix, maxlen = KEYS[1], ARGV[1]
 local index_cap, failed_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local result_ttl, failed_ttl = ARGV[4], ARGV[5]
 local now, now_text = now_ms()
 local out = {}
+
+-- A finished task with a result TTL of its own is indexed by itself (see above).
+local function index_by_expiry(status, id, ttl)
+  local score = now + tonumber(ttl) - tonumber(result_ttl)
+  redis.call('ZADD', prefix .. status, string.format('%d', score), id)
+  trim_finished(prefix, status, index_cap, false)
+end
+
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
@@ -59,7 +71,11 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         redis.call('HDEL', key, 'error')
       end
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      finished.succeeded[#finished.succeeded + 1] = id
+      if f[5] then
+        index_by_expiry('succeeded', id, f[5])
+      else
+        finished.succeeded[#finished.succeeded + 1] = id
+      end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
     elseif outcome == 'failed' then
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
@@ -75,7 +91,11 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     elseif outcome == 'cancelled' then
       redis.call('HSET', key, 's', CANCELLED, 'ftime', now_text)
       redis.call('PEXPIRE', key, f[5] or result_ttl)
-      finished.cancelled[#finished.cancelled + 1] = id
+      if f[5] then
+        index_by_expiry('cancelled', id, f[5])
+      else
+        finished.cancelled[#finished.cancelled + 1] = id
+      end
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
     else
       redis.call('HINCRBY', key, 'att', '-1')

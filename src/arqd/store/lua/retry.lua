@@ -1,4 +1,7 @@
--- Put a failed or cancelled task back in its queue with a fresh retry budget.
+-- Put a failed or cancelled task back in its queue with a fresh retry budget. Its last
+-- error goes with the attempts it ended (their events keep it, and the attempt count it
+-- had): the attempts of the new budget are counted from 1, and a success among them shows
+-- no error of the old ones.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  task id, ARGV[2] events stream cap
 -- Returns  the task's hash as it is once queued (HGETALL's reply), or 'missing', or the
@@ -15,7 +18,7 @@ if state ~= FAILED and state ~= CANCELLED then
 end
 redis.call('ZREM', prefix .. STATUS_NAME[state], id)
 redis.call('PERSIST', key)
-redis.call('HDEL', key, 'ftime', 'cxl')
+redis.call('HDEL', key, 'ftime', 'cxl', 'error')
 local _, now_text = now_ms()
 redis.call('HSET', key, 's', QUEUED, 'att', 0, 'due', now_text)
 push_ready(prefix, id, f[3] or '0', false)
