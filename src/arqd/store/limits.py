@@ -16,7 +16,7 @@ from arqd.store import codec
 from arqd.store.codec import BreakerAnswer, Token, text
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
-from arqd.store.workers import WorkerRecord
+from arqd.store.workers import WorkerInfo
 
 BreakerFields = dict[bytes, bytes]  # a breaker's hash: state, fails, until, trial, to_*
 
@@ -99,7 +99,7 @@ class Limits:
         )
 
 
-def served_breakers(workers: Iterable[WorkerRecord]) -> dict[str, set[str]]:
+def served_breakers(workers: Iterable[WorkerInfo]) -> dict[str, set[str]]:
     """Queue -> the task types with a breaker that live workers serve on it, from what
     each worker says of itself in the registry (``queues`` and ``breakers``)."""
     served: dict[str, set[str]] = {}
