@@ -14,6 +14,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
+from arqd.api.auth_failures import AuthFailureLimit
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
@@ -136,8 +137,8 @@ def _add_middleware(
     app: FastAPI, state: ApiState, keys: ApiKeys, public_paths: frozenset[str], fast_lane: bool
 ) -> None:
     """The last added runs first. Outside in: every request counted (refusals too), load
-    shed before any work, the key checked, then the key's rate limit, all before the body
-    is even read."""
+    shed before any work, the key checked (wrong keys bounded per address), then the key's
+    rate limit, all before the body is even read."""
     settings = state.settings
     if fast_lane:
         app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
@@ -145,11 +146,23 @@ def _add_middleware(
     policy = RateLimitPolicy.from_settings(settings)
     if policy.active:
         app.add_middleware(RateLimitMiddleware, state=state, policy=policy)
-    app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
+    failures = (
+        AuthFailureLimit(state, settings.auth_failures_per_minute)
+        if settings.auth_failures_per_minute and not keys.open
+        else None
+    )
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=keys,
+        public_paths=public_paths,
+        failures=failures,
+        metrics=state.metrics,
+    )
     if settings.max_inflight:
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:
-        app.add_middleware(HttpMetrics, metrics=state.metrics)
+        routes = [*app.router.routes, *(route for router in ROUTERS for route in router.routes)]
+        app.add_middleware(HttpMetrics, metrics=state.metrics, routes=routes)
 
 
 def _start_worker(
