@@ -223,6 +223,10 @@ async def test_wrong_keys_from_one_address_are_bounded_across_replicas(
         # too, and a request with no key.
         assert_too_many(await http_one.get("/queues", headers=AUTH))
         assert_too_many(await http_one.get("/tasks"))
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{one.ws_url}/events", additional_headers=AUTH):
+                pass
+        assert_too_many(_as_httpx(refused.value))
         assert_too_many(await http_two.get("/tasks", headers=WRONG))  # shared in Redis
         # Another address has a budget of its own.
         assert (await elsewhere.get("/queues", headers=AUTH)).status_code == 200
@@ -234,7 +238,7 @@ async def test_wrong_keys_from_one_address_are_bounded_across_replicas(
         await asyncio.sleep(retry_after)  # the budget's next token is due
         assert (await http_one.get("/queues", headers=AUTH)).status_code == 200
 
-    assert metric(counted_one, "arq_rate_limited_requests_total", {"scope": "auth"}) == 3
+    assert metric(counted_one, "arq_rate_limited_requests_total", {"scope": "auth"}) == 4
     assert metric(counted_one, "arq_auth_failures_total", {}) == GUESSES // 2 + 1
     async with store_for(settings_of(one)) as store:
         events: Any = await store.redis.xrange(store.keys.rate_limit_events())
@@ -244,6 +248,13 @@ async def test_wrong_keys_from_one_address_are_bounded_across_replicas(
         assert fields[b"client"] == b"addr:127.0.0.1"
         assert fields[b"limit"] == str(GUESSES).encode()
         assert int(fields[b"retry_after_ms"]) <= 60_000 / GUESSES
+
+
+def _as_httpx(refused: InvalidStatus) -> httpx.Response:
+    """The HTTP answer to a refused WebSocket upgrade, as an httpx response."""
+    answer = refused.response
+    body = bytes(answer.body)
+    return httpx.Response(answer.status_code, headers=dict(answer.headers), content=body)
 
 
 def settings_of(server: LiveServer) -> Settings:

@@ -11,6 +11,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.routing import BaseRoute
 
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
@@ -161,8 +162,13 @@ def _add_middleware(
     if settings.max_inflight:
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:
-        routes = [*app.router.routes, *(route for router in ROUTERS for route in router.routes)]
-        app.add_middleware(HttpMetrics, metrics=state.metrics, routes=routes)
+        app.add_middleware(HttpMetrics, metrics=state.metrics, routes=served_routes(app))
+
+
+def served_routes(app: FastAPI) -> list[BaseRoute]:
+    """The app's routes, flat: its own, and those of the routers it includes (without a
+    prefix), which FastAPI keeps behind an inclusion object of its own."""
+    return [*app.router.routes, *(route for router in ROUTERS for route in router.routes)]
 
 
 def _start_worker(
