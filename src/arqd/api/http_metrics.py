@@ -4,8 +4,9 @@ labelled by the route template (never the raw URL, which would explode the serie
 A request refused before the router saw it (401, 413, 429, 503 overloaded: the middleware
 inside this one answers those) has no route in its scope; it is matched against the app's
 routes here, once, so the refusal is counted under its route template too. Only a path
-that no route serves is counted as ``<unmatched>``. Served requests never pay for that
-matching: the router has put their route in the scope.
+that no route serves is counted as ``<unmatched>``. Requests the API's routes serve never
+pay for that matching: the router has put their route in the scope. (FastAPI does so for
+its own routes only: ``/openapi.json`` and the docs' assets are matched here too.)
 
 A long poll (``GET /tasks/{id}?wait=S`` that had to wait for its task) spends its time
 waiting, not answering: its duration goes to ``arq_http_long_poll_duration_seconds``, so
