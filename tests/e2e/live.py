@@ -122,6 +122,7 @@ def settings_for(redis_url: str, **overrides: Any) -> Settings:
         "shutdown_grace": 2000,
         # Far above what a test sends, but on: every request passes through the limiter.
         "requests_per_minute": 1_000_000,
+        "auth_failures_per_minute": 1_000_000,  # likewise for wrong API keys
         **overrides,
     }
     return Settings(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
@@ -9,13 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from arqd.api import create_app
+from arqd.api.state import ApiState
 from arqd.core.settings import Settings
 from conftest import RedisServer
-from e2e.live import API_KEY, AUTH, LiveServer, settings_for
+from e2e.live import API_KEY, AUTH, LiveServer, settings_for, store_for
 
 PUBLIC = {"/health"}
 SAMPLE_BODY = {"type": "echo", "payload": None}
@@ -164,3 +167,137 @@ async def test_with_no_keys_the_api_is_open_and_says_so_at_start_up(
     async with httpx.AsyncClient(base_url=open_server.url) as http:
         response = await http.post("/tasks", json=SAMPLE_BODY)
     assert response.status_code == 201
+
+
+# Wrong keys per client address --------------------------------------------------------------
+
+GUESSES = 20  # wrong keys a minute from one address: a token every 3 s, none in a test's burst
+WRONG = {"X-API-Key": "guess"}
+
+
+@pytest.fixture
+def guarded(redis_server: RedisServer) -> Iterator[list[LiveServer]]:
+    """Two API replicas on one Redis and key prefix, wrong keys limited per address."""
+    settings = settings_for(redis_server.url, auth_failures_per_minute=GUESSES)
+    servers = [LiveServer(create_app(settings)) for _ in range(2)]
+    for server in servers:
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def assert_too_many(response: httpx.Response) -> int:
+    """A 429 problem for too many wrong keys; returns Retry-After."""
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:arqd:problem:too-many-wrong-keys"
+    retry_after = int(response.headers["retry-after"])
+    assert 1 <= retry_after <= 60 // GUESSES
+    return retry_after
+
+
+def metric(exposition: str, sample_name: str, labels: dict[str, str]) -> float:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == sample_name and sample.labels == labels:
+                return sample.value
+    raise AssertionError(f"{sample_name}{labels} is missing")
+
+
+async def test_wrong_keys_from_one_address_are_bounded_across_replicas(
+    guarded: list[LiveServer], api_settings: Settings
+) -> None:
+    one, two = guarded
+    other_address = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with (
+        httpx.AsyncClient(base_url=one.url) as http_one,
+        httpx.AsyncClient(base_url=two.url) as http_two,
+        httpx.AsyncClient(base_url=one.url, transport=other_address) as elsewhere,
+    ):
+        # One budget for the address, whichever replica it guesses on.
+        for n in range(GUESSES):
+            assert_refused(await (http_one, http_two)[n % 2].get("/queues", headers=WRONG))
+        retry_after = assert_too_many(await http_one.get("/queues", headers=WRONG))
+        # Over its budget, the address is refused before its key is compared: a right key
+        # too, and a request with no key.
+        assert_too_many(await http_one.get("/queues", headers=AUTH))
+        assert_too_many(await http_one.get("/tasks"))
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{one.ws_url}/events", additional_headers=AUTH):
+                pass
+        assert_too_many(_as_httpx(refused.value))
+        assert_too_many(await http_two.get("/tasks", headers=WRONG))  # shared in Redis
+        # Another address has a budget of its own.
+        assert (await elsewhere.get("/queues", headers=AUTH)).status_code == 200
+        assert_refused(await elsewhere.get("/queues", headers=WRONG))
+        # /health needs no key, so it is never refused for one.
+        assert (await http_one.get("/health")).status_code == 200
+
+        counted_one = (await elsewhere.get("/metrics", headers=AUTH)).text
+        await asyncio.sleep(retry_after)  # the budget's next token is due
+        assert (await http_one.get("/queues", headers=AUTH)).status_code == 200
+
+    assert metric(counted_one, "arq_rate_limited_requests_total", {"scope": "auth"}) == 4
+    assert metric(counted_one, "arq_auth_failures_total", {}) == GUESSES // 2 + 1
+    async with store_for(settings_of(one)) as store:
+        events: Any = await store.redis.xrange(store.keys.rate_limit_events())
+    # One event each time a replica finds the address over its budget in Redis.
+    assert [fields[b"scope"] for _, fields in events] == [b"auth", b"auth"]
+    for _, fields in events:
+        assert fields[b"client"] == b"addr:127.0.0.1"
+        assert fields[b"limit"] == str(GUESSES).encode()
+        assert int(fields[b"retry_after_ms"]) <= 60_000 / GUESSES
+
+
+def _as_httpx(refused: InvalidStatus) -> httpx.Response:
+    """The HTTP answer to a refused WebSocket upgrade, as an httpx response."""
+    answer = refused.response
+    body = bytes(answer.body)
+    return httpx.Response(answer.status_code, headers=dict(answer.headers), content=body)
+
+
+def settings_of(server: LiveServer) -> Settings:
+    state: ApiState = server.app.state.arqd
+    return state.settings
+
+
+async def test_a_right_key_and_a_missing_key_cost_no_redis_call(guarded: list[LiveServer]) -> None:
+    one, _ = guarded
+    async with (
+        httpx.AsyncClient(base_url=one.url) as http,
+        store_for(settings_of(one)) as store,
+    ):
+        budget = store.keys.rate_limit("auth", "addr:127.0.0.1")
+        for _ in range(GUESSES * 2):
+            assert (await http.get("/queues", headers=AUTH)).status_code == 200
+            assert_refused(await http.get("/queues"))
+        assert await store.redis.exists(budget) == 0
+        assert_refused(await http.get("/queues", headers=WRONG))
+        assert await store.redis.exists(budget) == 1
+
+
+async def test_redis_unreachable_a_wrong_key_still_gets_401(own_redis: RedisServer) -> None:
+    settings = settings_for(own_redis.url, auth_failures_per_minute=GUESSES)
+    server = LiveServer(create_app(settings))
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            assert (await http.get("/queues", headers=AUTH)).status_code == 200
+            own_redis.stop()
+            for _ in range(GUESSES + 5):
+                assert_refused(await http.get("/queues", headers=WRONG))
+            assert (await http.get("/queues", headers=AUTH)).status_code == 503
+    finally:
+        server.stop()
+
+
+async def test_zero_turns_the_wrong_key_limit_off(redis_server: RedisServer) -> None:
+    server = LiveServer(create_app(settings_for(redis_server.url, auth_failures_per_minute=0)))
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for _ in range(50):
+                assert_refused(await http.get("/queues", headers=WRONG))
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@ Prometheus scraping both."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,8 +16,12 @@ from otlp import Receiver
 from prometheus import Prometheus
 from prometheus_client.parser import text_string_to_metric_families
 
+from arqd.api import create_app
+from arqd.api.state import ApiState
+from arqd.client import Client
 from arqd.core.settings import Settings
-from conftest import WorkerProcess, eventually, free_port
+from conftest import RedisServer, WorkerProcess, eventually, free_port
+from e2e.live import AUTH, LiveServer, settings_for, store_for, wait_until
 
 
 class ServeProcess:
@@ -130,3 +135,115 @@ async def test_prometheus_scrapes_the_api_and_a_worker(
         )
     finally:
         prometheus.stop()
+
+
+BODY_LIMIT = 256
+
+
+@pytest.fixture
+def live_settings(redis_server: RedisServer) -> Settings:
+    """One request in flight at most, a small body limit, and a key limited to one request
+    a minute: each refusal is easy to provoke. No worker: tasks stay queued."""
+    return settings_for(
+        redis_server.url,
+        max_inflight=1,
+        max_body_bytes=BODY_LIMIT,
+        rate_limit_overrides="other-key-2=1",
+    )
+
+
+@pytest.fixture
+def live_api(live_settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(create_app(live_settings))
+    server.start()
+    yield server
+    server.stop()
+
+
+def samples(exposition: str, family_name: str, sample_name: str) -> dict[tuple[str, ...], float]:
+    """The family's samples called ``sample_name``, by their label values (in label order)."""
+    for family in text_string_to_metric_families(exposition):
+        if family.name == family_name:
+            return {
+                tuple(sample.labels.values()): sample.value
+                for sample in family.samples
+                if sample.name == sample_name
+            }
+    return {}
+
+
+def requests_counted(exposition: str) -> dict[tuple[str, ...], float]:
+    return samples(exposition, "arq_http_requests", "arq_http_requests_total")
+
+
+async def test_refusals_before_routing_are_counted_under_their_route_template(
+    live_api: LiveServer,
+) -> None:
+    state: ApiState = live_api.app.state.arqd
+    async with httpx.AsyncClient(base_url=live_api.url, timeout=30) as http:
+        task_id = (await http.post("/tasks", json={"type": "echo"}, headers=AUTH)).json()["id"]
+        statuses = [
+            (await http.get(f"/tasks/{task_id}")).status_code,  # no key
+            (await http.get("/queues", headers={"X-API-Key": "wrong"})).status_code,
+            (await http.post("/tasks", content=b"x" * 1000, headers=AUTH)).status_code,
+            (await http.post("/tasks", content=b"{}", headers=AUTH)).status_code,  # text
+            (await http.get("/tasks", headers={"X-API-Key": "other-key-2"})).status_code,
+            (await http.get("/tasks", headers={"X-API-Key": "other-key-2"})).status_code,
+            (await http.get("/no-such-route", headers=AUTH)).status_code,
+            (await http.get("/no-such-route")).status_code,
+        ]
+        assert statuses == [401, 401, 413, 415, 200, 429, 404, 401]
+
+        held = asyncio.create_task(http.get(f"/tasks/{task_id}", params={"wait": 1}, headers=AUTH))
+
+        async def holding() -> bool:
+            return state.inflight == 1
+
+        await wait_until(holding)
+        shed = await http.post("/tasks/batch", json={"tasks": [{"type": "echo"}]}, headers=AUTH)
+        assert shed.status_code == 503
+        assert (await held).status_code == 200
+        counted = requests_counted((await http.get("/metrics", headers=AUTH)).text)
+
+    for labels in (
+        ("GET", "/tasks/{task_id}", "401"),
+        ("GET", "/queues", "401"),
+        ("POST", "/tasks", "413"),
+        ("POST", "/tasks", "415"),
+        ("GET", "/tasks", "429"),
+        ("POST", "/tasks/batch", "503"),
+    ):
+        assert counted.get(labels) == 1, (labels, counted)
+    assert counted[("GET", "<unmatched>", "404")] == 1
+    assert counted[("GET", "<unmatched>", "401")] == 1
+    assert {path for _, path, status in counted if status in ("401", "429")} == {
+        "/tasks/{task_id}",
+        "/queues",
+        "/tasks",
+        "<unmatched>",
+    }
+
+
+async def test_long_polls_are_timed_apart_from_answers(live_api: LiveServer) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_api.url, headers=AUTH, timeout=30) as http,
+        store_for(live_api.app.state.arqd.settings) as store,
+    ):
+        task_id = (await http.post("/tasks", json={"type": "echo"})).json()["id"]
+        assert (await http.get(f"/tasks/{task_id}")).json()["status"] == "queued"
+        waited = await http.get(f"/tasks/{task_id}", params={"wait": 1})
+        assert waited.json()["status"] == "queued"  # no worker: the wait ran out
+        await Client(store).cancel(task_id)
+        # The task has finished: wait= answers at once, an answer like any other.
+        finished = await http.get(f"/tasks/{task_id}", params={"wait": 5})
+        assert finished.json()["status"] == "cancelled"
+        exposition = (await http.get("/metrics")).text
+
+    route = ("GET", "/tasks/{task_id}")
+    answers = "arq_http_request_duration_seconds"
+    polls = "arq_http_long_poll_duration_seconds"
+    assert samples(exposition, answers, answers + "_count")[route] == 2
+    assert samples(exposition, answers, answers + "_sum")[route] < 0.5
+    assert samples(exposition, polls, polls + "_count")[route] == 1
+    assert samples(exposition, polls, polls + "_sum")[route] >= 1.0
+    assert requests_counted(exposition)[(*route, "200")] == 3

@@ -12,9 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.routing import BaseRoute
 
 from arqd.api import events, openapi, problems, system_events
 from arqd.api.auth import DEFAULT_PUBLIC_PATHS, ApiKeyMiddleware, ApiKeys
+from arqd.api.auth_failures import AuthFailureLimit
 from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
@@ -139,8 +141,8 @@ def _add_middleware(
     app: FastAPI, state: ApiState, keys: ApiKeys, public_paths: frozenset[str], fast_lane: bool
 ) -> None:
     """The last added runs first. Outside in: every request counted (refusals too), load
-    shed before any work, the key checked, then the key's rate limit, all before the body
-    is even read."""
+    shed before any work, the key checked (wrong keys bounded per address), then the key's
+    rate limit, all before the body is even read."""
     settings = state.settings
     if fast_lane:
         app.add_middleware(EnqueueFastLane, state=state, routes=enqueue_routes(tasks.router.routes))
@@ -148,14 +150,31 @@ def _add_middleware(
     policy = RateLimitPolicy.from_settings(settings)
     if policy.active:
         app.add_middleware(RateLimitMiddleware, state=state, policy=policy)
-    app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths)
+    failures = (
+        AuthFailureLimit(state, settings.auth_failures_per_minute)
+        if settings.auth_failures_per_minute and not keys.open
+        else None
+    )
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=keys,
+        public_paths=public_paths,
+        failures=failures,
+        metrics=state.metrics,
+    )
     from arqd.ui import UiGate, create_ui  # here: arqd.ui imports parts of arqd.api
 
     app.add_middleware(UiGate, ui=create_ui(state))  # the dashboard signs its viewers in
     if settings.max_inflight:
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:
-        app.add_middleware(HttpMetrics, metrics=state.metrics)
+        app.add_middleware(HttpMetrics, metrics=state.metrics, routes=served_routes(app))
+
+
+def served_routes(app: FastAPI) -> list[BaseRoute]:
+    """The app's routes, flat: its own, and those of the routers it includes (without a
+    prefix), which FastAPI keeps behind an inclusion object of its own."""
+    return [*app.router.routes, *(route for router in ROUTERS for route in router.routes)]
 
 
 def _start_worker(

@@ -3,7 +3,8 @@
 The check is ASGI middleware in front of the whole app rather than a dependency on each
 router, so no route can be added without it: the docs, the WebSocket and paths that do not
 exist are all behind it. A key comes as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``;
-a WebSocket may also pass ``?api_key=KEY`` (browsers cannot set headers on one).
+a WebSocket may also pass ``?api_key=KEY`` (browsers cannot set headers on one). Wrong keys
+are bounded per client address (see auth_failures.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from arqd.api import problems
+from arqd.api.auth_failures import SCOPE as AUTH_SCOPE
+from arqd.api.auth_failures import AuthFailureLimit, Refusal
+from arqd.observability.metrics import Metrics
 
 log = logging.getLogger("arqd.api")
 
@@ -61,24 +65,51 @@ def presented_key(scope: Scope) -> bytes | None:
 
 
 class ApiKeyMiddleware:
-    """Refuses requests without a valid key: 401 problem (WebSocket: before the handshake)."""
+    """Refuses requests without a valid key: 401 problem (WebSocket: before the handshake);
+    with ``failures``, 429 for an address that sent too many wrong keys."""
 
     def __init__(
-        self, app: ASGIApp, keys: ApiKeys, public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS
+        self,
+        app: ASGIApp,
+        keys: ApiKeys,
+        public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
+        failures: AuthFailureLimit | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
         self.public_paths = public_paths
+        self.failures = failures
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] not in ("http", "websocket")
             or self.keys.open
             or scope["path"] in self.public_paths
-            or self.keys.accepts(presented_key(scope))
         ):
             await self.app(scope, receive, send)
             return
+        failures = self.failures
+        if failures is not None and failures.watching():
+            refusal = await failures.before_compare(scope)
+            if refusal is not None:
+                await self._too_many(scope, receive, send, refusal)
+                return
+        key = presented_key(scope)
+        if self.keys.accepts(key):
+            await self.app(scope, receive, send)
+            return
+        if key is not None and failures is not None:
+            refusal = await failures.failed(scope)
+            if refusal is not None:
+                await self._too_many(scope, receive, send, refusal)
+                return
+        await self._unauthorized(scope, receive, send)
+
+    async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.metrics is not None:
+            self.metrics.auth_failures.inc()
         if scope["type"] == "http":
             response = problems.problem(
                 401, _DETAIL, "unauthorized", headers={"WWW-Authenticate": "Bearer"}
@@ -88,4 +119,20 @@ class ApiKeyMiddleware:
             response = problems.problem(401, _DETAIL + " (or ?api_key=KEY)", "unauthorized")
             await problems.refuse_websocket(
                 scope, receive, send, response, 1008, "API key required"
+            )
+
+    async def _too_many(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+        if self.metrics is not None:
+            self.metrics.rate_limited.labels(AUTH_SCOPE).inc()
+        detail = (
+            "too many wrong API keys from this address (ARQD_AUTH_FAILURES_PER_MINUTE); "
+            f"every request from it is refused for {refusal.retry_after} s"
+        )
+        headers = {"Retry-After": str(refusal.retry_after)}
+        response = problems.problem(429, detail, "too-many-wrong-keys", headers=headers)
+        if scope["type"] == "http":
+            await response(scope, receive, send)
+        else:  # 1013: try again later
+            await problems.refuse_websocket(
+                scope, receive, send, response, 1013, "too many wrong API keys"
             )

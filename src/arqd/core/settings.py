@@ -73,6 +73,7 @@ class Settings(BaseModel):
     port: int = _env("ARQD_PORT", 3000, ge=0, le=65535)
     max_body_bytes: int = _env("ARQD_MAX_BODY_BYTES", 1_048_576, gt=0)
     max_inflight: int = _env("ARQD_MAX_INFLIGHT", 1000, ge=0)
+    auth_failures_per_minute: int = _env("ARQD_AUTH_FAILURES_PER_MINUTE", 30, ge=0)
     data_dir: Path = _env("ARQD_DATA_DIR", Path(".arqd"))
     key_prefix: str = _env("ARQD_KEY_PREFIX", "arqd", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     queue: str = _env("ARQD_QUEUE", "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

@@ -20,6 +20,7 @@ from arqd.store.limits import served_breakers
 from arqd.store.store import Store
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LONG_POLL_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)  # wait= is at most 60 s
 TASK_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 STATUSES = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
 TRANSITIONS = ("open", "half_open", "closed")
@@ -112,7 +113,7 @@ class Metrics:
             ["scope"],
             registry=r,
         )
-        for scope in ("http", "task"):  # present from the start, so increase() sees the first
+        for scope in ("http", "auth", "task"):  # at 0 from the start: increase() sees the first
             self.rate_limited.labels(scope)
         self.tasks_held = Counter(
             "arq_tasks_held",
@@ -133,6 +134,16 @@ class Metrics:
             ["method", "path"],
             buckets=LATENCY_BUCKETS,
             registry=r,
+        )
+        self.http_long_poll_duration = Histogram(
+            "arq_http_long_poll_duration_seconds",
+            "HTTP long poll duration (GET /tasks/{id}?wait= that waited), apart from answers",
+            ["method", "path"],
+            buckets=LONG_POLL_BUCKETS,
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "arq_auth_failures", "Requests refused 401: no API key, or a wrong one", registry=r
         )
 
     def _tasks(self, r: CollectorRegistry) -> None:

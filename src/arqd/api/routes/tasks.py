@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from starlette.responses import Response
 
+from arqd.api.http_metrics import LONG_POLL
 from arqd.api.openapi import errors, ok
 from arqd.api.schemas import (
     BatchIn,
@@ -125,26 +126,24 @@ async def list_tasks(
     responses={**ok(200, TaskOut, "The task"), **errors(404, 422, 503)},
 )
 async def get_task(
-    task_id: TaskId, state: State, queue: InQueue = None, wait: WaitSeconds = 0
+    task_id: TaskId, state: State, request: Request, queue: InQueue = None, wait: WaitSeconds = 0
 ) -> Response:
     """A task's status, attempts, result or error, and times; with ``wait``, as soon as it
     has finished, or as it is when the wait runs out."""
-    task = await _await_finish(state, task_id, queue, wait)
+    task = await state.client.get(task_id, queue)
+    if task is not None and not task.status.is_finished and wait > 0:
+        request.scope[LONG_POLL] = True  # timed apart from answers (see http_metrics)
+        task = await _await_finish(state, task, wait)
     if task is None:
         raise TaskNotFound(task_id)
     return json_response(task_json(task))
 
 
-async def _await_finish(
-    state: ApiState, task_id: str, queue: str | None, wait: float
-) -> Task | None:
-    task = await state.client.get(task_id, queue)
-    if task is None or task.status.is_finished or wait <= 0:
-        return task
+async def _await_finish(state: ApiState, task: Task, wait: float) -> Task | None:
     try:  # the wait's blocking reads hold a connection: one of the feeds' pool
-        return await state.feeds.wait(task_id, wait, task.queue)
+        return await state.feeds.wait(task.id, wait, task.queue)
     except TaskWaitTimeout:
-        return await state.client.get(task_id, task.queue)
+        return await state.client.get(task.id, task.queue)
     except TaskNotFound:
         return None
 
