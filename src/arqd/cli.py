@@ -367,7 +367,7 @@ def embedded_status() -> None:
         typer.echo(f"running: {server.url}")
     else:
         typer.echo("not running")
-        raise typer.Exit(1)
+        raise typer.Exit(exits.NO)
 
 
 @embedded_app.command("stop", epilog=exits.HELP)

@@ -64,9 +64,9 @@ def redis_url(settings: Settings) -> str:
         parse_url(url)  # type: ignore[no-untyped-call]  # (redis-py leaves it untyped)
     except ValueError as exc:
         raise ConfigurationError(
-            f"REDIS_URL={redacted(url)!r} is not a Redis URL: {exc} "
-            "(write redis://[[user]:password@]host[:port][/db], rediss://... for TLS, "
-            "or unix:///path/to/socket)"
+            f"REDIS_URL={redacted(url)!r} is not a Redis URL: {str(exc).rstrip('.')}; "
+            "write it as redis://[[user]:password@]host[:port][/db] (rediss:// for TLS, "
+            "unix:///path/to/socket for a socket)"
         ) from None
     return url
 
