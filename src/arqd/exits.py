@@ -8,6 +8,7 @@ when it comes up; a ``REDIS_URL`` that is not a Redis URL stops them at once.
 
 from __future__ import annotations
 
+import os
 import traceback
 from types import TracebackType
 
@@ -129,6 +130,13 @@ class CommandErrors:
 
 
 def _reason(exc: BaseException) -> str:
-    """redis-py's words (``Error 111 connecting to host:6379. Connection refused.``) with
-    no final period, or the error's kind when it has none."""
-    return str(exc).strip().rstrip(".") or type(exc).__name__
+    """The system's words for the socket error under ``exc`` (``Connection refused``,
+    ``Name or service not known``), else redis-py's (``Timeout connecting to server``)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
+            return os.strerror(cause.errno)  # asyncio's own words name no reason
+        if isinstance(cause, OSError) and cause.strerror:  # the resolver's (negative) codes
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,23 @@ def test_a_finished_task_is_printed_exactly_as_the_api_shows_it(
     assert TIME.match(task["finished_at"])
 
 
-def test_a_queued_task_is_printed_as_the_api_shows_it(
+def test_a_task_just_enqueued_is_printed_as_post_tasks_answers(
     live: LiveServer, api_settings: Settings
 ) -> None:
     done = enqueue(api_settings, "echo", "--delay", "600", "--idempotency-key", "k1")
     assert done.returncode == exits.OK, done.stderr
     task = printed(done)
-    assert task == from_api(live, task["id"])
+    stored = from_api(live, task["id"])
+    # Like POST /tasks, enqueue answers with the task as the client sent it: its creation
+    # time is the client's clock (Redis's is a few ms off), its due time is left unset.
+    moments = ("created_at", "scheduled_at")
+    assert {k: v for k, v in task.items() if k not in moments} == {
+        k: v for k, v in stored.items() if k not in moments
+    }
     assert task["status"] == "scheduled"
-    assert TIME.match(task["scheduled_at"])
+    assert TIME.match(task["created_at"])
+    client_clock, redis_clock = (datetime.fromisoformat(t["created_at"]) for t in (task, stored))
+    assert abs(client_clock - redis_clock) < timedelta(seconds=1)
 
 
 def test_a_task_that_fails_exits_1_and_is_printed(live: LiveServer, api_settings: Settings) -> None:

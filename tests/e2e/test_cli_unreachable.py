@@ -5,6 +5,7 @@ the URL (password hidden) and the reason. One-shot commands exit 3; ``worker`` a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -54,8 +55,7 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_a_closed_port(command: str) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     line = one_line(arqd(ONE_SHOT[command], url))
-    assert line.startswith(f"error: cannot reach Redis at {url}: "), line
-    assert "Connection refused" in line
+    assert line == f"error: cannot reach Redis at {url}: Connection refused"
 
 
 @pytest.mark.parametrize("command", ["enqueue", "inspect"])
@@ -63,7 +63,8 @@ def test_a_host_that_does_not_exist(command: str) -> None:
     url = "redis://no-such-host.invalid:6379/0"
     line = one_line(arqd(ONE_SHOT[command], url))
     assert line.startswith(f"error: cannot reach Redis at {url}: "), line
-    assert "no-such-host.invalid" in line.removeprefix(f"error: cannot reach Redis at {url}")
+    reason = line.removeprefix(f"error: cannot reach Redis at {url}: ")
+    assert re.fullmatch(r"[A-Z][a-z ]+", reason), reason  # the resolver's words
 
 
 def test_the_password_is_hidden() -> None:

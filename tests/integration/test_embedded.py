@@ -253,6 +253,7 @@ def test_a_port_taken_meanwhile_moves_the_server_and_the_record_says_where(
     port = port_of(server.ensure_running())
     server.stop()
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         url = server.ensure_running()

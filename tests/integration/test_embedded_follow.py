@@ -64,6 +64,7 @@ async def test_the_worker_follows_the_server_to_its_new_port(
         await asyncio.to_thread(embedded.stop)
         await until_logged(caplog, "was stopped (arqd embedded stop)")
         with socket.socket() as squatter:  # another program takes the port meanwhile
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
             squatter.bind(("127.0.0.1", port_of(url)))
             squatter.listen()
             moved = await asyncio.to_thread(embedded.ensure_running)

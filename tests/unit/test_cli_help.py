@@ -39,19 +39,22 @@ def is_group(command: Command) -> bool:
     return isinstance(getattr(command, "commands", None), dict)
 
 
+NAMES = [" ".join(path) or "arqd" for path, _ in commands()]
+
+
 def help_of(path: list[str]) -> str:
     result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     return result.output
 
 
-@pytest.mark.parametrize(("path", "command"), commands(), ids=lambda p: " ".join(p) or "arqd")
+@pytest.mark.parametrize(("path", "command"), commands(), ids=NAMES)
 def test_flags_are_shown_without_a_value(path: list[str], command: Command) -> None:
     text = help_of(path)
     options = [p for p in command.params if p.param_type_name == "option" and not p.hidden]
     for option in options:
         name = max(option.opts, key=len)
-        shown = re.search(rf"^\s+{re.escape(name)}(?:, -\w)?( <[^>]+>)?\s", text, re.M)
+        shown = re.search(rf"^\s+(?:-\w, )?{re.escape(name)}( <[^>]+>)?\s", text, re.M)
         assert shown, f"{name} is missing from `arqd {' '.join(path)} --help`:\n{text}"
         if option.is_flag:
             assert shown.group(1) is None, f"the flag {name} is shown with a value:\n{text}"
@@ -67,7 +70,7 @@ def test_enqueue_shows_its_flag_and_options_as_readme_names_them() -> None:
     assert not re.search(r"^\s+--timeout\b", text, re.M), "the old name stays out of --help"
 
 
-@pytest.mark.parametrize(("path", "command"), commands(), ids=lambda p: " ".join(p) or "arqd")
+@pytest.mark.parametrize(("path", "command"), commands(), ids=NAMES)
 def test_every_command_lists_the_exit_codes(path: list[str], command: Command) -> None:
     if is_group(command) and path:
         return  # `arqd embedded` only lists its commands
