@@ -1,33 +1,48 @@
-"""The ``arqd`` command: worker, enqueue, inspect, embedded."""
+"""The ``arqd`` command: worker, serve, enqueue, inspect, bench, embedded.
+
+How it ends (exit codes, one-line errors) is ``arqd.exits``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
+import contextlib
 import json
-import sys
+import signal
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from arqd.core.errors import ArqdError, ConfigurationError
+from arqd import cli_worker as process
+from arqd import exits
+from arqd.core.errors import ConfigurationError
 from arqd.core.settings import Settings
-from arqd.worker.registry import Registry
+from arqd.core.urls import redacted
+from arqd.exits import CommandErrors
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from arqd.client import Client, QueueStats, WorkerInfo
-    from arqd.observability.metrics import Metrics
-    from arqd.worker.supervision import Supervisor
+    from arqd.core.task import Task
 
 T = TypeVar("T")
-app = typer.Typer(help="arqd: a production task queue on Redis.", no_args_is_help=True)
-embedded_app = typer.Typer(help="The embedded Redis-compatible server (used with no REDIS_URL).")
+# Plain help (no rich panels): typer's rich help shows a value after flags that take none.
+app = typer.Typer(
+    help="arqd: a production task queue on Redis.",
+    epilog=exits.HELP,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+embedded_app = typer.Typer(
+    help="The embedded Redis-compatible server (used with no REDIS_URL).",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
 app.add_typer(embedded_app, name="embedded")
 
 
@@ -42,8 +57,7 @@ def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigurationError as exc:
-        _console(stderr=True).print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise exits.fail(str(exc), exits.USAGE) from None
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -55,101 +69,45 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _console(stderr=True).print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def load_registry(target: str) -> Registry:
-    """Import ``MODULE[:ATTR]``; without ATTR, the module's one Registry."""
-    module_name, _, attr = target.partition(":")
-    sys.path.insert(0, ".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from exc
-    if attr:
-        found = getattr(module, attr, None)
-        if not isinstance(found, Registry):
-            raise ConfigurationError(f"{target!r} is not an arqd Registry")
-        return found
-    registries = [v for v in vars(module).values() if isinstance(v, Registry)]
-    if len(registries) != 1:
-        raise ConfigurationError(
-            f"{module_name!r} has {len(registries)} Registry objects; name one as MODULE:ATTR"
-        )
-    return registries[0]
-
-
-@app.command()
+@app.command(epilog=exits.HELP)
 def worker(
     target: Annotated[str, typer.Argument(help="MODULE[:ATTR] declaring the task types")],
     queue: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Queue(s) to serve")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Tasks run at once")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Tasks run at once")] = None,
 ) -> None:
-    """Run a worker for the task types declared in MODULE[:ATTR]."""
+    """Run a worker for the task types declared in MODULE[:ATTR]. A Redis it cannot reach
+    is waited for (said once); a malformed REDIS_URL stops it at once."""
     from arqd.observability.logs import setup_logging
-    from arqd.store.connection import resolve_url
+    from arqd.store.embedded import EmbeddedServer
     from arqd.worker.storage import open_store
-    from arqd.worker.supervision import Supervisor
+    from arqd.worker.supervision import EmbeddedWatch, Supervisor
 
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
-    try:
-        registry = load_registry(target)
-        store = open_store(resolve_url(settings), settings)
-    except ArqdError as exc:
-        raise _fail(str(exc), 2) from None
-    traced = _tracing(settings)
-    metrics = _metrics(settings)
+    with CommandErrors(settings) as errors:
+        registry = process.load_registry(target)
+        url = errors.connect()
+    store = open_store(url, settings)
+    traced = process.tracing(settings)
+    metrics = process.metrics(settings)
     supervisor = Supervisor(
-        registry, store, queue, concurrency, metrics, traced=traced, owns_store=True
+        registry,
+        store,
+        queue,
+        concurrency,
+        metrics,
+        traced=traced,
+        owns_store=True,
+        where=f"Redis at {redacted(url)}",
     )
-    _run(_work(supervisor, settings))
+    embedded = EmbeddedServer(settings.data_dir)
+    watch = None if settings.redis_url else EmbeddedWatch(embedded, supervisor, url)
+    _run(process.work(supervisor, settings, watch))
 
 
-def _tracing(settings: Settings) -> bool:
-    if not settings.jaeger_enabled:
-        return False
-    from arqd.observability.tracing import setup_tracing
-
-    return setup_tracing(settings, "arqd-worker") is not None
-
-
-def _metrics(settings: Settings) -> Metrics | None:
-    if not settings.enable_prometheus:
-        return None
-    from arqd.observability.metrics import Metrics
-
-    return Metrics()
-
-
-async def _work(supervisor: Supervisor, settings: Settings) -> None:
-    """Run ``supervisor`` (and the metrics server, when metrics are on) until a signal."""
-    # What exists now (modules, the registry, settings) lives as long as the process: out
-    # of the collector's view, full collections do not walk it and stall the tasks waiting
-    # behind them (bench.core, enqueue-to-start latency p99).
-    gc.freeze()
-    metrics = supervisor.metrics
-    if metrics is None:
-        await supervisor.run(install_signals=True)
-        return
-    from arqd.observability.server import serve_metrics
-
-    stop = asyncio.Event()
-    async with asyncio.TaskGroup() as group:
-        group.create_task(
-            serve_metrics(
-                metrics, supervisor.store, settings.metrics_host, settings.metrics_port, stop
-            )
-        )
-        await supervisor.run(install_signals=True)
-        stop.set()
-
-
-@app.command()
+@app.command(epilog=exits.HELP)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default ARQD_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default ARQD_PORT, 3000)")] = None,
@@ -158,16 +116,16 @@ def serve(
     ] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only, no worker")] = False,
 ) -> None:
-    """Serve the HTTP API (with an in-process worker unless --no-worker)."""
+    """Serve the HTTP API (with an in-process worker unless --no-worker). A Redis it cannot
+    reach gets 503 answers until it comes up; a malformed REDIS_URL stops it at once."""
     from arqd.api.server import serve as run_server
 
     settings = _settings()
-    try:
-        registry = load_registry(app_target) if app_target else None
-    except ArqdError as exc:
-        raise _fail(str(exc), 2) from None
+    with CommandErrors(settings) as errors:
+        registry = process.load_registry(app_target) if app_target else None
+        url = errors.connect()
     run_server(
-        settings,
+        settings.model_copy(update={"redis_url": url}),
         host or settings.host,
         port if port is not None else settings.port,
         registry,
@@ -175,58 +133,126 @@ def serve(
     )
 
 
-@app.command()
+# enqueue's options, named once each so that its signature reads as a list.
+TaskType = Annotated[str, typer.Argument(help="Task type name")]
+Payload = Annotated[str, typer.Option(help="Payload as JSON")]
+Queue = Annotated[str | None, typer.Option(help="Queue (default ARQD_QUEUE)")]
+Priority = Annotated[int, typer.Option(help="Higher runs first")]
+Delay = Annotated[float | None, typer.Option(min=0, help="Seconds before it may run")]
+MaxRetries = Annotated[
+    int | None, typer.Option(min=0, help="Retries after the first attempt (default: the type's)")
+]
+TaskTimeout = Annotated[
+    float | None,
+    typer.Option(min=0.001, help="Limit of one attempt, seconds (default: the type's)"),
+]
+IdempotencyKey = Annotated[str | None, typer.Option(help="A repeat returns the first task")]
+Wait = Annotated[bool, typer.Option("--wait", help="Wait for the task to finish")]
+WaitTimeout = Annotated[
+    float | None, typer.Option(min=0, help="How long to wait, seconds (implies --wait; default 60)")
+]
+OldTimeout = Annotated[
+    float | None, typer.Option("--timeout", min=0, hidden=True, help="Old --wait-timeout")
+]
+
+
+@app.command(epilog=exits.HELP)
 def enqueue(
-    task_type: Annotated[str, typer.Argument(help="Task type name")],
-    payload: Annotated[str, typer.Option(help="Payload as JSON")] = "null",
-    queue: Annotated[str | None, typer.Option(help="Queue (default ARQD_QUEUE)")] = None,
-    priority: Annotated[int, typer.Option(help="Higher runs first")] = 0,
-    delay: Annotated[float | None, typer.Option(help="Seconds to wait before it may run")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries after the first attempt")] = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option(help="A repeat returns the first task")
-    ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the task to finish")] = False,
-    timeout: Annotated[float, typer.Option(help="With --wait: seconds to wait")] = 60.0,
+    task_type: TaskType,
+    payload: Payload = "null",
+    queue: Queue = None,
+    priority: Priority = 0,
+    delay: Delay = None,
+    max_retries: MaxRetries = None,
+    task_timeout: TaskTimeout = None,
+    idempotency_key: IdempotencyKey = None,
+    wait: Wait = False,
+    wait_timeout: WaitTimeout = None,
+    old_timeout: OldTimeout = None,
 ) -> None:
-    """Enqueue a task and print it as JSON (with --wait, once it has finished)."""
-    try:
-        data = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise _fail(f"--payload is not valid JSON: {exc}", 2) from None
+    """Enqueue a task and print it as JSON, as the API shows it (with --wait or
+    --wait-timeout, once it has finished: exit 0 if it succeeded, 1 if not, 4 if the wait
+    ran out)."""
+    data = _payload(payload)
     settings = _settings()
+    waiting = _wait_seconds(wait, wait_timeout, old_timeout)
     options = {
         "queue": queue,
         "priority": priority,
         "delay": delay,
         "max_retries": max_retries,
+        "timeout": task_timeout,
         "idempotency_key": idempotency_key,
     }
-    main = _enqueue(settings, task_type, data, options, timeout if wait else None)
+    with CommandErrors(settings) as errors:
+        main = _enqueue(errors.connect(), settings, task_type, data, options, waiting)
+        task, finished = _run(main)
+    _print_task(task)
+    if waiting is not None:
+        _end_of_wait(task, finished, waiting)
+
+
+def _wait_seconds(wait: bool, wait_timeout: float | None, old: float | None) -> float | None:
+    """How long enqueue waits for the task (None: it does not)."""
+    if old is not None:
+        typer.echo(
+            "warning: --timeout is deprecated: use --wait-timeout (how long --wait waits); "
+            "a task's own time limit is --task-timeout",
+            err=True,
+        )
+    if wait_timeout is not None:
+        return wait_timeout
+    return (60.0 if old is None else old) if wait else None
+
+
+def _payload(text: str) -> Any:
     try:
-        result = _run(main)
-    except ArqdError as exc:
-        raise _fail(str(exc), 2) from None
-    typer.echo(json.dumps(result, indent=2))
-    if wait and result["status"] != "succeeded":
-        raise typer.Exit(1)
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise exits.fail(f"--payload is not valid JSON: {exc}", exits.USAGE) from None
+
+
+def _print_task(task: Task) -> None:
+    from arqd.core.wire import dumps, task_json
+
+    typer.echo(dumps(task_json(task), indent=True).decode())
+
+
+def _end_of_wait(task: Task, finished: bool, seconds: float) -> None:
+    if not finished:
+        raise exits.fail(
+            f"task {task.id} is still {task.status} after {seconds:g} s "
+            "(wait longer with --wait-timeout SECONDS)",
+            exits.WAIT_RAN_OUT,
+        )
+    if task.status != "succeeded":
+        raise typer.Exit(exits.NO)
 
 
 async def _enqueue(
+    url: str,
     settings: Settings,
     task_type: str,
     payload: Any,
     options: dict[str, Any],
     wait: float | None,
-) -> dict[str, Any]:
-    """Enqueue one task; with ``wait`` (seconds), the task once it has finished."""
-    from arqd.client import Client
+) -> tuple[Task, bool]:
+    """Enqueue one task; with ``wait`` (seconds), the task once it has finished (or as it
+    is when the wait runs out), and whether it has."""
+    from arqd.client import REQUESTS, Client
+    from arqd.core.errors import TaskNotFound, TaskWaitTimeout
 
-    async with Client.from_settings(settings) as client:
+    async with Client.connect(url, settings, REQUESTS) as client:
         task = await client.enqueue(task_type, payload, **options)
-        if wait is not None:
-            task = await client.wait(task.id, timeout=wait)
-        return task.to_dict()
+        if wait is None:
+            return task, False
+        try:
+            return await client.wait(task.id, timeout=wait), True
+        except TaskWaitTimeout:
+            now = await client.get(task.id, task.queue)
+            if now is None:
+                raise TaskNotFound(task.id) from None
+            return now, now.status.is_finished
 
 
 async def _inspect_tables(client: Client) -> Table:
@@ -270,55 +296,70 @@ def _workers_table(workers: list[WorkerInfo]) -> Table:
     return table
 
 
-@app.command()
+@app.command(epilog=exits.HELP)
 def inspect(
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until interrupted")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between refreshes")] = 1.0,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between refreshes")] = 1.0,
 ) -> None:
-    """Show queues, their counts, and live workers."""
+    """Show queues, their counts, and live workers (with --watch, until Ctrl-C or SIGTERM,
+    which leave the terminal as it was)."""
     settings = _settings()
-
-    async def main() -> None:
-        from arqd.client import Client
-
-        async with Client.from_settings(settings) as client:
-            from rich.live import Live
-
-            console = _console()
-            if not watch:
-                console.print(await _inspect_tables(client))
-                return
-            with Live(await _inspect_tables(client), console=console) as live:
-                while True:
-                    await asyncio.sleep(interval)
-                    live.update(await _inspect_tables(client))
-
-    try:
-        _run(main())
-    except KeyboardInterrupt:
-        pass
-    except ArqdError as exc:
-        raise _fail(str(exc)) from None
+    with CommandErrors(settings) as errors:
+        _run(_inspect(errors.connect(), settings, watch, interval))
 
 
-@app.command()
+async def _inspect(url: str, settings: Settings, watch: bool, interval: float) -> None:
+    from arqd.client import REQUESTS, Client
+
+    async with Client.connect(url, settings, REQUESTS) as client:
+        from rich.live import Live
+
+        console = _console()
+        if not watch:
+            console.print(await _inspect_tables(client))
+            return
+        stop = _stop_on_signals()
+        # Live hides the cursor until its block ends: a signal must end the block, not
+        # the process, or the terminal keeps no cursor.
+        with Live(await _inspect_tables(client), console=console) as live:
+            while not await _stopped(stop, interval):
+                live.update(await _inspect_tables(client))
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGTERM and SIGINT set (instead of ending the process where it stands)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Whether ``stop`` is set within ``seconds``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+@app.command(epilog=exits.HELP)
 def bench(
-    tasks: Annotated[int, typer.Option(help="Tasks per workload")] = 20_000,
-    rate: Annotated[int, typer.Option(help="Tasks/s for the latency run")] = 500,
-    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 10.0,
-    concurrency: Annotated[int, typer.Option(help="The worker's concurrency")] = 200,
+    tasks: Annotated[int, typer.Option(min=1, help="Tasks per workload")] = 20_000,
+    rate: Annotated[int, typer.Option(min=1, help="Tasks/s for the latency run")] = 500,
+    seconds: Annotated[float, typer.Option(min=0.1, help="Length of the latency run")] = 10.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="The worker's concurrency")] = 200,
 ) -> None:
     """Measure arqd on this Redis (REDIS_URL, or the embedded server): enqueue, processing
     and latency, with progress bars and a summary table. Works under a key prefix of its own."""
     from arqd.benchmark import render, run_benchmark
-    from arqd.store.connection import resolve_url
 
     settings = _settings()
-    results = run_benchmark(resolve_url(settings), tasks, rate, seconds, concurrency)
+    with CommandErrors(settings) as errors:
+        results = run_benchmark(errors.connect(), tasks, rate, seconds, concurrency)
     _console().print(render(results))
 
 
-@embedded_app.command("status")
+@embedded_app.command("status", epilog=exits.HELP)
 def embedded_status() -> None:
     """Say whether the embedded server for ARQD_DATA_DIR runs, and its URL."""
     from arqd.store.embedded import EmbeddedServer
@@ -328,16 +369,20 @@ def embedded_status() -> None:
         typer.echo(f"running: {server.url}")
     else:
         typer.echo("not running")
-        raise typer.Exit(1)
+        raise typer.Exit(exits.NO)
 
 
-@embedded_app.command("stop")
+@embedded_app.command("stop", epilog=exits.HELP)
 def embedded_stop() -> None:
-    """Stop the embedded server for ARQD_DATA_DIR (its data stays in the folder)."""
+    """Stop the embedded server for ARQD_DATA_DIR (its data stays in the folder). Workers
+    using it say so and wait; the next start uses the same port, so they carry on."""
     from arqd.store.embedded import EmbeddedServer
 
-    EmbeddedServer(_settings().data_dir).stop()
-    typer.echo("stopped")
+    settings = _settings()
+    server = EmbeddedServer(settings.data_dir)
+    with CommandErrors(settings):
+        stopped = server.stop()
+    typer.echo(f"stopped (its data stays in {server.data_dir})" if stopped else "not running")
 
 
 def main() -> None:

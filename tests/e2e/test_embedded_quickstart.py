@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +110,43 @@ def test_queued_tasks_survive_kill_9_of_arqd_and_its_embedded_server(workdir: Pa
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.splitlines()[:3] == ["succeeded 0", "succeeded 1", "succeeded 2"]
+
+
+def test_workers_carry_on_through_embedded_stop_and_the_next_start(workdir: Path) -> None:
+    (workdir / "tasks.py").write_text(
+        "from arqd.worker import Registry\nregistry = Registry()\n\n"
+        "@registry.task()\nasync def echo(payload: object) -> object:\n    return payload\n"
+    )
+    log = workdir / "worker.log"
+    with log.open("wb") as sink:
+        worker = subprocess.Popen(
+            [BIN / "arqd", "worker", "tasks"], cwd=workdir, env=env(), stderr=sink
+        )
+    try:
+        said(log, "started: queues=", worker)  # started, on the embedded server it started
+        port = json.loads((workdir / ".arqd" / "server.json").read_text())["port"]
+
+        stop = run("arqd embedded stop", workdir)
+        assert (stop.returncode, stop.stdout.split(" ")[0]) == (0, "stopped"), stop.stderr
+        said(log, "was stopped (arqd embedded stop)", worker)
+
+        done = run("arqd enqueue echo --payload 7 --wait-timeout 30", workdir)  # starts it
+        assert done.returncode == 0, done.stderr
+        assert first_json(done.stdout)["result"] == 7
+        assert json.loads((workdir / ".arqd" / "server.json").read_text())["port"] == port
+        said(log, "is back at", worker)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    assert run("arqd embedded stop", workdir).stdout.startswith("stopped")
+    again = run("arqd embedded stop", workdir)
+    assert (again.returncode, again.stdout.strip()) == (0, "not running")
+
+
+def said(log: Path, text: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"never said {text!r}: {log.read_text()}"
+        time.sleep(0.05)

@@ -225,15 +225,49 @@ def test_stop_then_start_again(make_server: MakeServer) -> None:
     assert port_refuses(port)
     assert not server.is_running()
     assert server.url is None
-    server.ensure_running()
+    assert server.stop() is False  # stopped already
+    assert server.recorded_url() is None
+    url = server.ensure_running()
     assert server.is_running()
     assert recorded_pid(server) != pid
+    assert port_of(url) == port  # processes holding the old URL reconnect by themselves
+    assert server.recorded_url() == url
 
 
 def test_stop_without_a_server_does_nothing(make_server: MakeServer) -> None:
     server = make_server("data")
-    server.stop()
+    assert server.stop() is False
     assert not server.is_running()
+
+
+def test_stop_says_it_stopped_a_running_server(make_server: MakeServer) -> None:
+    server = make_server("data")
+    server.ensure_running()
+    assert server.stop() is True
+
+
+def test_a_port_taken_meanwhile_moves_the_server_and_the_record_says_where(
+    make_server: MakeServer,
+) -> None:
+    server = make_server("data")
+    port = port_of(server.ensure_running())
+    server.stop()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        url = server.ensure_running()
+    assert port_of(url) != port
+    assert server.recorded_url() == url
+
+
+def test_a_data_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+
+    with pytest.raises(EmbeddedServerError, match=r"cannot use .* data folder") as caught:
+        EmbeddedServer(not_a_folder).ensure_running()
+    assert "ARQD_DATA_DIR" in str(caught.value)
 
 
 def test_missing_binary_is_a_clear_error(

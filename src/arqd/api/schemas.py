@@ -7,10 +7,9 @@ models below describe them in OpenAPI, and the schemathesis test holds the two t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -21,11 +20,12 @@ from arqd.core.task import (
     NAME_PATTERN,
     QUEUE_PATTERN,
     NewTask,
-    Task,
     TaskStatus,
     check_name,
     check_queue,
 )
+from arqd.core.wire import dumps as dumps
+from arqd.core.wire import task_json as task_json
 
 MAX_BATCH = 1000
 MAX_SECONDS = 366 * 86_400.0  # delays and timeouts beyond a year are mistakes, not plans
@@ -244,33 +244,6 @@ class ProblemOut(BaseModel):
     errors: list[FieldErrorOut] | None = None
 
 
-def task_json(task: Task) -> dict[str, Any]:
-    """A task as the JSON of ``TaskOut`` (orjson writes the datetimes and the enum)."""
-    error = task.error
-    return {
-        "id": task.id,
-        "type": task.type,
-        "queue": task.queue,
-        "status": task.status,
-        "payload": task.payload,
-        "priority": task.priority,
-        "attempts": task.attempts,
-        "max_retries": task.max_retries,
-        "timeout": task.timeout,
-        "created_at": task.created_at,
-        "scheduled_at": task.scheduled_at,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "result": task.result,
-        "error": None
-        if error is None
-        else {"type": error.type, "message": error.message, "traceback": error.traceback},
-        "idempotency_key": task.idempotency_key,
-        "cancel_requested": task.cancel_requested,
-        "worker": task.worker,
-    }
-
-
 def queue_json(stats: QueueStats) -> dict[str, Any]:
     return {
         "queue": stats.queue,
@@ -308,21 +281,6 @@ def breaker_json(info: BreakerInfo) -> dict[str, Any]:
         "open_until": info.open_until,
         "trial_running": info.trial,
     }
-
-
-def _iso_ms(value: Any) -> str:
-    """A time as ISO 8601 in UTC with exactly three decimals, so times sort as strings."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def dumps(data: Any) -> bytes:
-    """JSON as the API writes it: orjson, UTC times as ``2026-01-02T03:04:05.678Z``.
-
-    orjson alone drops the fraction when it is zero, and ``...05Z`` sorts after ``...05.001Z``.
-    """
-    return orjson.dumps(data, default=_iso_ms, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -8,6 +8,11 @@ its pid, port and run id in ``server.json``. Later processes reuse it only if th
 recorded port reports the recorded pid and run id; anything else is a stale record (crash, reused
 pid, port now closed or taken by another server) and a fresh server starts on the same folder,
 recovering the data from the append-only file. A file lock serialises check-and-start.
+
+A server starts on the port the folder's last server used (kept in ``port``, which outlives
+``stop``) when that port is free, so processes still holding its URL reconnect by
+themselves after ``arqd embedded stop`` and a new start; only when another program has
+taken the port does it move, and ``recorded_url`` lets such processes follow it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import itertools
 import json
 import os
 import signal
@@ -38,6 +44,7 @@ SERVER_FILE = "server.json"
 LOCK_FILE = "lock"
 LOG_FILE = "valkey.log"
 PID_FILE = "valkey.pid"
+PORT_FILE = "port"
 
 _START_ATTEMPTS = 3  # a port picked as free can be taken before the server binds it
 _POLL_SECONDS = 0.02
@@ -111,15 +118,26 @@ class EmbeddedServer:
                 return True
         return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Shut the folder's server down: SHUTDOWN, then SIGTERM, then SIGKILL."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Shut the folder's server down: SHUTDOWN, then SIGTERM, then SIGKILL. False if
+        none was running."""
+        if not self.data_dir.is_dir():
+            return False  # nothing ever ran here: no folder to make
         deadline = time.monotonic() + timeout
         with self._locked(deadline):
             record = self._read_record()
-            if record is not None and self._identify(record) is not None:
+            running = record is not None and self._identify(record) is not None
+            if record is not None and running:
                 _shut_down(record, deadline)
             (self.data_dir / SERVER_FILE).unlink(missing_ok=True)
         self.url = None
+        return running
+
+    def recorded_url(self) -> str | None:
+        """The URL of the server the folder's record names, without asking it; None once
+        ``stop`` has run (or before any start). For processes that follow the server."""
+        record = self._read_record()
+        return None if record is None else record.url
 
     def _running_record(self, deadline: float) -> ServerRecord | None:
         record = self._read_record()
@@ -147,8 +165,7 @@ class EmbeddedServer:
 
     def _start(self, deadline: float) -> ServerRecord:
         binary = find_server_binary()
-        for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+        for port in itertools.islice(self._ports(), _START_ATTEMPTS):
             pid = self._spawn(binary, port)
             try:
                 identity = self._await_ready(pid, port, deadline)
@@ -156,9 +173,21 @@ class EmbeddedServer:
                 _signal(pid, signal.SIGKILL)  # never leave an unrecorded server on the folder
                 raise
             if identity is not None:
+                (self.data_dir / PORT_FILE).write_text(f"{port}\n")
                 started_at = datetime.now(UTC).isoformat(timespec="seconds")
                 return ServerRecord(pid, port, identity.run_id, started_at)
         raise self._error("valkey-server exited during start-up")
+
+    def _ports(self) -> Iterator[int]:
+        """The port the last server used if it is free, then free ports."""
+        try:
+            last = int((self.data_dir / PORT_FILE).read_text())
+        except (OSError, ValueError):
+            last = 0
+        if 0 < last < 65536 and _port_free(last):
+            yield last
+        while True:
+            yield _free_port()
 
     def _spawn(self, binary: Path, port: int) -> int:
         if not os.access(binary, os.X_OK):
@@ -201,8 +230,16 @@ class EmbeddedServer:
 
     @contextlib.contextmanager
     def _locked(self, deadline: float) -> Iterator[None]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with (self.data_dir / LOCK_FILE).open("a") as handle:  # closing it releases the lock
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            handle = (self.data_dir / LOCK_FILE).open("a")
+        except OSError as exc:
+            raise EmbeddedServerError(
+                f"cannot use {self.data_dir} as the embedded server's data folder: "
+                f"{exc.strerror or exc}; set ARQD_DATA_DIR to a folder arqd may write, "
+                "or REDIS_URL to use a Redis server you run yourself"
+            ) from None
+        with handle:  # closing it releases the lock
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -301,6 +338,18 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` (as valkey binds: TIME_WAIT sockets left
+    by the last server's connections do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port() -> int:
