@@ -19,6 +19,7 @@ from arqd.core.errors import (
 )
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus, check_name, check_queue
+from arqd.defaults import TypeDefaults
 from arqd.feeds import EventFeed, EventFilter, StreamEvent, SystemFeed
 from arqd.observability import tracing
 from arqd.resilience.breaker import State
@@ -88,6 +89,7 @@ class Client:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.settings = store.settings
+        self.defaults = TypeDefaults(store, store.settings)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:
@@ -142,11 +144,13 @@ class Client:
         return result
 
     async def get(self, task_id: str, queue: str | None = None) -> Task | None:
-        """The task with this id, or None (never existed, or expired after its TTL)."""
-        return await self.store.tasks.get(task_id, queue)
+        """The task with this id, or None (never existed, or expired after its TTL).
+        Its max retries and timeout are the effective ones (see ``arqd.defaults``)."""
+        task = await self.store.tasks.get(task_id, queue)
+        return None if task is None else await self.defaults.one(task)
 
     async def _require(self, task_id: str, queue: str | None) -> Task:
-        task = await self.store.tasks.get(task_id, queue)
+        task = await self.get(task_id, queue)
         if task is None:
             raise TaskNotFound(task_id)
         return task
@@ -171,7 +175,8 @@ class Client:
         tasks, nxt = await listing.list_tasks(
             self.store.tasks, queues, statuses, task_type, cursor, limit
         )
-        return TaskPage(tasks, nxt)
+        shown = [t for t in await self.defaults.apply(tasks) if t is not None]
+        return TaskPage(shown, nxt)
 
     async def cancel(self, task_id: str, queue: str | None = None) -> Task:
         """Cancel a queued or scheduled task at once; ask a running one to stop."""
@@ -188,7 +193,7 @@ class Client:
         task = await self._require(task_id, queue)
         outcome = await self.store.tasks.retry(task.queue, task_id)
         if outcome.task is not None:
-            return outcome.task
+            return await self.defaults.one(outcome.task)
         if outcome.refused_in is None:
             raise TaskNotFound(task_id)
         raise InvalidTransition(

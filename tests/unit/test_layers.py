@@ -30,6 +30,7 @@ PLACES = {
     "arqd.client": "client",
     "arqd.sync": "client",
     "arqd.feeds": "client",
+    "arqd.defaults": "client",
     "arqd.worker": "worker",
     "arqd.demo": "worker",
     "arqd.api": "api",

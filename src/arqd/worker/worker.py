@@ -142,6 +142,19 @@ class Worker:
             "started_at": self.started_at,
             "types": sorted(self.registry.types),
             "breakers": sorted(t.name for t in self.registry if t.breaker),
+            "defaults": self._defaults(),
+        }
+
+    def _defaults(self) -> dict[str, list[float]]:
+        """Each type's max retries and attempt timeout (s) where a task sets neither: what
+        ``Client.get`` shows as the task's effective values."""
+        s = self.settings
+        return {
+            t.name: [
+                s.queue_max_retries if t.max_retries is None else t.max_retries,
+                t.timeout or s.task_timeout / 1000,
+            ]
+            for t in self.registry
         }
 
 
