@@ -32,8 +32,12 @@ class TypeDefaults:
         """``tasks`` with their effective max retries and timeout filled in."""
         tasks = list(tasks)
         if any(t is not None and (t.max_retries is None or t.timeout is None) for t in tasks):
-            await self._refresh()
+            await self.refresh()
         return [None if t is None else self._effective(t) for t in tasks]
+
+    def of(self, task_type: str) -> tuple[int, float]:
+        """The type's (max retries, timeout s) as last read (``refresh``)."""
+        return self._by_type.get(task_type, self.fallback)
 
     async def one(self, task: Task) -> Task:
         (effective,) = await self.apply([task])
@@ -43,15 +47,19 @@ class TypeDefaults:
     def _effective(self, task: Task) -> Task:
         if task.max_retries is not None and task.timeout is not None:
             return task
-        retries, timeout = self._by_type.get(task.type, self.fallback)
+        retries, timeout = self.of(task.type)
         return replace(
             task,
             max_retries=retries if task.max_retries is None else task.max_retries,
             timeout=timeout if task.timeout is None else task.timeout,
         )
 
-    async def _refresh(self) -> None:
-        if time.monotonic() - self._read_at < FRESH_SECONDS:
+    def stale(self) -> bool:
+        return time.monotonic() - self._read_at >= FRESH_SECONDS
+
+    async def refresh(self) -> None:
+        """Read the live workers' declarations again, if the last read is stale."""
+        if not self.stale():
             return
         by_type: dict[str, tuple[int, float]] = {}
         for worker in await self.store.workers.live():

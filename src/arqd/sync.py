@@ -10,10 +10,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from arqd.client import Client, QueueStats, TaskPage, WorkerInfo, prepare, snapshot
+from arqd.client import (
+    Client,
+    QueueStats,
+    TaskPage,
+    WorkerInfo,
+    created_at,
+    prepare,
+    settle,
+    snapshot,
+)
 from arqd.core.errors import TaskNotFound
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus
@@ -62,10 +70,14 @@ class SyncClient:
         """Enqueue many tasks in one round trip per queue; all validated before any write."""
         queues = prepare(tasks, self.settings)
         outcomes = self._enqueuer.enqueue(tasks)
-        now = datetime.now(UTC)
+        defaults = self._client.defaults
+        if defaults.stale():
+            self._run(defaults.refresh())
         return [
-            snapshot(task, queue, now) if outcome.created else self._require(outcome.id, queue)
-            for task, queue, outcome in zip(tasks, queues, outcomes, strict=True)
+            settle(snapshot(task, queue, defaults.of(task.type)), task, o, created_at(o.at_ms))
+            if o.created
+            else self._require(o.id, queue)
+            for task, queue, o in zip(tasks, queues, outcomes, strict=True)
         ]
 
     def _require(self, task_id: str, queue: str) -> Task:

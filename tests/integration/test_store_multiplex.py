@@ -17,7 +17,7 @@ from arqd.core.lease import Answer
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
 from arqd.store import scripts
-from arqd.store.codec import Enqueued, decode_enqueued, enqueue_args
+from arqd.store.codec import decode_enqueued, enqueue_args
 from arqd.store.connection import WORKER, connect
 from arqd.store.store import Store
 from conftest import RedisServer, blocked_clients, eventually, until_blocked
@@ -87,8 +87,8 @@ async def test_an_enqueue_sent_again_does_not_queue_the_task_twice(
     """An enqueue retried after its reply was lost (the same task id) finds the task there:
     it is neither overwritten nor pushed onto the ready list a second time."""
     task = NewTask("echo", 1)
-    assert await store.tasks.enqueue([task]) == [Enqueued(task.id, True)]
-    assert await store.tasks.enqueue([task]) == [Enqueued(task.id, False)]
+    assert [(o.id, o.created) for o in await store.tasks.enqueue([task])] == [(task.id, True)]
+    assert [(o.id, o.created) for o in await store.tasks.enqueue([task])] == [(task.id, False)]
     again = await client.enqueue_many([task])
     assert again[0].id == task.id
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
@@ -104,9 +104,11 @@ async def test_a_batch_sent_again_after_part_of_it_landed_creates_only_the_rest(
     EXISTS; when some are, each is found, and only the others are created, in order."""
     tasks = [NewTask("echo", n) for n in range(5)]
     tasks[3] = NewTask("echo", 3, priority=2, max_retries=1)  # one with options
-    assert await store.tasks.enqueue(tasks[:2]) == [Enqueued(t.id, True) for t in tasks[:2]]
+    assert [(o.id, o.created) for o in await store.tasks.enqueue(tasks[:2])] == [
+        (t.id, True) for t in tasks[:2]
+    ]
     outcomes = await store.tasks.enqueue(tasks)
-    assert outcomes == [Enqueued(t.id, n >= 2) for n, t in enumerate(tasks)]
+    assert [(o.id, o.created) for o in outcomes] == [(t.id, n >= 2) for n, t in enumerate(tasks)]
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
     assert ready[::-1] == [t.id.encode() for n, t in enumerate(tasks) if n != 3]
     high = await store.redis.lrange(store.keys.ready("default", 2), 0, -1)
@@ -150,9 +152,9 @@ async def test_one_script_call_holding_a_task_twice_creates_it_once(store: Store
         *once,
         *once,
     )
-    assert decode_enqueued(reply, [task.id, task.id]) == [
-        Enqueued(task.id, True),
-        Enqueued(task.id, False),
+    assert [(o.id, o.created) for o in decode_enqueued(reply, [task.id, task.id])] == [
+        (task.id, True),
+        (task.id, False),
     ]
     ready = await store.redis.lrange(store.keys.ready("default", 0), 0, -1)
     assert ready == [task.id.encode()]

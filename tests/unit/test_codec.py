@@ -1,6 +1,6 @@
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.resources import files
 
 import pytest
@@ -31,10 +31,10 @@ def test_priority_and_idempotency_key_are_options() -> None:
     assert a[3:] == [3, "prio", -3, "idem", "order-7", "ittl", 60_000]
 
 
-def test_eta_in_the_future_becomes_a_delay() -> None:
-    a = args(NewTask("t", eta=datetime.now(UTC) + timedelta(seconds=2)))
-    assert a[4] == "delay"
-    assert 1500 < int(str(a[5])) <= 2000
+def test_an_eta_is_sent_as_a_time_for_redis_to_judge() -> None:
+    eta = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    a = args(NewTask("t", eta=eta))
+    assert a[3:] == [1, "at", round(eta.timestamp() * 1000)]
 
 
 @pytest.mark.parametrize(

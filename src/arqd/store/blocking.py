@@ -24,6 +24,7 @@ from arqd.store.codec import Enqueued
 from arqd.store.connection import connect_sync
 from arqd.store.keys import Keys
 from arqd.store.packing import pack
+from arqd.store.tasks import QueueNames
 
 
 class BlockingEnqueuer:
@@ -36,6 +37,7 @@ class BlockingEnqueuer:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[AbstractConnection] = []  # one per thread that enqueued
+        self._names = QueueNames()
 
     def close(self) -> None:
         with self._lock:
@@ -48,15 +50,20 @@ class BlockingEnqueuer:
         """Enqueue tasks, one script call per queue; (id, created) each, in order."""
         s = self.settings
         calls = codec.plan_enqueue(tasks, s.queue, s.max_payload_bytes, s.idempotency_ttl)
+        # Queue names go into their set before the queues' first enqueue (see QueueNames).
+        with self._lock:
+            fresh = [c.queue for c in calls if self._names.due(c.queue)]
+        if fresh:
+            self.redis.sadd(self.keys.queues(), *fresh)
+            with self._lock:
+                for queue in fresh:
+                    self._names.added(queue)
         replies = [
             self._run(call.queue, [s.events_max, len(call.positions), *call.args]) for call in calls
         ]
-        # Queues the script says are not yet in the set of queue names (see enqueue.lua).
-        fresh = [
-            c.queue for c, reply in zip(calls, replies, strict=True) if codec.is_new_queue(reply)
-        ]
-        if fresh:
-            self.redis.sadd(self.keys.queues(), *fresh)
+        lost = [c.queue for c, r in zip(calls, replies, strict=True) if codec.had_no_stream(r)]
+        if lost:
+            self.redis.sadd(self.keys.queues(), *lost)
         return codec.in_batch_order(calls, replies, len(tasks))
 
     def _run(self, queue: str, args: list[Any]) -> Any:

@@ -91,18 +91,20 @@ def dumps_payload(payload: Any, limit: int) -> bytes:
     return data
 
 
-def _delay_ms(task: NewTask) -> int:
+def _due(task: NewTask) -> ArgList:
+    """When the task is due: ``delay`` ms, or ``at`` (an eta in ms, which Redis's clock
+    judges: one already past makes the task ready), or nothing, for a task due now."""
     if task.delay is not None and task.eta is not None:
         raise InvalidTask("give either delay or eta, not both")
     if task.eta is not None:
         if task.eta.tzinfo is None:
             raise InvalidTask("eta must be timezone-aware (e.g. datetime.now(UTC))")
-        return max(0, round((task.eta - datetime.now(UTC)).total_seconds() * 1000))
+        return ["at", round(task.eta.timestamp() * 1000)]
     if task.delay is not None:
         if task.delay < 0:
             raise InvalidTask(f"delay must be >= 0 seconds, got {task.delay}")
-        return round(task.delay * 1000)
-    return 0
+        return ["delay", delay] if (delay := round(task.delay * 1000)) else []
+    return []
 
 
 def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
@@ -113,8 +115,7 @@ def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
         raise InvalidTask(f"priority must be an integer in ±1,000,000, got {task.priority!r}")
     if task.priority:
         options += ["prio", task.priority]
-    if delay := _delay_ms(task):
-        options += ["delay", delay]
+    options += _due(task)
     if task.idempotency_key:
         if len(task.idempotency_key) > 256:
             raise InvalidTask("idempotency_key must be at most 256 characters")
@@ -184,36 +185,41 @@ def plan_enqueue(
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     """The enqueue script's answer for one task: ``created``, or the id of the task that
-    was there already (the same id sent again, or the same idempotency key)."""
+    was there already (the same id sent again, or the same idempotency key); ``at_ms``
+    is Redis's time when the script ran, a created task's creation time."""
 
     id: str
     created: bool
+    at_ms: int
 
 
 def decode_enqueued(reply: Sequence[Any], task_ids: Sequence[str]) -> list[Enqueued]:
-    """Each task of one enqueue script call, in order. The reply: a flag (the queue's name
-    is new), then for each task that was there already its 1-based place and the id found."""
-    found = {int(reply[i]) - 1: reply[i + 1].decode() for i in range(1, len(reply), 2)}
+    """Each task of one enqueue script call, in order. The reply: Redis's time (ms), the
+    no-stream flag, then for each task there already its 1-based place and the id found."""
+    at_ms = int(reply[0])
+    found = {int(reply[i]) - 1: reply[i + 1].decode() for i in range(2, len(reply), 2)}
     return [
-        Enqueued(task_id, True) if (earlier := found.get(k)) is None else Enqueued(earlier, False)
+        Enqueued(task_id, True, at_ms)
+        if (earlier := found.get(k)) is None
+        else Enqueued(earlier, False, at_ms)
         for k, task_id in enumerate(task_ids)
     ]
+
+
+def had_no_stream(reply: Sequence[Any]) -> bool:
+    """The queue had no event stream: its name may be missing from the set of names."""
+    return bool(reply[1] == 1)
 
 
 def in_batch_order(
     calls: Sequence[EnqueueCall], replies: Sequence[Sequence[Any]], count: int
 ) -> list[Enqueued]:
     """The answers of a batch's script calls (one per queue), in the batch's order."""
-    results: list[Enqueued] = [Enqueued("", False)] * count
+    results: list[Enqueued] = [Enqueued("", False, 0)] * count
     for call, reply in zip(calls, replies, strict=True):
         for position, outcome in zip(call.positions, decode_enqueued(reply, call.ids), strict=True):
             results[position] = outcome
     return results
-
-
-def is_new_queue(reply: Sequence[Any]) -> bool:
-    """The enqueue script says the queue is not yet known to be in the set of names."""
-    return bool(reply[0] == 1)
 
 
 @dataclass(frozen=True, slots=True)

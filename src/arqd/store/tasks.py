@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,25 @@ from arqd.store.grouping import EnqueueGroups
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
 
+REGISTER_EVERY = 10.0  # seconds: a queue's name is added to the set again this often
+
+
+class QueueNames:
+    """Which queue names this process added to the set of queue names, and when. A name
+    goes into the set before the queue's first enqueue, so a feed over every queue, which
+    reads the set with the streams, knows a queue before any of its events (see
+    ``feeds``); it is added again now and then, for a Redis that lost its data."""
+
+    def __init__(self) -> None:
+        self._added: dict[str, float] = {}
+
+    def due(self, queue: str) -> bool:
+        added = self._added.get(queue)
+        return added is None or time.monotonic() - added > REGISTER_EVERY
+
+    def added(self, queue: str) -> None:
+        self._added[queue] = time.monotonic()
+
 
 class Tasks:
     """Every state change is one script call; reads are plain commands."""
@@ -26,6 +46,7 @@ class Tasks:
         self.keys = keys
         self.settings = settings
         self._singles = EnqueueGroups(self._enqueue_call)
+        self._names = QueueNames()
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[Enqueued]:
         """Enqueue tasks, one script call per queue (concurrent), every task validated
@@ -50,14 +71,18 @@ class Tasks:
         return await self._singles.enqueue(task.queue or s.queue, task.id, args)
 
     async def _enqueue_call(self, queue: str, count: int, args: ArgList) -> list[Any]:
-        """One enqueue script call of ``count`` tasks on ``queue``; a queue new to the set
-        of queue names (the script says so) is added to it."""
+        """One enqueue script call of ``count`` tasks on ``queue``, its name added to the set
+        of queue names first (see ``QueueNames``)."""
+        if self._names.due(queue):
+            await self.redis.sadd(self.keys.queues(), queue)
+            self._names.added(queue)
         keys = [self.keys.queue(queue)]
         reply: list[Any] = await self.scripts.run(
             "enqueue", keys, self.settings.events_max, count, *args
         )
-        if codec.is_new_queue(reply):
+        if codec.had_no_stream(reply):
             await self.redis.sadd(self.keys.queues(), queue)
+            self._names.added(queue)
         return reply
 
     async def cancel(self, queue: str, task_id: str) -> Cancelled:

@@ -10,8 +10,6 @@
 --   succeeded / failed / cancelled   zset   finished task ids, score = finish time (ms)
 --   events      stream every transition, capped (MAXLEN ~)
 --   wake        list   a token that wakes a worker blocked in BLPOP
---   known       string set (1 min TTL) while the queue's name is known to be in the set of
---                      queue names (enqueue.lua)
 --   idem:<key>  string idempotency key -> task id, with its own TTL
 --   throttled   zset   ready tasks waiting for their rate-limit slot, score = slot time (ms)
 --   held:<type> list   ready tasks held by a concurrency limit or an open breaker

@@ -4,19 +4,24 @@
 -- ARGV[2]  number of tasks N, then per task:
 --          id, type, payload JSON, the number of option pairs K, then K name/value pairs
 --          (none for a task with no options, the common case: four arguments a task).
---          Options: prio (priority), delay (ms; the task is scheduled, not ready),
---          idem (idempotency key) with ittl (its TTL ms); every other pair (max_retries,
---          timeout, result TTL, trace...) is a field stored as it is, as are prio and idem.
--- Returns  1 if the caller must add the queue to the set of queue names (another slot:
---          the marker 'known' says it did so within the last minute), else 0; then, for
+--          Options: prio (priority), delay (ms; the task is scheduled, not ready), at
+--          (a due time, ms since the epoch by Redis's clock: scheduled if it is still to
+--          come, else ready), idem (idempotency key) with ittl (its TTL ms); every other
+--          pair (max_retries, timeout, result TTL, trace...) is a field stored as it is,
+--          as are prio and idem.
+-- Returns  Redis's time (ms), which every task of the call was created at; 1 if the queue
+--          had no event stream (a new queue, or a Redis that lost its data), else 0; then, for
 --          each task that was there already (an idempotency key returned an earlier task,
 --          or this very enqueue was sent before), its position in this call (1-based)
 --          and the id found. Every other task was created.
+-- The caller adds the queue to the set of queue names (another slot) before its first
+-- enqueue, so a feed over every queue knows a queue before the queue's first event, and
+-- again when told the queue had no stream (its name may have been lost with it).
 local prefix = KEYS[1]
 local maxlen = ARGV[1]
 local n = tonumber(ARGV[2])
 local now, now_text = now_ms()
-local out = {redis.call('SET', prefix .. 'known', '1', 'NX', 'PX', '60000') and 1 or 0}
+local out = {now, redis.call('EXISTS', prefix .. 'events') == 0 and 1 or 0}
 local task_prefix = prefix .. 't:'
 local woke = false
 local ready = {}  -- priority (text) -> ids made ready, pushed in one LPUSH each at the end
@@ -65,6 +70,8 @@ for position = 1, n do
       local name, value = ARGV[j], ARGV[j + 1]
       if name == 'delay' then
         delay = tonumber(value)
+      elseif name == 'at' then
+        delay = tonumber(value) - now
       elseif name == 'ittl' then
         idem_ttl = value
       else
