@@ -1,27 +1,163 @@
 """Live event feeds a client follows: task events over one queue or all, and the system
-streams, each resumable from the last event id seen.
+streams, each resumable from the last event id seen, and each telling when trimming took
+events before they were read.
 
-A feed fixes where it starts when ``start()`` is awaited (iterating starts it too), so
-every event after that moment reaches it. Resuming over every queue is at-least-once:
-each queue's stream numbers its own events, so another queue may hold an event with the
-very id the client saw last; the feed resumes just before it (dedupe on queue and id).
+A feed reads its streams in snapshots (``Events.snapshot``) and passes events on in id
+order across streams (a ``Follower`` decides what, without I/O). Two rules make a resume
+miss nothing:
+
+- *The horizon.* A stream whose read was cut at ``count`` entries may hold more. Events of
+  other streams newer than the last entry read from it wait for the next read, so once an
+  event has been passed on, every older event of every stream has been too.
+- *The queue names.* The names are read in the same snapshot, and an enqueue adds its
+  queue's name before the queue's first event; a snapshot that shows a new queue is read
+  again with it, from its start.
+
+Each stream numbers its own entries, so another stream may write an entry later in the
+very millisecond of the last id a client saw. Resuming over several streams therefore
+starts from the beginning of that millisecond: events of that one millisecond may come
+again (dedupe on queue and id). One stream resumes exactly after the id.
+
+A ``Gap`` is passed on, in place, when entries after a stream's position were trimmed from
+the capped stream before the feed read them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from arqd.store.events import EVENT_ID, START, SYSTEM_SOURCES, StreamEvent, just_before
+from arqd.store.events import (
+    EVENT_ID,
+    START,
+    SYSTEM_SOURCES,
+    Snapshot,
+    StreamCounts,
+    StreamEvent,
+    id_key,
+    just_before,
+)
 from arqd.store.store import Store
 
-__all__ = ["EVENT_ID", "SYSTEM_SOURCES", "EventFeed", "EventFilter", "StreamEvent", "SystemFeed"]
+__all__ = [
+    "EVENT_ID",
+    "SYSTEM_SOURCES",
+    "EventFeed",
+    "EventFilter",
+    "Follower",
+    "Gap",
+    "StreamEvent",
+    "SystemFeed",
+]
 
-BLOCK_MS = 1000  # each read blocks at most this long, so a closed feed ends soon
-RELIST_SECONDS = 2.0  # how soon a feed over every queue notices a new queue
+BLOCK_MS = 1000  # each wait blocks at most this long: a closed feed ends, new queues show
+COUNT = 200  # entries read from each stream at most, per snapshot
 NO_QUEUE_POLL_SECONDS = 0.25  # while there is no queue at all, there is nothing to block on
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Entries of ``queue`` (a queue, or a system source) after ``after`` were trimmed from
+    the capped stream before the feed read them: ``missed`` of them (None: not known, for
+    a position the feed did not read itself). The feed goes on from ``resumes_at``, the
+    oldest entry kept."""
+
+    queue: str
+    after: str
+    missed: int | None
+    resumes_at: str | None
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Where a feed is in one stream: the last id passed on (or started after), and how
+    many entries the stream had ever been added up to it, when known."""
+
+    position: str
+    index: int | None
+
+
+def resume_position(last_event_id: str, several: bool) -> str:
+    """Where to read from to resume after ``last_event_id``: right after it in one stream;
+    over several, from the start of its millisecond (see the module's docstring)."""
+    if not several:
+        return last_event_id
+    return just_before(f"{id_key(last_event_id)[0]}-0")
+
+
+class Follower:
+    """The merge and resume logic of a feed, without I/O: it holds a cursor per stream,
+    and turns each snapshot into what to pass on."""
+
+    def __init__(self, cursors: dict[str, Cursor]) -> None:
+        self.cursors = cursors
+
+    def positions(self) -> dict[str, str]:
+        return {label: cursor.position for label, cursor in self.cursors.items()}
+
+    def take(self, snapshot: Snapshot) -> list[StreamEvent | Gap] | None:
+        """What ``snapshot`` lets the feed pass on, in order; None when it shows queues
+        the feed did not know (they are added from their start: read again)."""
+        new = [name for name in snapshot.names or () if name not in self.cursors]
+        for name in new:
+            self.cursors[name] = Cursor(START, 0)  # every event it has came after us
+        if new:
+            return None
+        out: list[StreamEvent | Gap] = []
+        for label, counts in snapshot.counts.items():
+            if (gap := self._gap(label, counts)) is not None:
+                out.append(gap)
+        events = horizon_merge(snapshot.events, snapshot.count)
+        for event in events:
+            cursor = self.cursors[event.queue]
+            cursor.position = event.id
+            if cursor.index is not None:
+                cursor.index += 1
+        self._learn_indexes(snapshot, events)
+        return out + events
+
+    def _gap(self, label: str, counts: StreamCounts) -> Gap | None:
+        cursor = self.cursors[label]
+        if not counts.trimmed:
+            return None
+        if cursor.index is not None:
+            missed: int | None = counts.trimmed - cursor.index
+            if missed is not None and missed <= 0:
+                return None  # trimming took only entries the feed had read
+        elif counts.first is not None and id_key(cursor.position) >= id_key(counts.first):
+            return None  # everything after the position is still kept
+        else:
+            missed = None  # a position the feed did not read: how far back is unknown
+        cursor.index = counts.trimmed
+        return Gap(label, cursor.position, missed, counts.first)
+
+    def _learn_indexes(self, snapshot: Snapshot, passed: Sequence[StreamEvent]) -> None:
+        """A stream read to its end, all of it passed on: its cursor is at its last entry,
+        the ``added``-th (what ``_gap`` counts from)."""
+        passed_from: dict[str, int] = {}
+        for event in passed:
+            passed_from[event.queue] = passed_from.get(event.queue, 0) + 1
+        for label, counts in snapshot.counts.items():
+            read = snapshot.events.get(label, [])
+            if len(read) < snapshot.count and passed_from.get(label, 0) == len(read):
+                self.cursors[label].index = counts.added
+
+
+def horizon_merge(streams: dict[str, list[StreamEvent]], count: int) -> list[StreamEvent]:
+    """The entries of one snapshot that can be passed on, in id order across streams
+    (ties by stream label): all, but for those newer than the last entry read from a
+    stream whose read was cut at ``count`` (it may hold older ones still)."""
+    cut = [entries[-1].sort_key for entries in streams.values() if len(entries) >= count]
+    horizon = min(cut) if cut else None
+    merged = [
+        event
+        for entries in streams.values()
+        for event in entries
+        if horizon is None or event.sort_key <= horizon
+    ]
+    merged.sort(key=lambda event: (event.sort_key, event.queue))
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +175,64 @@ class EventFilter:
 
 
 class _Feed:
-    """Positions (label -> last id passed on) and the loop that reads after them."""
+    """The loop: snapshot, pass on what the follower allows, wait when nothing is new."""
 
-    def __init__(self, store: Store, last_event_id: str | None) -> None:
+    system = False  # the system streams, by source, rather than queues' streams
+
+    def __init__(self, store: Store, last_event_id: str | None, every_queue: bool) -> None:
         self.store = store
         self.last_event_id = last_event_id
-        self.positions: dict[str, str] | None = None
+        self.every_queue = every_queue  # the set of queue names is read with the streams
+        self.follower: Follower | None = None
         self.running = True
 
     async def start(self) -> None:
-        if self.positions is None:
-            self.positions = await self._start_positions()
+        """Fix where the feed starts: every later event reaches it."""
+        if self.follower is None:
+            self.follower = Follower(await self._start_cursors(await self._labels()))
 
     def close(self) -> None:
         """End the iteration at its next turn."""
         self.running = False
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    async def _labels(self) -> list[str]:
+        raise NotImplementedError
+
+    async def _start_cursors(self, labels: list[str]) -> dict[str, Cursor]:
+        if (last := self.last_event_id) is not None:
+            several = self.every_queue or len(labels) > 1
+            position = resume_position(last, several)
+            return {label: Cursor(position, None) for label in labels}
+        counts = await self.store.events.counts(labels, self.system)
+        return {
+            label: Cursor(c.last, c.added) if (c := counts.get(label)) else Cursor(START, 0)
+            for label in labels
+        }
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent | Gap]:
         await self.start()
-        assert self.positions is not None
+        follower = self.follower
+        assert follower is not None
+        events = self.store.events
         while self.running:
-            for event in await self._read(self.positions):
-                self.positions[event.queue] = event.id
-                if self._wanted(event):
-                    yield event
+            positions = follower.positions()
+            if not positions and not self.every_queue:
+                return
+            snapshot = await events.snapshot(positions, COUNT, self.system, self.every_queue)
+            taken = follower.take(snapshot)
+            if taken is None:
+                continue  # new queues: read again with them
+            for item in taken:
+                if isinstance(item, Gap) or self._wanted(item):
+                    yield item
+            if not any(snapshot.events.values()):
+                await self._wait(follower.positions())
 
-    async def _start_positions(self) -> dict[str, str]:
-        raise NotImplementedError
-
-    async def _read(self, positions: dict[str, str]) -> list[StreamEvent]:
-        raise NotImplementedError
+    async def _wait(self, positions: dict[str, str]) -> None:
+        if positions:
+            await self.store.events.wait(positions, BLOCK_MS, self.system)
+        else:  # no queue at all yet: nothing to block on
+            await asyncio.sleep(NO_QUEUE_POLL_SECONDS)
 
     def _wanted(self, event: StreamEvent) -> bool:
         return True
@@ -84,33 +248,12 @@ class EventFeed(_Feed):
         wanted: EventFilter | None = None,
         last_event_id: str | None = None,
     ) -> None:
-        super().__init__(store, last_event_id)
+        super().__init__(store, last_event_id, every_queue=queue is None)
         self.queue = queue
         self.wanted = wanted or EventFilter()
-        self._listed_at = time.monotonic()
 
-    async def _start_positions(self) -> dict[str, str]:
-        queues = [self.queue] if self.queue else await self.store.tasks.queues()
-        last = self.last_event_id
-        if last is None:
-            return await self.store.events.newest(queues)
-        return dict.fromkeys(queues, last if self.queue else just_before(last))
-
-    async def _read(self, positions: dict[str, str]) -> list[StreamEvent]:
-        await self._relist(positions)
-        if not positions:
-            await asyncio.sleep(NO_QUEUE_POLL_SECONDS)
-            return []
-        return await self.store.events.read_after(positions, BLOCK_MS)
-
-    async def _relist(self, positions: dict[str, str]) -> None:
-        due = not positions or time.monotonic() - self._listed_at >= RELIST_SECONDS
-        if self.queue is not None or not due:
-            return
-        self._listed_at = time.monotonic()
-        for queue in await self.store.tasks.queues():
-            # A queue that appeared after the feed started: all its events are new.
-            positions.setdefault(queue, START)
+    async def _labels(self) -> list[str]:
+        return [self.queue] if self.queue else await self.store.events.names()
 
     def _wanted(self, event: StreamEvent) -> bool:
         return self.wanted.matches(event)
@@ -119,19 +262,16 @@ class EventFeed(_Feed):
 class SystemFeed(_Feed):
     """Named breakers' transitions and rate-limit refusals, by source (SYSTEM_SOURCES)."""
 
+    system = True
+
     def __init__(
         self,
         store: Store,
         sources: Sequence[str] = SYSTEM_SOURCES,
         last_event_id: str | None = None,
     ) -> None:
-        super().__init__(store, last_event_id)
+        super().__init__(store, last_event_id, every_queue=False)
         self.sources = list(sources)
 
-    async def _start_positions(self) -> dict[str, str]:
-        if self.last_event_id is not None:
-            return dict.fromkeys(self.sources, self.last_event_id)
-        return await self.store.events.newest_system(self.sources)
-
-    async def _read(self, positions: dict[str, str]) -> list[StreamEvent]:
-        return await self.store.events.read_system_after(positions, BLOCK_MS)
+    async def _labels(self) -> list[str]:
+        return self.sources

@@ -26,7 +26,7 @@ from arqd.api import problems
 from arqd.api.schemas import dumps
 from arqd.api.state import ApiState
 from arqd.core.task import QUEUE_PATTERN
-from arqd.feeds import EVENT_ID, EventFeed, StreamEvent, SystemFeed
+from arqd.feeds import EVENT_ID, EventFeed, Gap, StreamEvent, SystemFeed
 
 log = logging.getLogger("arqd.api")
 
@@ -61,16 +61,36 @@ def event_json(event: StreamEvent) -> dict[str, Any]:
     return message
 
 
+def gap_json(gap: Gap, label: str = "queue") -> dict[str, Any]:
+    """The message for events trimmed from a capped stream before the feed read them: the
+    queue (``label``: "source" for system streams), the last id passed on before them, how
+    many were lost (null: unknown, when resuming from an id older than the oldest kept),
+    and the id of the oldest entry kept, where the feed goes on."""
+    return {
+        "event": "gap",
+        label: gap.queue,
+        "after": gap.after,
+        "missed": gap.missed,
+        "resumes_at": gap.resumes_at,
+    }
+
+
 class Relay:
     """One client's feed: ``read`` fills a bounded buffer from the client's feed, turning
-    each event into its message; ``send`` writes the buffer to the socket."""
+    each event into its message (a gap into ``gap_json``'s, its ``label`` naming the
+    stream); ``send`` writes the buffer to the socket."""
 
     def __init__(
-        self, state: ApiState, feed: EventFeed | SystemFeed, message: Callable[[StreamEvent], Any]
+        self,
+        state: ApiState,
+        feed: EventFeed | SystemFeed,
+        message: Callable[[StreamEvent], Any],
+        label: str = "queue",
     ) -> None:
         self.state = state
         self.feed = feed
         self.message = message
+        self.label = label
         self.buffer: asyncio.Queue[bytes] = asyncio.Queue(state.event_buffer)
 
     def stop(self) -> None:
@@ -79,9 +99,10 @@ class Relay:
         self.feed.close()
 
     async def read(self) -> None:
-        async for event in self.feed:
+        async for item in self.feed:
+            message = gap_json(item, self.label) if isinstance(item, Gap) else self.message(item)
             try:
-                self.buffer.put_nowait(dumps(self.message(event)))
+                self.buffer.put_nowait(dumps(message))
             except asyncio.QueueFull:
                 raise TooSlow from None
 

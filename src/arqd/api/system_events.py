@@ -46,4 +46,4 @@ async def system_events(
     state: ApiState = websocket.app.state.arqd
     sources = [source] if source else list(SYSTEM_SOURCES)
     feed = state.feeds.system_events(sources, last_event_id)
-    await run_feed(websocket, Relay(state, feed, system_event_json))
+    await run_feed(websocket, Relay(state, feed, system_event_json, label="source"))

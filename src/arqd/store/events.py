@@ -2,17 +2,21 @@
 
 Each queue has one capped stream (see ``lua/common.lua``); its entry ids are Redis stream
 ids, ``<ms>-<seq>``, so they are ordered by time, and a reader resumes after the last id
-it saw. Reads across queues come back merged in id order.
+it saw. A feed reads in snapshots (``Events.snapshot``): one MULTI that reads every stream
+after its position together with each stream's counters (how many entries were ever
+added, how many are kept), and the set of queue names, so what it sees is one moment of
+every stream (``feeds`` merges them and tells what trimming took).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 from redis.typing import KeyT, StreamIdT
 
 from arqd.store.codec import text
@@ -61,8 +65,41 @@ class StreamEvent:
 
     @property
     def sort_key(self) -> tuple[int, int]:
-        ms, _, seq = self.id.partition("-")
-        return int(ms), int(seq)
+        return id_key(self.id)
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """A stream id as numbers, for comparing ids of any streams."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCounts:
+    """A stream's counters at one moment (XINFO STREAM): entries ever added, entries kept
+    (trimming removes the oldest), the oldest kept entry's id and the newest's."""
+
+    added: int
+    length: int
+    first: str | None
+    last: str
+
+    @property
+    def trimmed(self) -> int:
+        """Entries removed by trimming (the stream is never deleted from otherwise)."""
+        return self.added - self.length
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Streams at one moment: each stream's counters (absent: no stream yet) and its
+    entries after the position asked, oldest first, at most ``count`` each; and the set
+    of queue names when asked for."""
+
+    counts: dict[str, StreamCounts]
+    events: dict[str, list[StreamEvent]]
+    count: int
+    names: list[str] | None = None
 
 
 def just_before(event_id: str) -> str:
@@ -88,56 +125,95 @@ class Events:
         self.redis = redis
         self.keys = keys
 
+    def _system_key(self, source: str) -> str:
+        return self.keys.breaker_events() if source == "breaker" else self.keys.rate_limit_events()
+
+    def _keys(self, labels: Iterable[str], system: bool) -> dict[str, str]:
+        key = self._system_key if system else self.keys.events
+        return {label: key(label) for label in labels}
+
+    async def names(self) -> list[str]:
+        """Every queue's name (the set the enqueue fills before a queue's first event)."""
+        return sorted(text(name) for name in await self.redis.smembers(self.keys.queues()))
+
+    async def counts(self, labels: Sequence[str], system: bool = False) -> dict[str, StreamCounts]:
+        """Each stream's counters (see ``StreamCounts``); a stream not yet made is absent."""
+        pipe = self.redis.pipeline(transaction=True)
+        for key in self._keys(labels, system).values():
+            pipe.xinfo_stream(key)
+        return _counts(labels, await pipe.execute(raise_on_error=False))
+
+    async def snapshot(
+        self, positions: Mapping[str, str], count: int, system: bool = False, names: bool = False
+    ) -> Snapshot:
+        """Every stream after its position, its counters and (``names``) the queue names,
+        all at one moment: a MULTI of SMEMBERS, XINFO STREAM each and one XREAD."""
+        keys = self._keys(positions, system)
+        pipe = self.redis.pipeline(transaction=True)
+        if names:
+            pipe.smembers(self.keys.queues())
+        for key in keys.values():
+            pipe.xinfo_stream(key)
+        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
+        if after:
+            pipe.xread(after, count=count)
+        replies = await pipe.execute(raise_on_error=False)
+        listed = sorted(text(n) for n in _raised(replies.pop(0))) if names else None
+        read = _raised(replies.pop()) if after else None
+        labels = {key: label for label, key in keys.items()}
+        events: dict[str, list[StreamEvent]] = {}
+        for key, entries in read or []:
+            label = labels[text(key)]
+            events[label] = [StreamEvent(label, text(eid), dict(f)) for eid, f in entries]
+        return Snapshot(_counts(list(positions), replies), events, count, listed)
+
+    async def wait(self, positions: Mapping[str, str], block_ms: int, system: bool = False) -> None:
+        """Return once a stream has an entry after its position, or after ``block_ms``."""
+        keys = self._keys(positions, system)
+        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
+        await self.redis.xread(after, block=min(block_ms, int(BLOCK_CAP * 1000)), count=1)
+
     async def newest(self, queues: Sequence[str]) -> dict[str, str]:
-        """The id of each queue's newest event (``0-0`` for an empty stream), in one
-        round trip."""
-        return await self._newest({queue: self.keys.events(queue) for queue in queues})
+        """The id of each queue's newest event (``0-0`` for an empty stream)."""
+        counts = await self.counts(queues)
+        return {q: counts[q].last if q in counts else START for q in queues}
 
     async def read_after(
         self, positions: Mapping[str, str], block_ms: int, count: int = 200
     ) -> list[StreamEvent]:
         """Events after each queue's position, waiting up to ``block_ms`` for the first
         one; at most ``count`` per queue, in id order across queues."""
-        streams = {self.keys.events(q): (q, after) for q, after in positions.items()}
-        return await self._read(streams, block_ms, count)
-
-    def _system_key(self, source: str) -> str:
-        return self.keys.breaker_events() if source == "breaker" else self.keys.rate_limit_events()
-
-    async def newest_system(self, sources: Sequence[str]) -> dict[str, str]:
-        """The id of each system stream's newest entry (``0-0`` for an empty one)."""
-        return await self._newest({source: self._system_key(source) for source in sources})
-
-    async def read_system_after(
-        self, positions: Mapping[str, str], block_ms: int, count: int = 200
-    ) -> list[StreamEvent]:
-        """``read_after`` for the system streams, by source."""
-        streams = {self._system_key(src): (src, after) for src, after in positions.items()}
-        return await self._read(streams, block_ms, count)
-
-    async def _newest(self, keys: Mapping[str, str]) -> dict[str, str]:
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys.values():
-            pipe.xrevrange(key, count=1)
-        replies = await pipe.execute()
-        return {
-            label: text(reply[0][0]) if reply else START
-            for label, reply in zip(keys, replies, strict=True)
-        }
-
-    async def _read(
-        self, streams: Mapping[str, tuple[str, str]], block_ms: int, count: int
-    ) -> list[StreamEvent]:
-        """``streams``: key -> (the events' label, the id to read after)."""
-        if not streams:
-            return []
-        after: dict[KeyT, StreamIdT] = {key: position for key, (_, position) in streams.items()}
+        keys = self._keys(positions, False)
+        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
         block_ms = min(block_ms, int(BLOCK_CAP * 1000))
         reply: Any = await self.redis.xread(after, block=block_ms, count=count)
+        labels = {key: label for label, key in keys.items()}
         events = [
-            StreamEvent(streams[text(key)][0], text(eid), dict(fields))
+            StreamEvent(labels[text(key)], text(eid), dict(fields))
             for key, entries in reply or []
             for eid, fields in entries
         ]
         events.sort(key=lambda event: event.sort_key)
         return events
+
+
+def _raised(reply: Any) -> Any:
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
+def _counts(labels: Sequence[str], replies: Sequence[Any]) -> dict[str, StreamCounts]:
+    """XINFO STREAM replies by label; an error reply means no such stream yet."""
+    counts = {}
+    for label, info in zip(labels, replies, strict=True):
+        if isinstance(info, ResponseError):
+            continue
+        first = info.get("first-entry")
+        counts[label] = StreamCounts(
+            added=int(info["entries-added"]),
+            length=int(info["length"]),
+            first=text(first[0]) if first else None,
+            last=text(info["last-generated-id"]),
+        )
+    return counts

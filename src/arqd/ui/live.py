@@ -15,11 +15,11 @@ import contextlib
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arqd.api import problems
-from arqd.api.events import event_json
+from arqd.api.events import event_json, gap_json
 from arqd.api.schemas import dumps, queue_json
 from arqd.client import Client
 from arqd.core.task import QUEUE_PATTERN
-from arqd.feeds import EVENT_ID, EventFeed
+from arqd.feeds import EVENT_ID, EventFeed, Gap
 from arqd.ui.web import same_origin, ui_of
 
 STATS_INTERVAL = 0.2
@@ -38,8 +38,12 @@ class LivePage:
         self.dirty.set()  # the counts go out at once: a page reconnecting catches up
 
     async def relay(self) -> None:
-        async for event in self.feed:
-            await self.websocket.send_text(dumps({"kind": "event", **event_json(event)}).decode())
+        async for item in self.feed:
+            if isinstance(item, Gap):  # events were missed: the page shows the state anew
+                message = {"kind": "gap", **gap_json(item)}
+            else:
+                message = {"kind": "event", **event_json(item)}
+            await self.websocket.send_text(dumps(message).decode())
             self.dirty.set()
 
     async def counts(self) -> None:

@@ -165,6 +165,7 @@
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (message.kind === "stats") { applyStats(message.queues); return; }
+        if (message.kind === "gap") { reloading = true; location.reload(); return; }
         live.lastEventId = message.event_id;
         applyEvent(message);
       };
