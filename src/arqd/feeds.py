@@ -15,8 +15,9 @@ miss nothing:
 
 Each stream numbers its own entries, so another stream may write an entry later in the
 very millisecond of the last id a client saw. Resuming over several streams therefore
-starts from the beginning of that millisecond: events of that one millisecond may come
-again (dedupe on queue and id). One stream resumes exactly after the id.
+starts the *other* streams from the beginning of that millisecond: their events of that
+one millisecond may come again (dedupe on queue and id). The stream that holds the id
+resumes exactly after it, as a feed over one stream does.
 
 A ``Gap`` is passed on, in place, when entries after a stream's position were trimmed from
 the capped stream before the feed read them.
@@ -84,6 +85,26 @@ def resume_position(last_event_id: str, several: bool) -> str:
     if not several:
         return last_event_id
     return just_before(f"{id_key(last_event_id)[0]}-0")
+
+
+def fresh(labels: Sequence[str], counts: dict[str, StreamCounts]) -> dict[str, Cursor]:
+    """Cursors at each stream's newest entry (``counts``; absent: no stream yet)."""
+    return {
+        label: Cursor(c.last, c.added) if (c := counts.get(label)) else Cursor(START, 0)
+        for label in labels
+    }
+
+
+def resumed(
+    labels: Sequence[str], last_event_id: str, several: bool, owners: Sequence[str] = ()
+) -> dict[str, Cursor]:
+    """Cursors that resume after ``last_event_id`` (``several``: over several streams).
+    When exactly one stream holds an entry with that id (``owners``), the event came from
+    it: that stream resumes right after it, and only the others from its millisecond's
+    start, so a batch written in one millisecond is not all sent again."""
+    position = resume_position(last_event_id, several)
+    exact = owners[0] if len(owners) == 1 else None
+    return {label: Cursor(last_event_id if label == exact else position, None) for label in labels}
 
 
 class Follower:
@@ -201,13 +222,9 @@ class _Feed:
     async def _start_cursors(self, labels: list[str]) -> dict[str, Cursor]:
         if (last := self.last_event_id) is not None:
             several = self.every_queue or len(labels) > 1
-            position = resume_position(last, several)
-            return {label: Cursor(position, None) for label in labels}
-        counts = await self.store.events.counts(labels, self.system)
-        return {
-            label: Cursor(c.last, c.added) if (c := counts.get(label)) else Cursor(START, 0)
-            for label in labels
-        }
+            owners = await self.store.events.holding(labels, last, self.system) if several else []
+            return resumed(labels, last, several, owners)
+        return fresh(labels, await self.store.events.counts(labels, self.system))
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent | Gap]:
         await self.start()

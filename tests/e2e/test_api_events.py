@@ -156,3 +156,24 @@ def test_just_before_an_id() -> None:
     assert just_before("1700000000000-5") == "1700000000000-4"
     assert just_before("1700000000000-0") == f"1699999999999-{2**64 - 1}"
     assert just_before("0-0") == "0-0"
+
+
+@pytest.mark.parametrize("one_queue", [True, False])
+async def test_events_trimmed_before_a_resume_are_announced_as_a_gap(
+    live: LiveServer, http: httpx.AsyncClient, store: Store, one_queue: bool
+) -> None:
+    batch = {"tasks": [{"type": "sleep", "queue": "trim", "payload": {"seconds": 60}}] * 300}
+    assert (await http.post("/tasks/batch", json=batch)).status_code == 201
+    key = store.keys.events("trim")
+    ((oldest, _),) = await store.redis.xrange(key, count=1)
+    await store.redis.xtrim(key, maxlen=10)  # as a burst past ARQD_EVENTS_MAX would
+    ((kept, _),) = await store.redis.xrange(key, count=1)
+    query = "queue=trim&" if one_queue else ""
+    url = f"{live.ws_url}/events?{query}last_event_id={oldest.decode()}"
+    async with connect(url, additional_headers=AUTH) as ws:
+        gap = await next_message(ws)
+        first = await next_message(ws)
+    assert gap["event"] == "gap"
+    assert gap["queue"] == "trim"
+    assert gap["missed"] is None  # the feed did not read them: how many is not known
+    assert gap["resumes_at"] == kept.decode() == first["event_id"]

@@ -143,6 +143,16 @@ class Events:
             pipe.xinfo_stream(key)
         return _counts(labels, await pipe.execute(raise_on_error=False))
 
+    async def holding(
+        self, labels: Sequence[str], entry_id: str, system: bool = False
+    ) -> list[str]:
+        """The streams that hold an entry with the id ``entry_id``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self._keys(labels, system).values():
+            pipe.xrange(key, entry_id, entry_id)
+        found = await pipe.execute()
+        return [label for label, entries in zip(labels, found, strict=True) if entries]
+
     async def snapshot(
         self, positions: Mapping[str, str], count: int, system: bool = False, names: bool = False
     ) -> Snapshot:
