@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from conftest import RedisServer, free_port
 from e2e.live import API_KEY, AUTH
@@ -109,3 +110,19 @@ def test_no_worker_serves_the_api_and_runs_nothing(
     assert workers == []
     err = served.stop()
     assert "API only" in err
+
+
+def test_the_start_up_line_hides_the_redis_password(
+    serve: list[Served], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    admin = redis.Redis(port=redis_server.port)
+    admin.acl_setuser(
+        "tester", enabled=True, passwords=["+s3cret-pw"], keys="*", channels="*", commands=["+@all"]
+    )
+    url = f"redis://tester:s3cret-pw@127.0.0.1:{redis_server.port}/0"
+    served = start(serve, ["--no-worker"], tmp_path, url)
+    err = served.stop()
+    assert "serving on" in err
+    assert "s3cret-pw" not in err
+    admin.acl_deluser("tester")
+    admin.close()

@@ -4,7 +4,8 @@ Each connection runs three tasks: a reader that blocks on the queues' event stre
 puts matching events in a bounded buffer, a sender that writes them to the socket, and a
 watcher that notices the client leaving. A client that falls more than the buffer behind
 is closed with code 4008 rather than letting the buffer grow; it can reconnect with
-``last_event_id`` and resume from the capped stream.
+``last_event_id`` and resume from the capped stream. Events trimmed from the stream
+before the feed read them are announced by a ``gap`` message in their place.
 
 Close codes: 4008 too slow, 1013 Redis unreachable (reconnect later). Bad parameters are
 refused before the handshake with a 422 problem, a missing key with 401.

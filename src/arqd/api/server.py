@@ -13,6 +13,7 @@ from arqd.api.app import create_app
 from arqd.client import resolve_url
 from arqd.core.errors import ArqdError
 from arqd.core.settings import Settings
+from arqd.core.urls import redacted
 from arqd.observability.logs import setup_logging
 from arqd.observability.tracing import setup_tracing
 from arqd.worker import Registry
@@ -42,7 +43,7 @@ def serve(
         "serving on http://%s:%d (Redis %s, %s)",
         host,
         port,
-        url,
+        redacted(url),
         "with a worker" if with_worker else "API only",
     )
     provider = setup_tracing(settings, "arqd-api")

@@ -2,7 +2,8 @@
 
 Two sources, each a capped Redis stream: ``breaker`` (named circuit breakers opening,
 closing and being reset; task types' breakers report on their queue's ``/events``) and
-``rate_limit`` (requests the HTTP rate limit refused). Same contract as ``/events``: resume
+``rate_limit`` (requests the HTTP rate limit refused, and addresses refused for too many
+wrong API keys, with ``scope`` "auth"). Same contract as ``/events``: resume
 with ``last_event_id``, and a client that falls behind is closed with 4008.
 """
 
