@@ -12,19 +12,18 @@ from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from conftest import RedisServer, WorkerProcess, eventually, worker_environment
+from conftest import RedisServer, eventually, worker_environment
 
 
-async def test_a_worker_rides_out_a_redis_outage(
-    tmp_path: Path, settings: Settings, workers: list[WorkerProcess]
-) -> None:
+async def test_a_worker_rides_out_a_redis_outage(tmp_path: Path, settings: Settings) -> None:
     server = RedisServer(tmp_path / "redis")
     server.start()
     own = settings.model_copy(update={"redis_url": server.url})
     store = Store(connect(server.url), own)
     client = Client(store)
+    output = tmp_path / "worker.log"
+    process = _worker_logging_to(output, own)
     try:
-        workers.append(WorkerProcess(own, "crash_tasks"))
         task = await client.enqueue("nap", 60)
 
         async def running() -> bool:
@@ -34,7 +33,7 @@ async def test_a_worker_rides_out_a_redis_outage(
         await eventually(running, timeout=15)
         server.stop()
         await asyncio.sleep(own.lease_timeout / 1000 * 2.5)  # several failed heartbeats
-        assert workers[0].process.poll() is None, "the worker must not crash"
+        assert process.poll() is None, "the worker must not crash"
 
         server.start()  # same port, empty: the outage lost Redis's data
         fresh = await client.enqueue("nap", 0.01)
@@ -46,8 +45,15 @@ async def test_a_worker_rides_out_a_redis_outage(
             return len(infos) == 1 and not infos[0].details["running"]
 
         await eventually(holds_nothing, timeout=10)
-        assert workers[0].process.poll() is None
+        assert process.poll() is None
+        # The outage is told once per loop that talks to Redis, and so is its end.
+        log = output.read_text()
+        for doing in ("fetching", "heartbeat"):
+            assert log.count(f"{doing} failed") == 1, log
+            assert log.count(f"{doing} works again") == 1, log
     finally:
+        process.kill()
+        process.wait()
         await store.redis.aclose()
         server.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
@@ -51,3 +52,30 @@ class Reconnect:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+class Outage:
+    """What a loop that talks to Redis says of an outage: its first failure as a warning,
+    the failures after it only at debug level, and, once a call gets through again, one
+    line saying so. A worker that loses Redis for a minute writes two lines, not one a
+    retry (``Reconnect`` spaces the retries)."""
+
+    def __init__(self, log: logging.Logger, doing: str) -> None:
+        self.log = log
+        self.doing = doing
+        self.failures = 0
+
+    def failed(self, exc: BaseException, delay: float | None = None) -> None:
+        self.failures += 1
+        retry = "" if delay is None else f"; retrying in {delay:.1f} s"
+        if self.failures == 1:
+            self.log.warning(
+                "%s failed: %s%s (said once until it works again)", self.doing, exc, retry
+            )
+        else:
+            self.log.debug("%s failed again (%d): %s%s", self.doing, self.failures, exc, retry)
+
+    def worked(self) -> None:
+        if self.failures:
+            self.log.info("%s works again after %d failed tries", self.doing, self.failures)
+            self.failures = 0

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from arqd.core.backoff import Reconnect
+from arqd.core.backoff import Outage, Reconnect
 from arqd.store.codec import Fetched
 from arqd.worker.running import Runner
 from arqd.worker.storage import WorkerStore
@@ -50,7 +50,7 @@ class Fetcher:
         self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
-        backoff = Reconnect()
+        backoff, outage = Reconnect(), Outage(log, "fetching")
         while not self.stopping.is_set():
             free = self.concurrency - len(self.runner.running)
             if free <= 0:
@@ -61,9 +61,10 @@ class Fetcher:
                 if not took:
                     await self._wait_for_work(soonest, free)
                 backoff.reset()
+                outage.worked()
             except (RedisError, OSError) as exc:
                 delay = backoff.next()
-                log.warning("fetching failed: %s; retrying in %.1f s", exc, delay)
+                outage.failed(exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), delay)
 

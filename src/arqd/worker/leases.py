@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from arqd.core.backoff import Outage
 from arqd.core.lease import Lease
 from arqd.worker.attempt import Plan, StopReason
 from arqd.worker.storage import WorkerStore
@@ -107,7 +108,7 @@ class Heartbeat:
         self.lease_timeout = store.settings.lease_timeout / 1000
 
     async def run(self) -> None:
-        renewed = time.monotonic()
+        renewed, outage = time.monotonic(), Outage(log, "heartbeat")
         while not self.done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.done.wait(), self.lease_timeout / 3)
@@ -115,8 +116,9 @@ class Heartbeat:
             try:
                 await self.beat()
                 renewed = time.monotonic()
+                outage.worked()
             except (RedisError, OSError) as exc:
-                log.warning("heartbeat failed: %s", exc)
+                outage.failed(exc)
                 if time.monotonic() - renewed > self.lease_timeout:
                     self._give_up()
 

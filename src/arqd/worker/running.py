@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from arqd.core.backoff import Reconnect, RetryPolicy
+from arqd.core.backoff import Outage, Reconnect, RetryPolicy
 from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
 from arqd.resilience.breaker import BreakerPolicy
@@ -204,17 +204,18 @@ class Answers:
         self._ready.set()
 
     async def run(self) -> None:
-        backoff = Reconnect()
+        backoff, outage = Reconnect(), Outage(log, "answering")
         while not self._closed:
             await self._ready.wait()
             self._ready.clear()
             try:
                 await self.flush()
                 backoff.reset()
+                outage.worked()
             except (RedisError, OSError) as exc:
                 self._ready.set()
                 delay = backoff.next()
-                log.warning("answering failed: %s; retrying in %.1f s", exc, delay)
+                outage.failed(exc, delay)
                 await asyncio.sleep(delay)
 
     async def flush(self) -> None:
