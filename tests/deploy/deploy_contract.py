@@ -25,6 +25,7 @@ COUNTERS = frozenset(
         "arq_rate_limited_requests_total",
         "arq_tasks_held_total",
         "arq_circuit_breaker_transitions_total",
+        "arq_auth_failures_total",
     }
 )
 GAUGES = frozenset(
@@ -43,6 +44,7 @@ HISTOGRAMS = frozenset(
         "arq_http_request_duration_seconds",
         "arq_task_duration_seconds",
         "arq_task_wait_seconds",
+        "arq_http_long_poll_duration_seconds",
     }
 )
 METRICS = COUNTERS | GAUGES | HISTOGRAMS
