@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection
 
+from arqd.api.ws_protocol import BoundedCloseProtocol
 from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
@@ -41,7 +42,13 @@ class LiveServer:
         self.app = app
         self.port = port or free_port()
         served = outer or app
-        config = uvicorn.Config(served, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            served,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws=BoundedCloseProtocol,  # as ``arqd serve`` runs it
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 

@@ -2,10 +2,20 @@
 
 Each connection runs three tasks: a reader that blocks on the queues' event streams and
 puts matching events in a bounded buffer, a sender that writes them to the socket, and a
-watcher that notices the client leaving. A client that falls more than the buffer behind
-is closed with code 4008 rather than letting the buffer grow; it can reconnect with
-``last_event_id`` and resume from the capped stream. Events trimmed from the stream
-before the feed read them are announced by a ``gap`` message in their place.
+watcher that notices the client leaving. A client is too slow, and closed with code 4008
+("too slow: ..."), when it falls more than the buffer (``event_buffer``, 1000) behind, or
+when one message cannot be sent to it within ``send_timeout`` (10 s): the socket accepts
+nothing more, as when the client stops reading. It can reconnect with ``last_event_id`` and
+resume from the capped stream. Events trimmed from the stream before the feed read them are
+announced by a ``gap`` message in their place.
+
+What a too-slow client costs the server stays bounded: the buffer; the transport's buffer,
+at most its high-water mark (64 KiB) and one message, since a send waits until it is below
+the mark; and the close frame, written behind those at once (``ws_protocol``). A client
+that reads gets the close and answers it; ``CLOSE_WAIT_SECONDS`` (5 s) after the close was
+sent the server aborts the connection if it is still there, dropping what the transport
+holds. So a client that stops reading is closed within ``send_timeout`` of its socket
+filling up (sooner if the buffer fills first), and gone ``CLOSE_WAIT_SECONDS`` later.
 
 Close codes: 4008 too slow, 1013 Redis unreachable (reconnect later). Bad parameters are
 refused before the handshake with a 422 problem, a missing key with 401.
@@ -26,6 +36,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from arqd.api import problems
 from arqd.api.schemas import dumps
 from arqd.api.state import ApiState
+from arqd.api.ws_protocol import CLOSE_WAIT_SECONDS
 from arqd.core.task import QUEUE_PATTERN
 from arqd.feeds import EVENT_ID, EventFeed, Gap, StreamEvent, SystemFeed
 
@@ -33,13 +44,13 @@ log = logging.getLogger("arqd.api")
 
 TOO_SLOW = 4008
 TRY_AGAIN_LATER = 1013
-CLOSE_WAIT_SECONDS = 5.0
 
 router = APIRouter()
 
 
 class TooSlow(Exception):
-    """The client's buffer is full: it reads events slower than they happen."""
+    """The client reads events slower than they happen: its buffer is full, or a message
+    could not be sent to it in time (the reason says which; none means the buffer)."""
 
 
 def event_json(event: StreamEvent) -> dict[str, Any]:
@@ -108,8 +119,17 @@ class Relay:
                 raise TooSlow from None
 
     async def send(self, websocket: WebSocket) -> None:
+        """Send the buffer's messages in order; each must be sent within ``send_timeout``.
+        A send waits only while the server's transport buffer is past its high-water mark;
+        cut short, it has written nothing (uvicorn writes a frame only once writable)."""
+        limit = self.state.send_timeout
         while True:
-            await websocket.send_text((await self.buffer.get()).decode())
+            message = (await self.buffer.get()).decode()
+            try:
+                async with asyncio.timeout(limit):
+                    await websocket.send_text(message)
+            except TimeoutError:
+                raise TooSlow(f"a message waited over {limit:g} s to be sent") from None
 
 
 async def _watch(websocket: WebSocket) -> None:
@@ -119,8 +139,10 @@ async def _watch(websocket: WebSocket) -> None:
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    # Closing waits until the socket can be written to; a client that stopped reading
-    # may never allow that, and then returning drops the connection instead.
+    # Under ``arqd serve`` the close frame is written at once and the server itself ends
+    # the connection if the client does not answer (see ws_protocol). Under a server that
+    # waits for the socket to be writable first, a client that stopped reading may never
+    # allow the close: after the wait, returning drops the connection instead.
     with contextlib.suppress(Exception):
         await asyncio.wait_for(websocket.close(code, reason), CLOSE_WAIT_SECONDS)
 
@@ -159,14 +181,20 @@ async def run_feed(websocket: WebSocket, feed: Relay) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    if reader not in done:
-        return  # the client left, or sending to it failed
-    exc = reader.exception()
+    if reader in done:
+        await _end(websocket, feed, reader.exception())
+    elif sender in done and isinstance(sender.exception(), TooSlow):
+        await _end(websocket, feed, sender.exception())
+    # otherwise the client left, or sending to it failed
+
+
+async def _end(websocket: WebSocket, feed: Relay, exc: BaseException | None) -> None:
+    """Close the socket with the code that says why the feed ended, if the client is owed one."""
     if isinstance(exc, TooSlow):
-        limit = feed.buffer.maxsize
-        log.warning("closing an event feed: the client fell %d events behind", limit)
+        why = str(exc) or f"over {feed.buffer.maxsize} events behind"
+        log.warning("closing an event feed: the client is too slow: %s", why)
         feed.state.slow_consumers_closed += 1
-        await _close(websocket, TOO_SLOW, f"too slow: over {limit} events behind")
+        await _close(websocket, TOO_SLOW, f"too slow: {why}")
     elif isinstance(exc, problems.UNAVAILABLE):
         await _close(websocket, TRY_AGAIN_LATER, "Redis is unreachable; reconnect later")
     elif exc is not None and not isinstance(exc, WebSocketDisconnect):

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from arqd.api.app import create_app
+from arqd.api.ws_protocol import BoundedCloseProtocol
 from arqd.client import resolve_url
 from arqd.core.errors import ArqdError
 from arqd.core.settings import Settings
@@ -66,6 +67,7 @@ def _run(app: FastAPI, settings: Settings, host: str, port: int) -> None:
         log_level=level.lower(),
         access_log=level == "DEBUG",  # a log line per request costs throughput
         server_header=False,
+        ws=BoundedCloseProtocol,  # a client that stops reading cannot hold its connection
         timeout_graceful_shutdown=settings.shutdown_grace // 1000 + 5,
     )
     uvicorn.Server(config).run()

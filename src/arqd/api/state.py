@@ -18,6 +18,7 @@ class ApiState:
 
     settings: Settings
     event_buffer: int = 1000
+    send_timeout: float = 10.0  # seconds a WebSocket message may wait to be sent (events.py)
     started: float = field(default_factory=time.monotonic)
     slow_consumers_closed: int = 0
     inflight: int = 0  # HTTP requests being served now (see shedding.py)
