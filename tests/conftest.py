@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,12 +30,7 @@ from arqd.store.connection import connect
 from arqd.store.store import Store
 from arqd.worker import Registry, Worker
 from tools import redis_server_binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from topologies import SentinelSetup, free_port
 
 
 class RedisServer:
@@ -97,11 +91,46 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+TOPOLOGIES = ("standalone", "sentinel")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked ``topologies`` runs once per topology it names (all by
+    default), through its ``settings``."""
+    marker = metafunc.definition.get_closest_marker("topologies")
+    if marker is not None and "topology" in metafunc.fixturenames:
+        metafunc.parametrize("topology", marker.args or TOPOLOGIES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
+    """A master, its replica and three sentinels, shared by the session's tests."""
+    setup = SentinelSetup(tmp_path_factory.mktemp("sentinel"))
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+
+
 @pytest.fixture
-def settings(redis_server: RedisServer) -> Settings:
+def topology(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "standalone"))
+
+
+@pytest.fixture
+def redis_url(topology: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the test's Redis: the session's server, or its Sentinel set-up."""
+    if topology == "sentinel":
+        return str(request.getfixturevalue("sentinel_setup").url)
+    return str(request.getfixturevalue("redis_server").url)
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
     """Settings for one test: the test's Redis and a key prefix of its own."""
     return Settings(
-        redis_url=redis_server.url,
+        redis_url=redis_url,
         key_prefix=f"t{uuid.uuid4().hex[:10]}",
         lease_timeout=1500,
         retry_base_delay=50,

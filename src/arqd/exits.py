@@ -59,15 +59,18 @@ def redis_url(settings: Settings) -> str:
     from redis.connection import parse_url
 
     from arqd.store.connection import resolve_url
+    from arqd.store.topology import sentinel_target
 
     url = resolve_url(settings)
     try:
-        parse_url(url)  # type: ignore[no-untyped-call]  # (redis-py leaves it untyped)
-    except ValueError as exc:
+        if sentinel_target(url) is None:
+            parse_url(url)  # type: ignore[no-untyped-call]  # (redis-py leaves it untyped)
+    except (ValueError, ConfigurationError) as exc:
         raise ConfigurationError(
             f"REDIS_URL={redacted(url)!r} is not a Redis URL: {str(exc).rstrip('.')}; "
             "write it as redis://[[user]:password@]host[:port][/db] (rediss:// for TLS, "
-            "unix:///path/to/socket for a socket)"
+            "unix:///path/to/socket for a socket), or "
+            "redis+sentinel://host:port[,host:port...]/service[/db] for a master behind Sentinel"
         ) from None
     return url
 

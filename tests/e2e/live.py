@@ -28,7 +28,7 @@ from arqd.api.ws_protocol import BoundedCloseProtocol
 from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from conftest import free_port
+from topologies import free_port
 
 API_KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

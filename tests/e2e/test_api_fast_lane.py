@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 from arqd.api import create_app
-from conftest import RedisServer, free_port
+from conftest import RedisServer
 from e2e.live import AUTH, LiveServer, settings_for
+from topologies import free_port
 
 JSON = {"Content-Type": "application/json"}
 LARGE = "x" * 70_000  # over the 64 KiB body limit of these apps

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from arqd import exits
-from conftest import free_port
+from topologies import free_port
 
 BIN = Path(sys.executable).parent
 ONE_SHOT = {

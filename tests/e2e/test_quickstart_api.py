@@ -22,7 +22,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from conftest import free_port
+from topologies import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "README.md"  # where the quickstart blocks live

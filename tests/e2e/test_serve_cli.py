@@ -15,8 +15,9 @@ import httpx
 import pytest
 import redis
 
-from conftest import RedisServer, free_port
+from conftest import RedisServer
 from e2e.live import API_KEY, AUTH
+from topologies import free_port
 
 BIN = Path(sys.executable).parent
 TASKS = """

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import yaml
 
-from conftest import free_port
 from tools import PROMETHEUS, require
+from topologies import free_port
 
 
 class Prometheus:

@@ -20,8 +20,9 @@ from arqd.api import create_app
 from arqd.api.state import ApiState
 from arqd.client import Client
 from arqd.core.settings import Settings
-from conftest import RedisServer, WorkerProcess, eventually, free_port
+from conftest import RedisServer, WorkerProcess, eventually
 from e2e.live import AUTH, LiveServer, settings_for, store_for, wait_until
+from topologies import free_port
 
 
 class ServeProcess:

@@ -15,7 +15,8 @@ from arqd.observability import server
 from arqd.observability.metrics import Metrics
 from arqd.observability.server import serve_metrics
 from arqd.store.store import Store
-from conftest import eventually, free_port
+from conftest import eventually
+from topologies import free_port
 
 
 @pytest.fixture

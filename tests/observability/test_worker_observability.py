@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from arqd.client import Client, NewTask
 from arqd.core.settings import Settings
 from arqd.core.task import Task
-from conftest import WorkerProcess, eventually, free_port, worker_environment
+from conftest import WorkerProcess, eventually, worker_environment
+from topologies import free_port
 
 EXPECTED = {
     "arq_tasks_processed": ("counter", {"type", "status"}),

@@ -13,10 +13,15 @@ from arqd import exits
 from arqd.cli import app
 
 MALFORMED = {
-    "localhost:6379": "must specify one of the following schemes",
+    "localhost:6379": "a Redis URL starts with redis://",
     "redis://localhost:port/0": "Port could not be cast",
-    "http://localhost:6379": "must specify one of the following schemes",
+    "http://localhost:6379": "a Redis URL starts with redis://",
     "redis://localhost:6379/0?socket_timeout=soon": "Invalid value for 'socket_timeout'",
+    "redis+sentinel://s1:26379,s2:26379": "ends with /service or /service/db",
+    "redis+sentinel://s1:26379/mymaster/zero": "is a number, not 'zero'",
+    "redis+sentinel://s1:port/mymaster": "'s1:port' is not host:port",
+    "redis+sentinel:///mymaster": "names at least one sentinel host:port",
+    "redis+sentinel://s1/mymaster?sentinel_pass=x": "unknown Sentinel URL option(s): sentinel_pass",
 }
 COMMANDS = {
     "enqueue": ["enqueue", "echo"],

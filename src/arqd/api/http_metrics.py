@@ -55,12 +55,13 @@ class HttpMetrics:
         finally:
             path = getattr(scope.get("route"), "path", None) or self.template(scope)
             method = scope["method"]
-            self.metrics.http_requests.labels(method, path, str(status)).inc()
+            metrics = self.metrics
+            metrics.http_requests_of(method, path, str(status)).inc()
             seconds = time.perf_counter() - started
             if scope.get(LONG_POLL):
-                self.metrics.http_long_poll_duration.labels(method, path).observe(seconds)
+                metrics.http_long_poll_of(method, path).observe(seconds)
             else:
-                self.metrics.http_duration.labels(method, path).observe(seconds)
+                metrics.http_duration_of(method, path).observe(seconds)
 
     def template(self, scope: Scope) -> str:
         """The template of the route the router would have chosen for a request answered

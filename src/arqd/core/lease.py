@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Not frozen: one of each is made per attempt, and a frozen dataclass's ``__init__`` costs
+# two to three times as much (a tenth of a no-op task's worker time; bench.core).
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Lease:
     """One attempt of a task, leased to a worker. ``token`` fences it: an answer or a
     renewal carrying an older token than the task's is refused."""
@@ -22,7 +25,7 @@ class Lease:
     waited_ms: int = 0  # how long it was ready before this attempt started
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     """How one attempt ended, for the finish script."""
 

@@ -53,9 +53,11 @@ class ErrorInfo:
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Task:
-    """A snapshot of one task as stored in Redis."""
+    """A snapshot of one task as stored in Redis; changing it changes nothing there.
+    Not frozen: a frozen dataclass's ``__init__`` costs three times as much (2.2 against
+    0.6 µs), a third of a batched enqueue's time per task (bench.core)."""
 
     id: str
     type: str
@@ -105,22 +107,36 @@ class NewTask:
     id: str = field(default_factory=new_task_id)
 
 
+# Names already found valid: a set lookup instead of a regex on every enqueue (names repeat).
+_VALID_NAMES: set[str] = set()
+_VALID_QUEUES: set[str] = set()
+_KEEP = 10_000  # names remembered at most
+
+
 def check_name(name: str) -> str:
     """Validate a task type name, returning it."""
+    if type(name) is str and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidTask(
             f"invalid task type {name!r}: use 1-128 characters, letters, digits and _ . : -, "
             "starting with a letter or _"
         )
+    if len(_VALID_NAMES) < _KEEP:
+        _VALID_NAMES.add(name)
     return name
 
 
 def check_queue(queue: str) -> str:
     """Validate a queue name, returning it."""
+    if type(queue) is str and queue in _VALID_QUEUES:
+        return queue
     if not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue):
         raise InvalidTask(
             f"invalid queue name {queue!r}: use 1-64 characters, letters, digits and _ . -"
         )
+    if len(_VALID_QUEUES) < _KEEP:
+        _VALID_QUEUES.add(queue)
     return queue
 
 

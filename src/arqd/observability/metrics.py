@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -88,6 +89,27 @@ class ClusterCollector(Collector):
         yield moves
 
 
+class Children:
+    """A labelled metric's children, each looked up once: prometheus_client's ``labels()``
+    takes a lock and builds a tuple on every call, about 1.5 µs, and a request or task
+    that counts itself would pay that per metric (bench.bench_api, CPU per POST /tasks).
+    Label sets beyond ``keep`` are not remembered (their ``labels()`` is called each time),
+    so the cache stays bounded whatever the labels."""
+
+    def __init__(self, metric: Any, keep: int = 10_000) -> None:
+        self.metric = metric
+        self.keep = keep
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self.metric.labels(*values)
+            if len(self._children) < self.keep:
+                self._children[values] = child
+        return child
+
+
 class Metrics:
     """Every metric arqd exposes, registered in one registry of its own."""
 
@@ -99,6 +121,7 @@ class Metrics:
         self.tasks_enqueued = Counter(
             "arq_tasks_enqueued", "Tasks enqueued", ["queue", "type"], registry=r
         )
+        self.tasks_enqueued_of = Children(self.tasks_enqueued)
         self.task_retries = Counter("arq_task_retries", "Retries scheduled", ["type"], registry=r)
         self.task_wait = Histogram(
             "arq_task_wait_seconds",
@@ -145,6 +168,10 @@ class Metrics:
         self.auth_failures = Counter(
             "arq_auth_failures", "Requests refused 401: no API key, or a wrong one", registry=r
         )
+        # The children the API counts every request with (see ``Children``).
+        self.http_requests_of = Children(self.http_requests)
+        self.http_duration_of = Children(self.http_duration)
+        self.http_long_poll_of = Children(self.http_long_poll_duration)
 
     def _tasks(self, r: CollectorRegistry) -> None:
         self.tasks_processed = Counter(

@@ -1,5 +1,6 @@
 """Connecting to Redis: the one place Redis clients are made, each with a named profile
-of timeouts and retries; the configured server, or the embedded one when none is."""
+of timeouts and retries; the configured server or Sentinel-watched master (``topology``),
+or the embedded server when none is configured."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import AbstractBackoff, ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from arqd.core.settings import Settings
 from arqd.store.packing import HiredisPacking
+from arqd.store.topology import SentinelTarget, sentinel_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +66,25 @@ class _PackedUnixConnection(HiredisPacking, UnixDomainSocketConnection):
     pass
 
 
+class _PackedSentinelConnection(HiredisPacking, SentinelManagedConnection):
+    pass
+
+
+class _PackedSentinelSSLConnection(HiredisPacking, SentinelManagedSSLConnection):
+    pass
+
+
 _PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
     Connection: _PackedConnection,
     SSLConnection: _PackedSSLConnection,
     UnixDomainSocketConnection: _PackedUnixConnection,
 }
+
+
+class _SentinelBlockingPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Connections to the master the sentinels name (found again after a failover: a
+    connection to a demoted master turns its READONLY answers into a ConnectionError and
+    reconnects), handed out as ``BlockingConnectionPool`` does: a caller waits for one."""
 
 
 def resolve_url(settings: Settings) -> str:
@@ -77,30 +99,80 @@ def resolve_url(settings: Settings) -> str:
 def connect(
     url: str, profile: Profile = WORKER, client: type[aioredis.Redis] = aioredis.Redis
 ) -> aioredis.Redis:
-    """An asyncio Redis client (``redis://``, ``rediss://`` or ``unix://``); replies stay
-    bytes (payloads go straight to orjson). With every connection busy, a caller waits
+    """An asyncio Redis client for ``url`` (see ``topology``); replies stay bytes
+    (payloads go straight to orjson). With every connection busy, a caller waits
     ``profile.pool_wait`` for one, then gets a ConnectionError (redis-py's default pool
     fails at once). ``client`` may be a subclass, ``PipelinedRedis`` say."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=profile.max_connections,
-        timeout=profile.pool_wait,
-        decode_responses=False,
-        socket_connect_timeout=profile.connect_timeout,
-        socket_timeout=profile.socket_timeout,
-        retry=Retry(profile.backoff, profile.retries),
-        retry_on_error=[RedisConnectionError],
-    )
-    pool.connection_class = _PACKED.get(pool.connection_class, pool.connection_class)
+    options = {
+        "max_connections": profile.max_connections,
+        "timeout": profile.pool_wait,
+        "decode_responses": False,
+        "socket_connect_timeout": profile.connect_timeout,
+        "socket_timeout": profile.socket_timeout,
+        "retry": Retry(profile.backoff, profile.retries),
+        "retry_on_error": [RedisConnectionError],
+    }
+    target = sentinel_target(url)
+    if target is not None:
+        pool: aioredis.ConnectionPool = _sentinel_pool(target, profile, options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+        pool.connection_class = _PACKED.get(pool.connection_class, pool.connection_class)
     return client.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+def _sentinel_pool(
+    target: SentinelTarget, profile: Profile, options: dict[str, object]
+) -> _SentinelBlockingPool:
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={
+            "socket_connect_timeout": profile.connect_timeout,
+            "socket_timeout": profile.connect_timeout,
+            "username": target.sentinel_username,
+            "password": target.sentinel_password,
+        },
+    )
+    packed = _PackedSentinelSSLConnection if target.tls else _PackedSentinelConnection
+    return _SentinelBlockingPool(  # type: ignore[no-untyped-call]
+        target.service,
+        sentinels,
+        connection_class=packed,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
 
 
 def connect_sync(url: str) -> redis.Redis:
     """A blocking Redis client with the worker profile's timeouts (redis-py packs its
     commands with hiredis already)."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=WORKER.connect_timeout,
-        socket_timeout=WORKER.socket_timeout,
-        retry_on_error=[RedisConnectionError],
+    options = {
+        "socket_connect_timeout": WORKER.connect_timeout,
+        "socket_timeout": WORKER.socket_timeout,
+        "retry_on_error": [RedisConnectionError],
+    }
+    target = sentinel_target(url)
+    if target is None:
+        return redis.Redis.from_url(url, **options)
+    from redis.sentinel import Sentinel as BlockingSentinel
+
+    sentinels = BlockingSentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={
+            "socket_connect_timeout": WORKER.connect_timeout,
+            "socket_timeout": WORKER.connect_timeout,
+            "username": target.sentinel_username,
+            "password": target.sentinel_password,
+        },
     )
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.tls,
+        **options,
+    )
+    return master

@@ -9,8 +9,9 @@ order. A burst of N concurrent commands then costs one write and a
 few reads instead of N round trips, and no caller waits for a connection.
 
 The connection comes from the client's pool, so it is set up as the pool sets up any
-(authentication, database, TLS, RESP version, client name). If it breaks or stops
-answering for ``socket_timeout`` seconds, every command waiting on it fails with a
+(authentication, database, TLS, RESP version, client name; the current master, behind
+Sentinel). If it breaks or stops answering for ``socket_timeout`` seconds, or its server
+answers READONLY (a failover made it a replica), every command waiting on it fails with a
 ``ConnectionError`` or ``TimeoutError`` and the next command opens a fresh one. A caller
 cancelled while waiting is skipped when its reply arrives, so replies never shift.
 
@@ -29,7 +30,7 @@ import redis.asyncio as aioredis
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
+from redis.exceptions import InvalidResponse, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from arqd.store.packing import Arg, pack
@@ -152,6 +153,8 @@ class _Link(asyncio.Protocol):
                 self.replies += 1
                 if not waiting:
                     raise RedisConnectionError("Redis sent a reply nobody asked for")
+                if isinstance(reply, ReadOnlyError):  # a failover made this server a replica
+                    raise RedisConnectionError(f"the server is now a replica: {reply}")
                 caller = waiting.popleft()
                 if not caller.done():  # a caller cancelled while it waited is skipped
                     caller.set_result(reply)

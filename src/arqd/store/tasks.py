@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -63,12 +63,13 @@ class Tasks:
             )
         return codec.in_batch_order(calls, replies, len(tasks))
 
-    async def enqueue_one(self, task: NewTask) -> Enqueued:
+    def enqueue_one(self, task: NewTask) -> Awaitable[Enqueued]:
         """``enqueue`` of one task: sent at once, or with the others made while an
-        earlier one is on its way to Redis (see ``grouping``)."""
+        earlier one is on its way to Redis (see ``grouping``). The task is validated at
+        once; the answer is awaited (a plain function: one coroutine less a task)."""
         s = self.settings
         args = codec.enqueue_args(task, s.max_payload_bytes, s.idempotency_ttl)
-        return await self._singles.enqueue(task.queue or s.queue, task.id, args)
+        return self._singles.enqueue(task.queue or s.queue, task.id, args)
 
     async def _enqueue_call(self, queue: str, count: int, args: ArgList) -> list[Any]:
         """One enqueue script call of ``count`` tasks on ``queue``, its name added to the set
