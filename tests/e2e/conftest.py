@@ -16,8 +16,9 @@ from e2e.live import AUTH, LiveServer, settings_for, store_for
 
 
 @pytest.fixture
-def api_settings(redis_server: RedisServer) -> Settings:
-    return settings_for(redis_server.url)
+def api_settings(redis_url: str) -> Settings:
+    """The API's settings on the test's Redis (its topology: see ``topologies``)."""
+    return settings_for(redis_url)
 
 
 @pytest.fixture

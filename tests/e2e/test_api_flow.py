@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 
 from e2e.live import AUTH, LiveServer, events_of, finished
+
+pytestmark = pytest.mark.topologies()  # the API's behaviour on every topology
 
 
 async def test_a_task_enqueued_over_http_runs_and_its_events_arrive_in_order(

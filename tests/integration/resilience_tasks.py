@@ -3,12 +3,11 @@
 import os
 import time
 
-import redis
-
+from arqd.store.connection import connect_sync
 from arqd.worker import Registry
 
 registry = Registry()
-_redis = redis.Redis.from_url(os.environ["REDIS_URL"])
+_redis = connect_sync(os.environ["REDIS_URL"])  # one server or Sentinel, as the worker
 MODE_KEY = os.environ["ARQD_KEY_PREFIX"] + ":test:mode"
 
 

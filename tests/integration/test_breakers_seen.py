@@ -3,6 +3,8 @@ start, and half-open as soon as the open period ends, with no task needed to not
 
 from __future__ import annotations
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.task import TaskStatus
 from arqd.observability.metrics import Metrics
@@ -10,6 +12,8 @@ from arqd.resilience.breaker import BreakerPolicy, State
 from arqd.store.store import Store
 from arqd.worker import Registry
 from conftest import StartWorker, eventually
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 def state_of(metrics: Metrics, name: str) -> float | None:

@@ -15,6 +15,8 @@ from arqd.core.task import TaskStatus
 from arqd.worker import Registry, TaskContext
 from conftest import StartWorker
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 async def test_cancel_queued_scheduled_and_finished(client: Client) -> None:
     queued = await client.enqueue("t")

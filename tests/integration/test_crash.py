@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
@@ -12,6 +14,8 @@ from arqd.core.task import TaskStatus
 from arqd.store.codec import Renewal
 from arqd.store.store import Store
 from conftest import WorkerProcess, eventually
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def until_status(client: Client, task_id: str, status: TaskStatus) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry
 from arqd.worker.fetching import IDLE_BLOCK
 from conftest import StartWorker, until_blocked
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_a_delayed_task_starts_on_time_not_before(

@@ -3,10 +3,14 @@ live worker declares them, else the deployment's (QUEUE_MAX_RETRIES, TASK_TIMEOU
 
 from __future__ import annotations
 
+import pytest
+
 from arqd.client import Client, NewTask
 from arqd.core.task import Task
 from arqd.worker import Registry
 from conftest import StartWorker, eventually
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_a_task_shows_its_effective_retries_and_timeout(

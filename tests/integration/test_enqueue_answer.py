@@ -14,6 +14,8 @@ from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.sync import SyncClient
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 def new_tasks() -> list[NewTask]:
     now = datetime.now(UTC)

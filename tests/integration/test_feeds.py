@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
 from arqd.feeds import EventFeed, Gap, StreamEvent
 from arqd.store.connection import connect
 from arqd.store.store import Store
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def take(feed: EventFeed, count: int, timeout: float = 10) -> list[StreamEvent | Gap]:

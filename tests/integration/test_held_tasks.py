@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from rich.console import Console
 
 from arqd.api.schemas import queue_json
@@ -22,6 +23,8 @@ from arqd.store.store import Store
 from arqd.worker import Registry
 from arqd.worker.telemetry import AttemptMetrics
 from conftest import StartWorker, eventually, until_blocked
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 CAPPED = Limit("capped", concurrency=1)
 RATED = Limit("rated", interval_ms=60_000)

@@ -3,8 +3,12 @@ also inside a batch that mixes new and earlier tasks."""
 
 from __future__ import annotations
 
+import pytest
+
 from arqd.client import Client, NewTask
 from arqd.core.task import TaskStatus
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_idempotency_key_returns_the_first_task(client: Client) -> None:

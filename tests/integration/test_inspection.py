@@ -14,6 +14,8 @@ from arqd.core.errors import InvalidTask
 from arqd.worker import Registry
 from conftest import StartWorker, eventually
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 async def test_list_filters_and_pages(client: Client) -> None:
     created = await client.enqueue_many(

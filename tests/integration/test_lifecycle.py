@@ -14,6 +14,8 @@ from arqd.store.store import Store
 from arqd.worker import Registry
 from conftest import StartWorker, task_events
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 async def test_a_task_runs_once_its_result_is_readable_and_events_arrive_in_order(
     client: Client, store: Store, start_worker: StartWorker

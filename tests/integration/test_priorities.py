@@ -3,9 +3,13 @@ priority."""
 
 from __future__ import annotations
 
+import pytest
+
 from arqd.client import Client, NewTask
 from arqd.worker import Registry
 from conftest import StartWorker
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_priority_order_then_fifo(client: Client, start_worker: StartWorker) -> None:

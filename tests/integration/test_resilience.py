@@ -18,6 +18,8 @@ from arqd.store.codec import Token
 from arqd.store.store import Store
 from conftest import WorkerProcess, eventually
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 async def wait_all(client: Client, tasks: list[Task], timeout: float = 30) -> list[Task]:
     return [await client.wait(t.id, timeout=timeout) for t in tasks]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from arqd.client import Client
 from arqd.core.errors import NonRetryable, Retry
 from arqd.core.task import TaskStatus
 from arqd.store.store import Store
 from arqd.worker import Registry, TaskContext
 from conftest import StartWorker, task_events
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_two_failures_then_success_with_growing_delays(

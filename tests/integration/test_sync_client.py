@@ -12,7 +12,10 @@ import redis
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, TaskStatus
+from arqd.store.connection import connect_sync
 from arqd.sync import SyncClient
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 @pytest.fixture
@@ -23,7 +26,7 @@ def sync_client(settings: Settings) -> Iterator[SyncClient]:
 
 @pytest.fixture
 def plain(settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url or "")
+    client = connect_sync(settings.redis_url or "")
     yield client
     client.close()
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from arqd.client import Client, NewTask
 from arqd.worker import Registry
 from conftest import StartWorker
+
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
 
 
 async def test_sync_handlers_run_in_threads(client: Client, start_worker: StartWorker) -> None:

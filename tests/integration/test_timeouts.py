@@ -14,6 +14,8 @@ from arqd.store.store import Store
 from arqd.worker import Registry, TaskContext
 from conftest import StartWorker
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 @pytest.mark.parametrize("is_async", [True, False])
 async def test_timeouts_are_retried_then_succeed(

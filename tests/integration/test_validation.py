@@ -13,6 +13,8 @@ from arqd.core.task import TaskStatus
 from arqd.worker import Registry
 from conftest import StartWorker
 
+pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
+
 
 class Email(BaseModel):
     to: str

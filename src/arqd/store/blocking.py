@@ -85,16 +85,28 @@ class BlockingEnqueuer:
             connection.send_packed_command([packed], False)  # type: ignore[no-untyped-call]
             return connection.read_response()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            connection.disconnect()  # type: ignore[no-untyped-call]
+            self._forget(connection)
             if isinstance(exc, RedisTimeoutError):
                 raise  # the command may have run: not sent again
             return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
     def _connection(self) -> AbstractConnection:
+        """This thread's connection, made and connected as the pool would (behind Sentinel,
+        ``connect`` asks the sentinels for the master; sending on a connection never
+        connected would go to the default address instead)."""
         connection: AbstractConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = cast(AbstractConnection, self.redis.connection_pool.make_connection())
+            connection.connect()  # type: ignore[no-untyped-call]
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
         return connection
+
+    def _forget(self, connection: AbstractConnection) -> None:
+        """Drop a broken connection: the thread's next call makes a new one."""
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        self._local.connection = None
+        with self._lock:
+            if connection in self._connections:
+                self._connections.remove(connection)

@@ -86,6 +86,14 @@ class _SentinelBlockingPool(SentinelConnectionPool, aioredis.BlockingConnectionP
     connection to a demoted master turns its READONLY answers into a ConnectionError and
     reconnects), handed out as ``BlockingConnectionPool`` does: a caller waits for one."""
 
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        """Close the connections; a full close (the client's) closes the connections to
+        the sentinels too (a change of master closes only idle ones, and keeps those)."""
+        await super().disconnect(inuse_connections)
+        if inuse_connections:
+            for sentinel in self.sentinel_manager.sentinels:
+                await sentinel.aclose()
+
 
 def resolve_url(settings: Settings) -> str:
     """REDIS_URL, or the URL of the embedded server for ARQD_DATA_DIR (started if needed)."""
