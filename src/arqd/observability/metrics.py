@@ -101,6 +101,10 @@ class Children:
         self.keep = keep
         self._children: dict[tuple[str, ...], Any] = {}
 
+    def __len__(self) -> int:
+        """How many label sets are remembered."""
+        return len(self._children)
+
     def __call__(self, *values: str) -> Any:
         child = self._children.get(values)
         if child is None:
