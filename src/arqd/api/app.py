@@ -155,16 +155,16 @@ def _add_middleware(
         if settings.auth_failures_per_minute and not keys.open
         else None
     )
+    from arqd.ui import UiGate, create_ui  # here: arqd.ui imports parts of arqd.api
+
     app.add_middleware(
         ApiKeyMiddleware,
         keys=keys,
         public_paths=public_paths,
         failures=failures,
         metrics=state.metrics,
+        bypass=UiGate(create_ui(state)),  # the dashboard signs its viewers in itself
     )
-    from arqd.ui import UiGate, create_ui  # here: arqd.ui imports parts of arqd.api
-
-    app.add_middleware(UiGate, ui=create_ui(state))  # the dashboard signs its viewers in
     if settings.max_inflight:
         app.add_middleware(LoadShedding, state=state, cap=settings.max_inflight)
     if state.metrics is not None:

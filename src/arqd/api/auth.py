@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -75,14 +75,19 @@ class ApiKeyMiddleware:
         public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
         failures: AuthFailureLimit | None = None,
         metrics: Metrics | None = None,
+        bypass: Callable[[Scope], ASGIApp | None] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
         self.public_paths = public_paths
         self.failures = failures
         self.metrics = metrics
+        self.bypass = bypass  # the app that answers a request instead, if any (the dashboard)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.bypass is not None and (other := self.bypass(scope)) is not None:
+            await other(scope, receive, send)
+            return
         if (
             scope["type"] not in ("http", "websocket")
             or self.keys.open

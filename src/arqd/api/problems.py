@@ -28,6 +28,7 @@ from arqd.core.errors import (
     InvalidTask,
     InvalidTransition,
     PayloadTooLarge,
+    ReplicasBehind,
     TaskNotFound,
     TaskWaitTimeout,
 )
@@ -137,6 +138,9 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def from_arqd_error(exc: ArqdError) -> Response:
+    if isinstance(exc, ReplicasBehind):  # the request was fine: try again shortly
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        return problem(503, str(exc), "replicas-behind", headers=headers)
     for cls, status, slug in _ARQD_STATUS:
         if isinstance(exc, cls):
             return problem(status, str(exc), slug)

@@ -73,6 +73,21 @@ class TaskWaitTimeout(TaskError):
     """The task did not finish within the time the caller waited."""
 
 
+class ReplicasBehind(ArqdError):
+    """A write the caller asked to survive a failover (``ARQD_REPLICA_ACKS``) reached the
+    master, but fewer replicas than asked acknowledged it in time. It is not undone: a
+    failover now could lose it, and sending it again is safe."""
+
+    def __init__(self, acked: int, wanted: int, timeout_ms: int) -> None:
+        super().__init__(
+            f"written, but acknowledged by {acked} of the {wanted} replica(s) asked for within "
+            f"{timeout_ms} ms (ARQD_REPLICA_ACKS): a failover now could lose it; "
+            "sending it again is safe"
+        )
+        self.acked = acked
+        self.wanted = wanted
+
+
 class HandlerError(ArqdError):
     """Base of the errors a handler raises to steer what happens next."""
 

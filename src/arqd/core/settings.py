@@ -88,6 +88,8 @@ class Settings(BaseModel):
     finished_index_max: int = _env("ARQD_FINISHED_INDEX_MAX", 10_000, gt=0)
     events_max: int = _env("ARQD_EVENTS_MAX", 10_000, gt=0)
     idempotency_ttl: int = _env("ARQD_IDEMPOTENCY_TTL", 86_400_000, gt=0)
+    replica_acks: int = _env("ARQD_REPLICA_ACKS", 0, ge=0, le=100)
+    replica_ack_timeout: int = _env("ARQD_REPLICA_ACK_TIMEOUT", 1_000, gt=0)
     max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
     log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
     log_format: str = _env("ARQD_LOG_FORMAT", "text", pattern=r"^(text|json)$")

@@ -14,9 +14,10 @@ from typing import Any, cast
 
 from redis.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from arqd.core.errors import ReplicasBehind
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
 from arqd.store import codec, scripts
@@ -67,28 +68,42 @@ class BlockingEnqueuer:
         return codec.in_batch_order(calls, replies, len(tasks))
 
     def _run(self, queue: str, args: list[Any]) -> Any:
-        """The enqueue script, as ``Scripts.run`` runs a script: EVALSHA, or EVAL when
-        Redis does not have it cached."""
+        """The enqueue script, as ``Scripts.run_acked`` runs it: EVALSHA, or EVAL when
+        Redis does not have it cached; with replica acks asked for, then ``WAIT`` on the
+        same connection (it covers what that connection wrote)."""
         keys = [self.keys.queue(queue)]
+        s = self.settings
+        wait = [("WAIT", s.replica_acks, s.replica_ack_timeout)] if s.replica_acks else []
         try:
-            return self._send(tuple(scripts.evalsha("enqueue", keys, args)))
+            answers = self._send([tuple(scripts.evalsha("enqueue", keys, args)), *wait])
         except NoScriptError:
-            return self._send(tuple(scripts.eval_source("enqueue", keys, args)))
+            answers = self._send([tuple(scripts.eval_source("enqueue", keys, args)), *wait])
+        if wait and int(answers[1]) < s.replica_acks:
+            raise ReplicasBehind(int(answers[1]), s.replica_acks, s.replica_ack_timeout)
+        return answers[0]
 
-    def _send(self, command: tuple[Any, ...]) -> Any:
-        """One command on this thread's connection. A broken connection is dropped and
-        the command goes through redis-py's own path, which reconnects and retries as
+    def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Commands on this thread's connection, written together; their replies (an error
+        reply raised). A broken connection is dropped and the commands go through
+        redis-py's own path, on one pooled connection, which reconnects and retries as
         configured (the enqueue script finds a task it already wrote)."""
         connection = self._connection()
         try:
-            packed = pack(command)
-            connection.send_packed_command([packed], False)  # type: ignore[no-untyped-call]
-            return connection.read_response()
+            packed = [pack(command) for command in commands]
+            connection.send_packed_command(packed, False)  # type: ignore[no-untyped-call]
+            replies = [_reply(connection) for _ in commands]
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             self._forget(connection)
             if isinstance(exc, RedisTimeoutError):
                 raise  # the command may have run: not sent again
-            return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            return pipe.execute()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def _connection(self) -> AbstractConnection:
         """This thread's connection, made and connected as the pool would (behind Sentinel,
@@ -110,3 +125,12 @@ class BlockingEnqueuer:
         with self._lock:
             if connection in self._connections:
                 self._connections.remove(connection)
+
+
+def _reply(connection: AbstractConnection) -> Any:
+    """The next reply; an error reply as a value, so every reply is read before one is
+    raised (the connection stays in step)."""
+    try:
+        return connection.read_response()
+    except ResponseError as exc:
+        return exc

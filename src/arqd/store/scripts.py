@@ -9,6 +9,7 @@ order ``common.lua`` gives them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from arqd.core.errors import ReplicasBehind
 from arqd.store.multiplex import Multiplexer
 
 NAMES = (
@@ -125,9 +127,13 @@ class Scripts:
     (``enqueue`` finds its task, an answer sent twice is refused by its fencing token, and
     tasks a lost dequeue leased are reclaimed when their lease lapses)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, replica_acks: int = 0, ack_timeout_ms: int = 0
+    ) -> None:
         self.redis = redis
         self.multiplexer = Multiplexer(redis)
+        self.replica_acks = replica_acks
+        self.ack_timeout_ms = ack_timeout_ms
 
     async def run(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         """Run script ``name`` on ``keys``; a Redis error reply is raised."""
@@ -135,6 +141,37 @@ class Scripts:
             return await self.send(*evalsha(name, keys, args))
         except NoScriptError:
             return await self.send(*eval_source(name, keys, args))
+
+    async def run_acked(self, name: str, keys: Sequence[str], *args: Any) -> Any:
+        """``run``, then, with replica acks asked for (``ARQD_REPLICA_ACKS``), ``WAIT`` on
+        the same connection until that many replicas have the write; raises ReplicasBehind
+        when fewer acknowledge it in time (the write stays, and is safe to send again)."""
+        if not self.replica_acks:
+            return await self.run(name, keys, *args)
+        try:
+            return await self._acked(evalsha(name, keys, args))
+        except NoScriptError:
+            return await self._acked(eval_source(name, keys, args))
+
+    async def _acked(self, command: list[Any]) -> Any:
+        wait = ("WAIT", self.replica_acks, self.ack_timeout_ms)
+        mux = self.multiplexer
+        # Written together: WAIT covers what the connection wrote before it.
+        answers: Any = await asyncio.gather(
+            mux.call(*command), mux.call(*wait), return_exceptions=True
+        )
+        if any(isinstance(answer, RedisConnectionError) for answer in answers):
+            pipe = self.redis.pipeline(transaction=False)  # one pooled connection for both
+            pipe.execute_command(*command)
+            pipe.execute_command(*wait)
+            answers = await pipe.execute()
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        reply, acked = answers
+        if int(acked) < self.replica_acks:
+            raise ReplicasBehind(int(acked), self.replica_acks, self.ack_timeout_ms)
+        return reply
 
     async def send(self, *args: Any) -> Any:
         """One command on the shared connection, or redis-py's path if that broke."""

@@ -31,7 +31,7 @@ class Store:
         self.redis = redis
         self.settings = settings
         self.keys = keys = Keys(settings.key_prefix)
-        self.scripts = Scripts(redis)
+        self.scripts = Scripts(redis, settings.replica_acks, settings.replica_ack_timeout)
         self.tasks = Tasks(self.scripts, keys, settings)
         self.leases = Leases(self.scripts, keys, settings)
         self.events = Events(redis, keys)

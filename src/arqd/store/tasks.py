@@ -78,7 +78,7 @@ class Tasks:
             await self.redis.sadd(self.keys.queues(), queue)
             self._names.added(queue)
         keys = [self.keys.queue(queue)]
-        reply: list[Any] = await self.scripts.run(
+        reply: list[Any] = await self.scripts.run_acked(
             "enqueue", keys, self.settings.events_max, count, *args
         )
         if codec.had_no_stream(reply):
@@ -89,7 +89,7 @@ class Tasks:
     async def cancel(self, queue: str, task_id: str) -> Cancelled:
         """Cancel a queued or scheduled task; ask the worker running an active one to stop."""
         s = self.settings
-        reply = await self.scripts.run(
+        reply = await self.scripts.run_acked(
             "cancel",
             [self.keys.queue(queue)],
             task_id,
@@ -102,7 +102,7 @@ class Tasks:
     async def retry(self, queue: str, task_id: str) -> Retried:
         """Queue a failed or cancelled task again (a worker may take it at once)."""
         keys = [self.keys.queue(queue)]
-        reply = await self.scripts.run("retry", keys, task_id, self.settings.events_max)
+        reply = await self.scripts.run_acked("retry", keys, task_id, self.settings.events_max)
         return codec.decode_retried(queue, task_id, reply)
 
     async def stats(self, queue: str) -> QueueStats:
