@@ -73,6 +73,7 @@ class SentinelSetup:
         folder = self.directory / str(port)
         folder.mkdir(parents=True, exist_ok=True)
         args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args += ["--enable-debug-command", "local"]  # DEBUG SLEEP holds a replica back
         self.servers[port] = self._spawn([binary, *args, "--dir", str(folder), *extra])
 
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:

@@ -5,6 +5,7 @@ is an error that says so (503 over HTTP), and the write stays."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -59,6 +60,25 @@ async def test_an_acknowledged_write_is_on_the_replica_when_the_call_returns(
         replica.close()
 
 
+async def test_an_acknowledged_enqueue_waits_for_a_replica_that_is_behind(
+    acked: Client, sentinel_setup: SentinelSetup
+) -> None:
+    replica = replica_of(sentinel_setup)
+    try:
+        behind = asyncio.create_task(
+            asyncio.to_thread(replica.execute_command, "DEBUG", "SLEEP", 0.6)
+        )
+        await asyncio.sleep(0.1)  # the replica is asleep: it applies nothing meanwhile
+        started = time.monotonic()
+        task = await acked.enqueue("echo", delay=600)
+        waited = time.monotonic() - started
+        await behind
+        assert waited > 0.3  # answered once the replica had it, not before
+        assert replica.exists(acked.store.keys.task("default", task.id)) == 1
+    finally:
+        replica.close()
+
+
 async def test_fewer_replicas_than_asked_is_an_error_and_the_write_stays(
     settings: Settings,
 ) -> None:
@@ -97,10 +117,9 @@ async def test_no_acknowledged_task_is_lost_in_a_failover(
     failing_over = asyncio.create_task(asyncio.to_thread(sentinel_setup.failover))
     try:
         while not failing_over.done() or len(acknowledged) < 200:
-            try:
+            # One not acknowledged (an error) the producer would send again.
+            with contextlib.suppress(ReplicasBehind, redis.RedisError):
                 acknowledged.append((await acked.enqueue("echo", delay=600)).id)
-            except (ReplicasBehind, redis.RedisError):
-                pass  # not acknowledged: the producer would send it again
         await failing_over
         found = [await acked.get(task_id) for task_id in acknowledged]
         assert all(task is not None for task in found)
