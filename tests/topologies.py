@@ -90,8 +90,10 @@ class SentinelSetup:
             finally:
                 sentinel.close()
         master = redis.Redis(port=self.master_port(), socket_timeout=1)
-        try:
-            return bool(master.info("replication")["connected_slaves"] >= 1)
+        try:  # a replica in sync: it acknowledges writes (WAIT)
+            info = master.info("replication")
+            replicas = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()]
+            return any(isinstance(v, dict) and v.get("state") == "online" for v in replicas)
         finally:
             master.close()
 
@@ -113,6 +115,20 @@ class SentinelSetup:
             sentinel.close()
         _until(lambda: self.master_port() != old, "the sentinels to name a new master")
         return self.master_port()
+
+    def kill_master(self) -> int:
+        """SIGKILL the master, as a crash would; its port. The sentinels fail over once
+        it has not answered for a second; ``revive`` brings it back (as a replica)."""
+        port = self.master_port()
+        process = self.servers.pop(port)
+        process.kill()
+        process.wait(10)
+        return port
+
+    def revive(self, port: int) -> None:
+        """Start the killed server again, empty; the sentinels make it a replica."""
+        self._server(redis_server_binary(), port)
+        self.settle()
 
     def settle(self) -> None:
         """Wait until the set-up can fail over again (the old master follows the new)."""
