@@ -133,13 +133,7 @@ def _sentinel_pool(
     target: SentinelTarget, profile: Profile, options: dict[str, object]
 ) -> _SentinelBlockingPool:
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels),
-        sentinel_kwargs={
-            "socket_connect_timeout": profile.connect_timeout,
-            "socket_timeout": profile.connect_timeout,
-            "username": target.sentinel_username,
-            "password": target.sentinel_password,
-        },
+        list(target.sentinels), sentinel_kwargs=_sentinel_login(target, profile)
     )
     packed = _PackedSentinelSSLConnection if target.tls else _PackedSentinelConnection
     return _SentinelBlockingPool(  # type: ignore[no-untyped-call]
@@ -151,6 +145,16 @@ def _sentinel_pool(
         password=target.password,
         **options,
     )
+
+
+def _sentinel_login(target: SentinelTarget, profile: Profile) -> dict[str, object]:
+    """How to reach and log in to the sentinels themselves (they answer at once)."""
+    return {
+        "socket_connect_timeout": profile.connect_timeout,
+        "socket_timeout": profile.connect_timeout,
+        "username": target.sentinel_username,
+        "password": target.sentinel_password,
+    }
 
 
 def connect_sync(url: str) -> redis.Redis:
@@ -167,13 +171,7 @@ def connect_sync(url: str) -> redis.Redis:
     from redis.sentinel import Sentinel as BlockingSentinel
 
     sentinels = BlockingSentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels),
-        sentinel_kwargs={
-            "socket_connect_timeout": WORKER.connect_timeout,
-            "socket_timeout": WORKER.connect_timeout,
-            "username": target.sentinel_username,
-            "password": target.sentinel_password,
-        },
+        list(target.sentinels), sentinel_kwargs=_sentinel_login(target, WORKER)
     )
     master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
         target.service,
