@@ -148,13 +148,9 @@ class Client:
                 snapshot(t, q, self.defaults.of(t.type)) for t, q in zip(tasks, queues, strict=True)
             ]
         result = []
-        created: dict[int, datetime] = {}  # one datetime for the tasks of one script call
         for made_one, task, queue, outcome in zip(made, tasks, queues, outcomes, strict=True):
             if outcome.created:
-                at = created.get(outcome.at_ms) or created.setdefault(
-                    outcome.at_ms, created_at(outcome.at_ms)
-                )
-                result.append(settle(made_one, task, outcome, at))
+                result.append(settle(made_one, task, outcome, created_at(outcome.at_ms)))
             else:
                 result.append(await self._require(outcome.id, queue))
         return result
