@@ -259,22 +259,24 @@ async def _inspect_tables(client: Client) -> Table:
     from rich.table import Table
 
     grid = Table.grid(padding=1)
-    grid.add_row(_queues_table(await client.stats()))
+    stats = await client.stats()
+    places = [await client.placement(s.queue) for s in stats]
+    grid.add_row(_queues_table(stats, places))
     grid.add_row(_workers_table(await client.workers()))
     return grid
 
 
-def _queues_table(stats: list[QueueStats]) -> Table:
+def _queues_table(stats: list[QueueStats], places: list[tuple[int, str]]) -> Table:
     from rich.table import Table
 
     columns = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
     held = "held: rate limit / concurrency / breaker"
-    table = Table("queue", *columns, held, "oldest queued (s)", title="Queues")
-    for s in stats:
+    table = Table("queue", *columns, held, "oldest queued (s)", "slot", "node", title="Queues")
+    for s, (slot, node) in zip(stats, places, strict=True):
         age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
         counts = (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
         by_reason = " / ".join(str(n) for n in s.held.values())
-        table.add_row(s.queue, *(str(n) for n in counts), by_reason, age)
+        table.add_row(s.queue, *(str(n) for n in counts), by_reason, age, str(slot), node)
     return table
 
 

@@ -238,6 +238,11 @@ class Client:
         queues = [check_queue(queue)] if queue else await self.store.tasks.queues()
         return list(await asyncio.gather(*(self.store.tasks.stats(q) for q in queues)))
 
+    async def placement(self, queue: str) -> tuple[int, str]:
+        """Where ``queue`` lives: its Redis Cluster hash slot (its keys share one) and the
+        server that holds it (``host:port``; behind Sentinel, the master now)."""
+        return self.store.keys.slot(check_queue(queue)), await self.store.node(queue)
+
     async def workers(self) -> list[WorkerInfo]:
         """Workers whose heartbeat is recent."""
         return await self.store.workers.live()

@@ -74,7 +74,7 @@ async def test_held_tasks_are_counted_by_reason_and_aged(client: Client, store: 
     assert lag >= 0.2
 
     console = Console(width=200, record=True)
-    console.print(_queues_table([stats]))
+    console.print(_queues_table([stats], [await client.placement("default")]))
     assert "1 / 2 / 2" in console.export_text()
 
 

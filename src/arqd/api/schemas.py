@@ -164,6 +164,8 @@ class QueueOut(BaseModel):
     cancelled: int
     held: HeldOut
     oldest_queued_age_seconds: float | None
+    slot: int | None = None  # its keys' Redis Cluster hash slot (GET /queues)
+    node: str | None = None  # the server holding it, host:port (GET /queues)
 
 
 class QueuesOut(BaseModel):
@@ -244,7 +246,9 @@ class ProblemOut(BaseModel):
     errors: list[FieldErrorOut] | None = None
 
 
-def queue_json(stats: QueueStats) -> dict[str, Any]:
+def queue_json(stats: QueueStats, placement: tuple[int, str] | None = None) -> dict[str, Any]:
+    """A queue's counts; with its ``placement`` (``Client.placement``), its slot and node."""
+    where = {} if placement is None else {"slot": placement[0], "node": placement[1]}
     return {
         "queue": stats.queue,
         "queued": stats.queued,
@@ -255,7 +259,7 @@ def queue_json(stats: QueueStats) -> dict[str, Any]:
         "cancelled": stats.cancelled,
         "held": stats.held,
         "oldest_queued_age_seconds": stats.oldest_age,
-    }
+    } | where
 
 
 def worker_json(worker: WorkerInfo) -> dict[str, Any]:

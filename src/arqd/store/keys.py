@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.crc import key_slot
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -19,6 +21,10 @@ class Keys:
     def queue(self, queue: str) -> str:
         """The prefix of every key of ``queue``: the KEYS[1] of each script."""
         return f"{self.prefix}:{{{queue}}}:"
+
+    def slot(self, queue: str) -> int:
+        """The Redis Cluster hash slot of every key of ``queue`` (they share its tag)."""
+        return int(key_slot(self.queue(queue).encode()))
 
     def task(self, queue: str, task_id: str) -> str:
         return f"{self.queue(queue)}t:{task_id}"

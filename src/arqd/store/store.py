@@ -42,6 +42,19 @@ class Store:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""
         await self.redis.ping()
 
+    async def node(self, queue: str) -> str:
+        """``host:port`` (or socket path) of the server that holds ``queue``'s keys: the
+        one server, or the master the sentinels name now."""
+        pool = self.redis.connection_pool
+        master = getattr(pool, "get_master_address", None)
+        if master is not None:  # behind Sentinel
+            host, port = await master()
+            return f"{host}:{port}"
+        options = pool.connection_kwargs
+        if "path" in options:
+            return str(options["path"])
+        return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
     async def close(self) -> None:
         """Close the shared connection and the client's pool."""
         await self.scripts.close()

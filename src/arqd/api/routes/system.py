@@ -65,8 +65,11 @@ async def ready(state: State) -> Response:
 
 @router.get("/queues", response_model=None, responses={**ok(200, QueuesOut, ""), **errors(503)})
 async def queues(state: State) -> Response:
-    """Counts per status for every queue, and the age of its oldest queued task."""
-    return json_response({"queues": [queue_json(s) for s in await state.client.stats()]})
+    """Counts per status for every queue, the age of its oldest queued task, and where it
+    lives (its Redis Cluster hash slot and the server holding it)."""
+    stats = await state.client.stats()
+    places = await asyncio.gather(*(state.client.placement(s.queue) for s in stats))
+    return json_response({"queues": [queue_json(s, p) for s, p in zip(stats, places, strict=True)]})
 
 
 @router.get("/workers", response_model=None, responses={**ok(200, WorkersOut, ""), **errors(503)})
