@@ -30,7 +30,7 @@ from arqd.store.audit import Audit, AuditEvent
 from arqd.store.codec import Cancelled, Enqueued, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import START, SYSTEM_SOURCES, just_before
-from arqd.store.store import Store
+from arqd.store.store import Store, Topology
 from arqd.store.workers import WorkerInfo
 
 if TYPE_CHECKING:
@@ -238,10 +238,18 @@ class Client:
         queues = [check_queue(queue)] if queue else await self.store.tasks.queues()
         return list(await asyncio.gather(*(self.store.tasks.stats(q) for q in queues)))
 
+    async def topology(self) -> Topology:
+        """What arqd runs on: one server or Sentinel, the master, its replicas in sync."""
+        return await self.store.topology()
+
+    def slot(self, queue: str) -> int:
+        """``queue``'s Redis Cluster hash slot: its keys share one (CLUSTER KEYSLOT)."""
+        return self.store.keys.slot(check_queue(queue))
+
     async def placement(self, queue: str) -> tuple[int, str]:
-        """Where ``queue`` lives: its Redis Cluster hash slot (its keys share one) and the
-        server that holds it (``host:port``; behind Sentinel, the master now)."""
-        return self.store.keys.slot(check_queue(queue)), await self.store.node(queue)
+        """Where ``queue`` lives: its slot and the server that holds it (``host:port``;
+        behind Sentinel, the master now)."""
+        return self.slot(queue), await self.store.node(queue)
 
     async def workers(self) -> list[WorkerInfo]:
         """Workers whose heartbeat is recent."""

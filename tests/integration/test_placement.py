@@ -1,6 +1,7 @@
 """Where each queue lives (``Client.placement``): its keys' Redis Cluster hash slot, the
 one Redis Cluster would compute, and the server holding it, also behind Sentinel, where
-that is the master of the moment; shown by ``GET /queues`` and ``arqd inspect``."""
+that is the master of the moment; shown by ``GET /queues`` and ``arqd inspect``. And what
+arqd runs on (``Client.topology``), which the dashboard's overview shows."""
 
 from __future__ import annotations
 
@@ -56,11 +57,15 @@ async def test_a_queue_is_placed_on_its_slot_and_its_server(
     await client.enqueue("echo", queue="orders-7")
     slot, node = await client.placement("orders-7")
     assert slot == cluster_node.cluster("KEYSLOT", "{orders-7}")
+    runs_on = await client.topology()
+    assert runs_on.master == node
     if topology == "sentinel":
         setup: SentinelSetup = request.getfixturevalue("sentinel_setup")
         assert node == f"127.0.0.1:{setup.master_port()}"
+        assert (runs_on.kind, runs_on.replicas) == ("sentinel", 1)
     else:
         assert node == (settings.redis_url or "").removeprefix("redis://").removesuffix("/0")
+        assert (runs_on.kind, runs_on.replicas) == ("server", 0)
 
     server = LiveServer(create_app(settings_for(settings.redis_url or "")))
     server.start()

@@ -53,6 +53,11 @@ def test_the_overview_shows_queues_workers_and_open_breakers(
     expect(page.get_by_text("ov-dependency")).to_be_visible()
     (worker,) = redis.run(redis.client.workers())
     expect(page.get_by_text(worker.id)).to_be_visible()
+    # Where the queue lives, and what arqd runs on.
+    expect(row.locator("td").last).to_have_text(str(redis.client.slot("default")))
+    topology = redis.run(redis.client.topology())
+    expect(page.locator("#redis")).to_contain_text(f"One server: {topology.master}")
+    expect(page.locator("#redis")).to_contain_text("enqueues do not wait for replicas")
     # Times are shown in the viewer's zone, with UTC on hover.
     expect(page.locator("time").first).to_have_attribute("title", re.compile(r"^\d{4}-.* UTC$"))
     signed_in.assert_clean()

@@ -12,6 +12,8 @@ coroutine (multiplex.py); every key is named in keys.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis.asyncio as aioredis
 
 from arqd.core.settings import Settings
@@ -22,6 +24,17 @@ from arqd.store.limits import Limits
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
 from arqd.store.workers import Workers
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """What arqd runs on: ``kind`` ("server" or "sentinel"), the server that takes the
+    writes (``host:port``), its replicas in sync, and the replica acks each enqueue asks."""
+
+    kind: str
+    master: str
+    replicas: int
+    replica_acks: int
 
 
 class Store:
@@ -41,6 +54,22 @@ class Store:
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""
         await self.redis.ping()
+
+    async def topology(self) -> Topology:
+        """The topology now, with the master's count of replicas in sync."""
+        info = await self.redis.info("replication")
+        online = sum(
+            1
+            for name, value in info.items()
+            if name.startswith("slave")
+            and isinstance(value, dict)
+            and value.get("state") == "online"
+        )
+        sentinel = hasattr(self.redis.connection_pool, "get_master_address")
+        master = await self.node(self.settings.queue)
+        return Topology(
+            "sentinel" if sentinel else "server", master, online, self.settings.replica_acks
+        )
 
     async def node(self, queue: str) -> str:
         """``host:port`` (or socket path) of the server that holds ``queue``'s keys: the

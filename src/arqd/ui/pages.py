@@ -25,11 +25,13 @@ STATUSES = [status.value for status in TaskStatus]
 @page
 async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
     client = ui.client
-    stats, workers, breakers = await asyncio.gather(
-        client.stats(), client.workers(), client.breakers()
+    stats, workers, breakers, topology = await asyncio.gather(
+        client.stats(), client.workers(), client.breakers(), client.topology()
     )
     context = {
         "stats": sorted(stats, key=lambda s: s.queue),
+        "slots": {s.queue: client.slot(s.queue) for s in stats},
+        "topology": topology,
         "workers": workers,
         "open_breakers": [b for b in breakers if b.state is not State.CLOSED],
         "live": "",
