@@ -169,6 +169,43 @@ async def test_with_no_keys_the_api_is_open_and_says_so_at_start_up(
     assert response.status_code == 201
 
 
+# Read-only keys --------------------------------------------------------------------------
+
+READER = {"X-API-Key": "reader-key-1"}
+
+
+@pytest.fixture
+def with_reader(redis_server: RedisServer) -> Iterator[LiveServer]:
+    keys = f"{API_KEY},reader-key-1"
+    server = LiveServer(
+        create_app(settings_for(redis_server.url, api_keys=keys, read_only_keys="reader-key-1"))
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_read_only_key_reads_but_changes_nothing(with_reader: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=with_reader.url) as http:
+        created = await http.post("/tasks", json=SAMPLE_BODY, headers=AUTH)
+        assert created.status_code == 201
+        task_url = f"/tasks/{created.json()['id']}"
+        changes = [
+            await http.post("/tasks", json=SAMPLE_BODY, headers=READER),
+            await http.post("/tasks/batch", json={"tasks": [SAMPLE_BODY]}, headers=READER),
+            await http.delete(task_url, headers=READER),
+            await http.post(f"{task_url}/retry", headers=READER),
+            await http.post("/breakers/anything/reset", headers=READER),
+        ]
+        for refused in changes:
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"] == "urn:arqd:problem:read-only-key"
+        assert (await http.get(task_url, headers=READER)).json()["status"] == "queued"
+        assert (await http.get("/queues", headers=READER)).status_code == 200
+    async with connect(f"{with_reader.ws_url}/events", additional_headers=READER):
+        pass  # the event feed is a read
+
+
 # Wrong keys per client address --------------------------------------------------------------
 
 GUESSES = 20  # wrong keys a minute from one address: a token every 3 s, none in a test's burst

@@ -82,7 +82,7 @@ def create_app(
     ``fast_lane=False`` answers enqueues through FastAPI alone (see ``fastlane``)."""
     state = ApiState(settings, event_buffer)
     state.metrics = Metrics() if settings.enable_prometheus else None
-    keys = ApiKeys(settings.api_key_list())
+    keys = ApiKeys(settings.api_key_list(), settings.read_only_key_list())
     if settings.metrics_public:
         public_paths |= {"/metrics", "/metrics.json"}
     start_worker = (

@@ -25,26 +25,43 @@ log = logging.getLogger("arqd.api")
 
 DEFAULT_PUBLIC_PATHS = frozenset({"/health"})
 _DETAIL = "a valid API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+_READ_ONLY = "this API key is read-only (ARQD_READ_ONLY_KEYS): it may read, not change anything"
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})  # what a read-only key may send
 
 
 class ApiKeys:
-    """The configured keys; empty means the API is open."""
+    """The configured keys; empty means the API is open. ``read_only`` keys (among them)
+    may read but not change anything."""
 
-    def __init__(self, keys: Iterable[str]) -> None:
+    def __init__(self, keys: Iterable[str], read_only: Iterable[str] = ()) -> None:
         self._keys = [key.encode() for key in keys]
+        self._read_only = [key.encode() for key in read_only]
 
     @property
     def open(self) -> bool:
         return not self._keys
 
     def accepts(self, candidate: bytes | None) -> bool:
-        """Constant-time: every key is compared, whatever matches first."""
         if candidate is None:
             return False
-        found = False
-        for key in self._keys:
-            found |= hmac.compare_digest(key, candidate)
-        return found
+        return _among(candidate, self._keys)
+
+    def may_change(self, candidate: bytes | None, scope: Scope) -> bool:
+        """Whether the (accepted) key may make this request: any read, or a change by a
+        key that is not read-only."""
+        if not self._read_only or scope["type"] != "http" or scope["method"] in READS:
+            return True
+        return candidate is None or not _among(candidate, self._read_only)
+
+
+def _among(candidate: bytes, keys: list[bytes]) -> bool:
+    """Constant-time: every key is compared, whatever matches first."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(key, candidate)
+    return found
 
 
 def presented_key(scope: Scope) -> bytes | None:
@@ -103,6 +120,9 @@ class ApiKeyMiddleware:
                 return
         key = presented_key(scope)
         if self.keys.accepts(key):
+            if not self.keys.may_change(key, scope):
+                await problems.problem(403, _READ_ONLY, "read-only-key")(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         if key is not None and failures is not None:
