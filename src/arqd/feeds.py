@@ -96,15 +96,31 @@ def fresh(labels: Sequence[str], counts: dict[str, StreamCounts]) -> dict[str, C
 
 
 def resumed(
-    labels: Sequence[str], last_event_id: str, several: bool, owners: Sequence[str] = ()
+    labels: Sequence[str],
+    last_event_id: str,
+    several: bool,
+    owners: Sequence[str] = (),
+    counts: dict[str, StreamCounts] | None = None,
 ) -> dict[str, Cursor]:
     """Cursors that resume after ``last_event_id`` (``several``: over several streams).
-    When exactly one stream holds an entry with that id (``owners``), the event came from
-    it: that stream resumes right after it, and only the others from its millisecond's
-    start, so a batch written in one millisecond is not all sent again."""
+    When exactly one stream holds an entry with that id (``owners``) and no other stream
+    can have trimmed one (``counts``: none has lost entries up to a point past the id),
+    the event came from it: that stream resumes right after it, and only the others from
+    its millisecond's start, so a batch written in one millisecond is not all sent again."""
     position = resume_position(last_event_id, several)
     exact = owners[0] if len(owners) == 1 else None
+    if exact is not None and _may_have_trimmed(last_event_id, exact, counts or {}):
+        exact = None
     return {label: Cursor(last_event_id if label == exact else position, None) for label in labels}
+
+
+def _may_have_trimmed(event_id: str, owner: str, counts: dict[str, StreamCounts]) -> bool:
+    """Whether a stream but ``owner`` may once have held ``event_id`` and trimmed it."""
+    return any(
+        c.trimmed and (c.first is None or id_key(c.first) > id_key(event_id))
+        for label, c in counts.items()
+        if label != owner
+    )
 
 
 class Follower:
@@ -151,7 +167,10 @@ class Follower:
         else:
             missed = None  # a position the feed did not read: how far back is unknown
         cursor.index = counts.trimmed
-        return Gap(label, cursor.position, missed, counts.first)
+        gap = Gap(label, cursor.position, missed, counts.first)
+        if counts.first is not None:  # what came before the oldest kept is all gone
+            cursor.position = max(cursor.position, just_before(counts.first), key=id_key)
+        return gap
 
     def _learn_indexes(self, snapshot: Snapshot, passed: Sequence[StreamEvent]) -> None:
         """A stream read to its end, all of it passed on: its cursor is at its last entry,
@@ -222,8 +241,12 @@ class _Feed:
     async def _start_cursors(self, labels: list[str]) -> dict[str, Cursor]:
         if (last := self.last_event_id) is not None:
             several = self.every_queue or len(labels) > 1
-            owners = await self.store.events.holding(labels, last, self.system) if several else []
-            return resumed(labels, last, several, owners)
+            if not several:
+                return resumed(labels, last, several)
+            events = self.store.events
+            owners = await events.holding(labels, last, self.system)
+            counts = await events.counts(labels, self.system) if len(owners) == 1 else {}
+            return resumed(labels, last, several, owners, counts)
         return fresh(labels, await self.store.events.counts(labels, self.system))
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent | Gap]:

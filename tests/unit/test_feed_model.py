@@ -87,7 +87,7 @@ def connect(redis: Redis, client: Client) -> Follower:
     last = client.events[-1].id
     client.resumed_from.append(last)
     owners = [q for q in labels if q in redis.streams and id_key(last) in redis.streams[q].entries]
-    return Follower(resumed(labels, last, client.every_queue, owners))
+    return Follower(resumed(labels, last, client.every_queue, owners, redis.counts(labels)))
 
 
 OPS = st.lists(
