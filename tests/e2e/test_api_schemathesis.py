@@ -53,6 +53,7 @@ def test_the_api_honours_its_openapi_document(live: LiveServer) -> None:
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
             database=None,
+            print_blob=True,  # a failure prints the blob that replays it (@reproduce_failure)
             suppress_health_check=list(HealthCheck),
         )
         def honours(case: schemathesis.Case[Any]) -> None:

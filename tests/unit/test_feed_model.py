@@ -163,7 +163,7 @@ def check(redis: Redis, client: Client) -> None:
             assert any(after < lost < resumes for after, resumes in windows), (queue, lost)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000, deadline=None, print_blob=True)  # a failure prints how to replay it
 @given(OPS, st.booleans())
 def test_a_feed_misses_nothing_and_repeats_only_the_resumed_millisecond(
     ops: list[tuple[str, object, object]], every_queue: bool
@@ -173,7 +173,7 @@ def test_a_feed_misses_nothing_and_repeats_only_the_resumed_millisecond(
     assert client.gaps == []  # nothing was trimmed: no gap is reported
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000, deadline=None, print_blob=True)  # a failure prints how to replay it
 @given(OPS, st.booleans(), st.integers(1, 8))
 def test_events_trimmed_before_they_were_read_are_reported_as_gaps(
     ops: list[tuple[str, object, object]], every_queue: bool, cap: int
