@@ -37,11 +37,14 @@ def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Red
     )  # fmt: skip
     node = redis.Redis(port=port)
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 30  # a loaded machine starts it slowly
+        while True:
             try:
                 node.ping()
                 break
             except redis.ConnectionError:
+                assert process.poll() is None, "the cluster-enabled server exited"
+                assert time.monotonic() < deadline, "the cluster-enabled server did not start"
                 time.sleep(0.02)
         yield node
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from arqd.core.settings import Settings
 from arqd.store.events import Events
@@ -65,7 +66,7 @@ class Store:
             and isinstance(value, dict)
             and value.get("state") == "online"
         )
-        sentinel = hasattr(self.redis.connection_pool, "get_master_address")
+        sentinel = isinstance(self.redis.connection_pool, SentinelConnectionPool)
         master = await self.node(self.settings.queue)
         return Topology(
             "sentinel" if sentinel else "server", master, online, self.settings.replica_acks
@@ -73,11 +74,11 @@ class Store:
 
     async def node(self, queue: str) -> str:
         """``host:port`` (or socket path) of the server that holds ``queue``'s keys: the
-        one server, or the master the sentinels name now."""
+        one server, or behind Sentinel the master this client writes to (asking the
+        sentinels only before it has connected)."""
         pool = self.redis.connection_pool
-        master = getattr(pool, "get_master_address", None)
-        if master is not None:  # behind Sentinel
-            host, port = await master()
+        if isinstance(pool, SentinelConnectionPool):
+            host, port = pool.master_address or await pool.get_master_address()  # type: ignore[no-untyped-call]
             return f"{host}:{port}"
         options = pool.connection_kwargs
         if "path" in options:
