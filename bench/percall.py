@@ -20,7 +20,7 @@ import uvloop
 
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.connection import connect
+from arqd.store.connection import connect_server
 from arqd.store.store import Store
 from bench.procs import private_redis, process_cpu, redis_cpu
 
@@ -41,8 +41,9 @@ async def _measure(
 
 async def run(url: str, n: int) -> None:
     prefix = f"p{uuid.uuid4().hex[:5]}"
-    client = Client(Store(connect(url), Settings(redis_url=url, key_prefix=prefix)))
+    client = Client(Store(connect_server(url), Settings(redis_url=url, key_prefix=prefix)))
     r = client.store.redis
+    assert isinstance(r, aioredis.Redis)  # one server
     try:
         await client.enqueue("noop", {})  # connect and load the scripts first
         for _ in range(2):

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 import redis
@@ -202,3 +202,45 @@ async def until(
         if time.monotonic() > deadline:
             raise RuntimeError(f"gave up waiting after {timeout:g} s")
         await asyncio.sleep(POLL)
+
+
+@contextlib.contextmanager
+def cluster_processes(masters: int = 3) -> Iterator[str]:
+    """A Redis Cluster of ``masters`` masters (no replicas), no persistence, made with
+    ``CLUSTER ADDSLOTSRANGE`` and ``MEET`` (no redis-cli); yields its ``redis+cluster://``
+    URL once every node serves every slot."""
+    binary = redis_server_binary()
+    ports = [free_port() for _ in range(masters)]
+    buses = {port: free_port() for port in ports}  # not port + 10000: that may be taken
+    processes = []
+    with tempfile.TemporaryDirectory(prefix="arqd-bench-cluster-") as scratch:
+        try:
+            for port in ports:
+                args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", scratch]
+                args += ["--appendonly", "no", "--cluster-enabled", "yes"]
+                args += ["--cluster-port", str(buses[port])]
+                args += ["--cluster-config-file", f"{scratch}/nodes-{port}.conf"]
+                processes.append(subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL))
+                _await_ping(port, processes[-1], 10)
+            nodes = [redis.Redis(port=port, decode_responses=True) for port in ports]
+            for i, node in enumerate(nodes):
+                first, last = 16384 * i // masters, 16384 * (i + 1) // masters - 1
+                _cluster(node, "ADDSLOTSRANGE", first, last)
+                if i:
+                    _cluster(node, "MEET", "127.0.0.1", ports[0], buses[ports[0]])
+            deadline = time.monotonic() + 30
+            while not all("cluster_state:ok" in _cluster(n, "INFO") for n in nodes):
+                assert time.monotonic() < deadline, "the cluster did not come up"
+                time.sleep(0.05)
+            for node in nodes:
+                node.close()
+            yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(30)
+
+
+def _cluster(node: redis.Redis, *args: object) -> Any:
+    return node.execute_command("CLUSTER", *args)  # type: ignore[no-untyped-call]

@@ -26,11 +26,11 @@ import redis.asyncio as aioredis
 
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.connection import connect
+from arqd.store.connection import RedisClient, connect
 from arqd.store.store import Store
 from arqd.worker import Registry, Worker
 from tools import redis_server_binary
-from topologies import SentinelSetup, free_port
+from topologies import ClusterSetup, SentinelSetup, free_port
 
 
 class RedisServer:
@@ -91,7 +91,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-TOPOLOGIES = ("standalone", "sentinel")
+TOPOLOGIES = ("standalone", "sentinel", "cluster")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -113,6 +113,17 @@ def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
         setup.stop()
 
 
+@pytest.fixture(scope="session")
+def cluster_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSetup]:
+    """Three masters with a replica each in a Redis Cluster, shared by the session's tests."""
+    setup = ClusterSetup(tmp_path_factory.mktemp("cluster"))
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+
+
 @pytest.fixture
 def topology(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "standalone"))
@@ -120,9 +131,12 @@ def topology(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def redis_url(topology: str, request: pytest.FixtureRequest) -> str:
-    """The URL of the test's Redis: the session's server, or its Sentinel set-up."""
+    """The URL of the test's Redis: the session's server, its Sentinel set-up, or its
+    cluster."""
     if topology == "sentinel":
         return str(request.getfixturevalue("sentinel_setup").url)
+    if topology == "cluster":
+        return str(request.getfixturevalue("cluster_setup").url)
     return str(request.getfixturevalue("redis_server").url)
 
 
@@ -178,12 +192,16 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.01)
 
 
-async def blocked_clients(redis: aioredis.Redis) -> int:
-    """How many clients wait in a blocking command on Redis (INFO clients)."""
+async def blocked_clients(redis: RedisClient) -> int:
+    """How many clients wait in a blocking command on Redis (INFO clients; on a cluster,
+    summed over its masters)."""
+    if isinstance(redis, aioredis.RedisCluster):
+        infos: Any = await redis.info("clients", target_nodes=aioredis.RedisCluster.PRIMARIES)
+        return sum(int(info["blocked_clients"]) for info in infos.values())
     return int((await redis.info("clients"))["blocked_clients"])
 
 
-async def until_blocked(redis: aioredis.Redis, count: int = 1) -> None:
+async def until_blocked(redis: RedisClient, count: int = 1) -> None:
     """Until ``count`` clients wait in a blocking command on Redis: an idle worker waits
     for work on a blocking pop."""
 

@@ -26,12 +26,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
-from arqd.store.connection import connect, resolve_url
+from arqd.store.connection import RedisClient, connect, connect_server, resolve_url
 from arqd.store.pipelined import PipelinedRedis
+from arqd.store.topology import cluster_target
 from arqd.worker import Registry
 
 if TYPE_CHECKING:
@@ -51,10 +50,14 @@ registry = Registry()
 
 
 @functools.cache
-def handler_redis() -> aioredis.Redis:
+def handler_redis() -> RedisClient:
     """The worker process's Redis client for the handlers, made on first use: a
-    ``PipelinedRedis``, so the commands of concurrent handlers share round trips."""
-    return connect(resolve_url(Settings.from_env()), client=PipelinedRedis)
+    ``PipelinedRedis``, so the commands of concurrent handlers share round trips (on a
+    cluster, redis-py's cluster client)."""
+    url = resolve_url(Settings.from_env())
+    if cluster_target(url) is not None:
+        return connect(url)
+    return connect_server(url, client=PipelinedRedis)
 
 
 @registry.task()

@@ -59,18 +59,19 @@ def redis_url(settings: Settings) -> str:
     from redis.connection import parse_url
 
     from arqd.store.connection import resolve_url
-    from arqd.store.topology import sentinel_target
+    from arqd.store.topology import cluster_target, sentinel_target
 
     url = resolve_url(settings)
     try:
-        if sentinel_target(url) is None:
+        if sentinel_target(url) is None and cluster_target(url) is None:
             parse_url(url)  # type: ignore[no-untyped-call]  # (redis-py leaves it untyped)
     except (ValueError, ConfigurationError) as exc:
         raise ConfigurationError(
             f"REDIS_URL={redacted(url)!r} is not a Redis URL: {str(exc).rstrip('.')}; "
             "write it as redis://[[user]:password@]host[:port][/db] (rediss:// for TLS, "
             "unix:///path/to/socket for a socket), or "
-            "redis+sentinel://host:port[,host:port...]/service[/db] for a master behind Sentinel"
+            "redis+sentinel://host:port[,host:port...]/service[/db] for a master behind "
+            "Sentinel, or redis+cluster://host:port[,host:port...] for a Redis Cluster"
         ) from None
     return url
 

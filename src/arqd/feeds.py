@@ -8,7 +8,9 @@ miss nothing:
 
 - *The horizon.* A stream whose read was cut at ``count`` entries may hold more. Events of
   other streams newer than the last entry read from it wait for the next read, so once an
-  event has been passed on, every older event of every stream has been too.
+  event has been passed on, every older event of every stream has been too. On a cluster,
+  where each slot's streams are read at their own moment, events past the snapshot's
+  ``bound`` (the oldest of those moments) wait likewise.
 - *The queue names.* The names are read in the same snapshot, and an enqueue adds its
   queue's name before the queue's first event; a snapshot that shows a new queue is read
   again with it, from its start.
@@ -145,7 +147,7 @@ class Follower:
         for label, counts in snapshot.counts.items():
             if (gap := self._gap(label, counts)) is not None:
                 out.append(gap)
-        events = horizon_merge(snapshot.events, snapshot.count)
+        events = horizon_merge(snapshot.events, snapshot.count, snapshot.bound)
         for event in events:
             cursor = self.cursors[event.queue]
             cursor.position = event.id
@@ -184,11 +186,16 @@ class Follower:
                 self.cursors[label].index = counts.added
 
 
-def horizon_merge(streams: dict[str, list[StreamEvent]], count: int) -> list[StreamEvent]:
+def horizon_merge(
+    streams: dict[str, list[StreamEvent]], count: int, bound: tuple[int, int] | None = None
+) -> list[StreamEvent]:
     """The entries of one snapshot that can be passed on, in id order across streams
     (ties by stream label): all, but for those newer than the last entry read from a
-    stream whose read was cut at ``count`` (it may hold older ones still)."""
+    stream whose read was cut at ``count`` (it may hold older ones still), and those past
+    the snapshot's ``bound`` (streams read at different moments, on a cluster)."""
     cut = [entries[-1].sort_key for entries in streams.values() if len(entries) >= count]
+    if bound is not None:
+        cut.append(bound)
     horizon = min(cut) if cut else None
     merged = [
         event

@@ -19,7 +19,7 @@ from arqd.api import create_app
 from arqd.api.ratelimit import http_subject
 from arqd.client import Client
 from arqd.core.settings import Settings
-from arqd.store.connection import connect as connect_redis
+from arqd.store.connection import connect_server as connect_redis
 from arqd.store.store import Store
 from conftest import RedisServer
 from e2e.live import API_KEY, AUTH, ApiProcess, LiveServer, next_message, settings_for

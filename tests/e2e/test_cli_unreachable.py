@@ -67,6 +67,14 @@ def test_a_host_that_does_not_exist(command: str) -> None:
     assert re.fullmatch(r"[A-Z][a-z ]+", reason), reason  # the resolver's words
 
 
+@pytest.mark.parametrize("command", ["enqueue", "inspect"])
+def test_a_cluster_none_of_whose_nodes_answers(command: str) -> None:
+    url = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    line = one_line(arqd(ONE_SHOT[command], url))
+    assert line.startswith(f"error: cannot reach Redis at {url}: "), line
+    assert "Connection refused" in line, line
+
+
 def test_the_password_is_hidden() -> None:
     port = free_port()
     line = one_line(arqd(["inspect"], f"redis://:hunter2@127.0.0.1:{port}/0"))
@@ -113,10 +121,11 @@ def services() -> Iterator[list[Service]]:
         service.process.wait()
 
 
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
 def test_a_worker_waits_and_says_so_once_naming_the_url(
-    services: list[Service], tmp_path: Path
+    services: list[Service], tmp_path: Path, scheme: str
 ) -> None:
-    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    url = f"{scheme}://:hunter2@127.0.0.1:{free_port()}" + ("/0" if scheme == "redis" else "")
     worker = Service(["worker", "arqd.demo"], url, tmp_path / "worker.log")
     services.append(worker)
     shown = url.replace("hunter2", "***")

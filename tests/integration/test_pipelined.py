@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from arqd.store.connection import connect
+from arqd.store.connection import connect_server
 from arqd.store.pipelined import PipelinedRedis
 from conftest import RedisServer, until_blocked
 
@@ -44,7 +44,7 @@ async def plain(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 async def piped(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = connect(redis_server.url, client=PipelinedRedis)
+    client = connect_server(redis_server.url, client=PipelinedRedis)
     yield client
     await client.aclose()
 

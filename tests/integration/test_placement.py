@@ -1,7 +1,8 @@
 """Where each queue lives (``Client.placement``): its keys' Redis Cluster hash slot, the
-one Redis Cluster would compute, and the server holding it, also behind Sentinel, where
-that is the master of the moment; shown by ``GET /queues`` and ``arqd inspect``. And what
-arqd runs on (``Client.topology``), which the dashboard's overview shows."""
+one Redis Cluster would compute, and the server holding it: behind Sentinel the master of
+the moment, on a cluster the master of the slot; shown by ``GET /queues`` and ``arqd
+inspect``. And what arqd runs on (``Client.topology``), which the dashboard's overview
+shows."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from arqd.client import Client
 from arqd.core.settings import Settings
 from e2e.live import AUTH, LiveServer, settings_for
 from tools import redis_server_binary
-from topologies import SentinelSetup, free_port
+from topologies import ClusterSetup, SentinelSetup, free_port
 
 pytestmark = pytest.mark.topologies()
 
@@ -61,12 +62,18 @@ async def test_a_queue_is_placed_on_its_slot_and_its_server(
     slot, node = await client.placement("orders-7")
     assert slot == cluster_node.cluster("KEYSLOT", "{orders-7}")
     runs_on = await client.topology()
-    assert runs_on.master == node
-    if topology == "sentinel":
+    if topology == "cluster":  # the master of the queue's slot, one of the masters
+        cluster: ClusterSetup = request.getfixturevalue("cluster_setup")
+        assert node == f"127.0.0.1:{cluster.master_port_of_slot(slot)}"
+        assert runs_on.master.split(", ") == sorted(f"127.0.0.1:{p}" for p in cluster.masters())
+        assert (runs_on.kind, runs_on.replicas) == ("cluster", 1)
+    elif topology == "sentinel":
+        assert runs_on.master == node
         setup: SentinelSetup = request.getfixturevalue("sentinel_setup")
         assert node == f"127.0.0.1:{setup.master_port()}"
         assert (runs_on.kind, runs_on.replicas) == ("sentinel", 1)
     else:
+        assert runs_on.master == node
         assert node == (settings.redis_url or "").removeprefix("redis://").removesuffix("/0")
         assert (runs_on.kind, runs_on.replicas) == ("server", 0)
 

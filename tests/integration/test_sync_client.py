@@ -25,7 +25,7 @@ def sync_client(settings: Settings) -> Iterator[SyncClient]:
 
 
 @pytest.fixture
-def plain(settings: Settings) -> Iterator[redis.Redis]:
+def plain(settings: Settings) -> Iterator[redis.Redis | redis.RedisCluster]:
     client = connect_sync(settings.redis_url or "")
     yield client
     client.close()

@@ -26,6 +26,7 @@ BLOCK = 2.0  # seconds the pop blocks (store.BLOCK_CAP)
 async def wait(store: Store) -> AsyncIterator[WakeWait]:
     """A connection for idle waits, as a worker keeps one."""
     wait = store.leases.wake_wait()
+    assert isinstance(wait, WakeWait)  # one server
     yield wait
     await wait.close()
 

@@ -1,7 +1,9 @@
 """The feeds' merge and resume logic (``Follower``) held to a simple model of capped
 streams: random interleavings of events over several queues (several in one millisecond),
 reads cut at random counts, new queues, trimming, and clients that drop at random points
-and resume with the last event id they received.
+and resume with the last event id they received. Reads are of every stream at one moment
+(one server's MULTI), or of each stream at a moment of its own with writes in between (a
+Redis Cluster, one MULTI per slot, with each slot's time: ``Snapshot.bound``).
 
 The model: every event ever written, per queue, in order. What a client received over all
 its connections, deduplicated, must be every event after its start, per queue, in order,
@@ -66,6 +68,31 @@ class Redis:
         names = sorted(self.streams) if every_queue else None
         return Snapshot(self.counts(list(positions)), events, count, names)
 
+    def spread_snapshot(
+        self,
+        positions: dict[str, str],
+        count: int,
+        every_queue: bool,
+        between: list[tuple[str, bool]],
+    ) -> Snapshot:
+        """Each stream read at a moment of its own, ``between`` written after each read
+        (one each, in order), the names read last; bounded by the oldest moment."""
+        counts: dict[str, StreamCounts] = {}
+        events: dict[str, list[StreamEvent]] = {}
+        moments = []
+        writes = iter(between)
+        for label, position in positions.items():
+            one = self.snapshot({label: position}, count, False)
+            counts.update(one.counts)
+            events.update(one.events)
+            moments.append((self.now - 1, 2**64 - 1))  # later entries: this ms or after
+            if (write := next(writes, None)) is not None:
+                self.now += 0 if write[1] else 1
+                self.write(write[0])
+        names = sorted(self.streams) if every_queue else None
+        bound = min(moments) if len(moments) > 1 else None
+        return Snapshot(counts, events, count, names, bound)
+
 
 @dataclass
 class Client:
@@ -90,10 +117,12 @@ def connect(redis: Redis, client: Client) -> Follower:
     return Follower(resumed(labels, last, client.every_queue, owners, redis.counts(labels)))
 
 
+WRITES_BETWEEN = st.lists(st.tuples(st.sampled_from(QUEUES), st.booleans()), max_size=3)
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("write"), st.sampled_from(QUEUES), st.booleans()),
         st.tuples(st.just("read"), st.integers(1, 6), st.integers(0, 12)),
+        st.tuples(st.just("spread"), st.integers(1, 6), WRITES_BETWEEN),
         st.tuples(st.just("drop"), st.just(0), st.just(0)),
     ),
     max_size=80,
@@ -114,8 +143,14 @@ def run(ops: list[tuple[str, object, object]], every_queue: bool, cap: int) -> t
             follower = connect(redis, client)
         else:
             assert isinstance(x, int)
+            if op == "spread":
+                assert isinstance(y, list)
+                positions = follower.positions()
+                taken = follower.take(redis.spread_snapshot(positions, x, every_queue, y))
+                y = 0
+            else:
+                taken = follower.take(redis.snapshot(follower.positions(), x, every_queue))
             assert isinstance(y, int)
-            taken = follower.take(redis.snapshot(follower.positions(), x, every_queue))
             for received, item in enumerate(taken or []):
                 if received >= y > 0:  # the connection drops part way through
                     follower = connect(redis, client)
@@ -185,3 +220,22 @@ def test_events_trimmed_before_they_were_read_are_reported_as_gaps(
             window = (id_key(gap.after), id_key(gap.resumes_at) if gap.resumes_at else (2**64, 0))
             lost = [i for i in redis.written.get(gap.queue, []) if window[0] < i < window[1]]
             assert gap.missed == len(lost) > 0
+
+
+SPREAD_OPS = st.lists(  # a cluster's feed: every read spread, writes between, drops
+    st.one_of(
+        st.tuples(st.just("write"), st.sampled_from(QUEUES), st.booleans()),
+        st.tuples(st.just("spread"), st.integers(1, 6), WRITES_BETWEEN),
+        st.tuples(st.just("drop"), st.just(0), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=1000, deadline=None, print_blob=True)  # a failure prints how to replay it
+@given(SPREAD_OPS, st.integers(1, 10_000))
+def test_a_feed_over_streams_read_at_different_moments_misses_nothing(
+    ops: list[tuple[str, object, object]], cap: int
+) -> None:
+    redis, client = run(ops, True, cap)
+    check(redis, client)

@@ -55,6 +55,8 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     redis_errors.TryAgainError,
     redis_errors.ClusterDownError,
     redis_errors.MasterDownError,
+    redis_errors.AskError,  # and MOVED: a cluster's slot still on its way after resends
+    redis_errors.SlotNotCoveredError,  # a cluster master lost, its replica not yet promoted
     OSError,
 )
 

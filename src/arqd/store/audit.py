@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from arqd.store.codec import text
+from arqd.store.connection import RedisClient
 from arqd.store.keys import Keys
 
 AUDIT_MAX = 10_000  # entries kept (approximately: the stream is trimmed with ~)
@@ -33,7 +32,7 @@ class AuditEvent:
 class Audit:
     """Appends to and reads the capped audit stream."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, cap: int = AUDIT_MAX) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, cap: int = AUDIT_MAX) -> None:
         self.redis = redis
         self.keys = keys
         self.cap = cap

@@ -9,12 +9,14 @@ thread switches more. The arguments and replies are ``codec``'s, as in the async
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+import redis
 from redis.connection import AbstractConnection
+from redis.exceptions import AskError, ClusterDownError, NoScriptError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from arqd.core.errors import ReplicasBehind
@@ -27,9 +29,12 @@ from arqd.store.keys import Keys
 from arqd.store.packing import pack
 from arqd.store.tasks import QueueNames
 
+CLUSTER_RESENDS = 4  # on a cluster: tries after a redirection or a lost master
+
 
 class BlockingEnqueuer:
-    """``enqueue`` for threads: safe to share, each thread uses a connection of its own."""
+    """``enqueue`` for threads: safe to share, each thread uses a connection of its own
+    (on a cluster, the cluster client's connection to the queue's master)."""
 
     def __init__(self, url: str, settings: Settings) -> None:
         self.settings = settings
@@ -74,10 +79,11 @@ class BlockingEnqueuer:
         keys = [self.keys.queue(queue)]
         s = self.settings
         wait = [("WAIT", s.replica_acks, s.replica_ack_timeout)] if s.replica_acks else []
+        send = self._send if isinstance(self.redis, redis.Redis) else self._send_cluster
         try:
-            answers = self._send([tuple(scripts.evalsha("enqueue", keys, args)), *wait])
+            answers = send([tuple(scripts.evalsha("enqueue", keys, args)), *wait])
         except NoScriptError:
-            answers = self._send([tuple(scripts.eval_source("enqueue", keys, args)), *wait])
+            answers = send([tuple(scripts.eval_source("enqueue", keys, args)), *wait])
         if wait and int(answers[1]) < s.replica_acks:
             raise ReplicasBehind(int(answers[1]), s.replica_acks, s.replica_ack_timeout)
         return answers[0]
@@ -96,6 +102,7 @@ class BlockingEnqueuer:
             self._forget(connection)
             if isinstance(exc, RedisTimeoutError):
                 raise  # the command may have run: not sent again
+            assert isinstance(self.redis, redis.Redis)
             pipe = self.redis.pipeline(transaction=False)
             for command in commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
@@ -105,12 +112,33 @@ class BlockingEnqueuer:
                 raise reply
         return replies
 
+    def _send_cluster(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Commands on one connection to the master of the first one's key (the enqueue
+        script's queue: its KEYS[1]), sent again after a redirection or a lost master."""
+        cluster = self.redis
+        assert isinstance(cluster, redis.RedisCluster)
+        key = commands[0][3]
+        for attempt in range(CLUSTER_RESENDS):
+            node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            pipe = cluster.get_redis_connection(node).pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            try:
+                return pipe.execute()
+            except (AskError, TryAgainError, ClusterDownError, RedisConnectionError):
+                if attempt == CLUSTER_RESENDS - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+                cluster.nodes_manager.initialize()
+        raise AssertionError("unreachable")
+
     def _connection(self) -> AbstractConnection:
         """This thread's connection, made and connected as the pool would (behind Sentinel,
         ``connect`` asks the sentinels for the master; sending on a connection never
         connected would go to the default address instead)."""
         connection: AbstractConnection | None = getattr(self._local, "connection", None)
         if connection is None:
+            assert isinstance(self.redis, redis.Redis)
             connection = cast(AbstractConnection, self.redis.connection_pool.make_connection())
             connection.connect()  # type: ignore[no-untyped-call]
             self._local.connection = connection

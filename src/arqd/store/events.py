@@ -6,22 +6,29 @@ it saw. A feed reads in snapshots (``Events.snapshot``): one MULTI that reads ev
 after its position together with each stream's counters (how many entries were ever
 added, how many are kept), and the set of queue names, so what it sees is one moment of
 every stream (``feeds`` merges them and tells what trimming took).
+
+On a Redis Cluster a MULTI cannot span slots: each slot's streams are read in a MULTI of
+their own, with the master's ``TIME``, and the set of names after them. A later entry of a
+stream gets an id no older than the time its slot was read at, so the snapshot is one
+moment of every stream up to its ``bound``, the oldest of those times less a millisecond
+(entries past it wait for the next snapshot).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from redis.typing import KeyT, StreamIdT
 
 from arqd.store.codec import text
 from arqd.store.keys import Keys
 from arqd.store.leases import BLOCK_CAP
+from arqd.store.nodes import Node, Nodes, slot_of
 
 START = "0-0"
 
@@ -94,12 +101,14 @@ class StreamCounts:
 class Snapshot:
     """Streams at one moment: each stream's counters (absent: no stream yet) and its
     entries after the position asked, oldest first, at most ``count`` each; and the set
-    of queue names when asked for."""
+    of queue names when asked for. ``bound``: entries past it may not all have been seen
+    yet (streams read at different moments, on a cluster); None when read at one moment."""
 
     counts: dict[str, StreamCounts]
     events: dict[str, list[StreamEvent]]
     count: int
     names: list[str] | None = None
+    bound: tuple[int, int] | None = None
 
 
 def just_before(event_id: str) -> str:
@@ -121,9 +130,11 @@ SYSTEM_SOURCES = ("breaker", "rate_limit")
 class Events:
     """The queues' event streams, and the system streams, read from positions."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
-        self.redis = redis
+    def __init__(self, nodes: Nodes, keys: Keys) -> None:
+        self.nodes = nodes
+        self.redis = nodes.redis
         self.keys = keys
+        self.spread = nodes.single is None  # a cluster: streams in several slots
 
     def _system_key(self, source: str) -> str:
         return self.keys.breaker_events() if source == "breaker" else self.keys.rate_limit_events()
@@ -138,7 +149,7 @@ class Events:
 
     async def counts(self, labels: Sequence[str], system: bool = False) -> dict[str, StreamCounts]:
         """Each stream's counters (see ``StreamCounts``); a stream not yet made is absent."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=not self.spread)
         for key in self._keys(labels, system).values():
             pipe.xinfo_stream(key)
         return _counts(labels, await pipe.execute(raise_on_error=False))
@@ -157,31 +168,89 @@ class Events:
         self, positions: Mapping[str, str], count: int, system: bool = False, names: bool = False
     ) -> Snapshot:
         """Every stream after its position, its counters and (``names``) the queue names,
-        all at one moment: a MULTI of SMEMBERS, XINFO STREAM each and one XREAD."""
+        all at one moment: a MULTI of SMEMBERS, XINFO STREAM each and one XREAD (on a
+        cluster, one MULTI per slot: see the module's docstring)."""
         keys = self._keys(positions, system)
+        if self.spread:
+            return await self._spread_snapshot(positions, keys, count, names)
         pipe = self.redis.pipeline(transaction=True)
         if names:
             pipe.smembers(self.keys.queues())
-        for key in keys.values():
-            pipe.xinfo_stream(key)
-        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
-        if after:
-            pipe.xread(after, count=count)
+        _read(pipe, positions, keys, count)
         replies = await pipe.execute(raise_on_error=False)
         listed = sorted(text(n) for n in _raised(replies.pop(0))) if names else None
-        read = _raised(replies.pop()) if after else None
-        labels = {key: label for label, key in keys.items()}
+        counts, events = _decoded(positions, keys, replies)
+        return Snapshot(counts, events, count, listed)
+
+    async def _spread_snapshot(
+        self, positions: Mapping[str, str], keys: dict[str, str], count: int, names: bool
+    ) -> Snapshot:
+        groups = _by_slot(keys)
+
+        def read(labels: list[str]) -> Callable[[Node], Awaitable[list[Any]]]:
+            async def on(node: Node) -> list[Any]:
+                pipe = node.redis.pipeline(transaction=True)
+                _read(pipe, {label: positions[label] for label in labels}, keys, count)
+                pipe.time()
+                return list(await pipe.execute(raise_on_error=False))
+
+            return on
+
+        replies = await asyncio.gather(
+            *(self.nodes.routed(keys[labels[0]], read(labels)) for labels in groups)
+        )
+        listed = await self.names() if names else None  # after the streams (module doc)
+        counts: dict[str, StreamCounts] = {}
         events: dict[str, list[StreamEvent]] = {}
-        for key, entries in read or []:
-            label = labels[text(key)]
-            events[label] = [StreamEvent(label, text(eid), dict(f)) for eid, f in entries]
-        return Snapshot(_counts(list(positions), replies), events, count, listed)
+        moments = []
+        for labels, reply in zip(groups, replies, strict=True):
+            seconds, micros = _raised(reply.pop())
+            moments.append((int(seconds) * 1000 + int(micros) // 1000 - 1, 2**64 - 1))
+            group_positions = {label: positions[label] for label in labels}
+            group_counts, group_events = _decoded(group_positions, keys, reply)
+            counts.update(group_counts)
+            events.update(group_events)
+        bound = min(moments) if len(groups) > 1 else None
+        return Snapshot(counts, events, count, listed, bound)
 
     async def wait(self, positions: Mapping[str, str], block_ms: int, system: bool = False) -> None:
         """Return once a stream has an entry after its position, or after ``block_ms``."""
         keys = self._keys(positions, system)
-        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
-        await self.redis.xread(after, block=min(block_ms, int(BLOCK_CAP * 1000)), count=1)
+        block = min(block_ms, int(BLOCK_CAP * 1000))
+        await self._first_read(positions, keys, block, 1)
+
+    async def _first_read(
+        self, positions: Mapping[str, str], keys: dict[str, str], block: int, count: int
+    ) -> list[Any]:
+        """``XREAD BLOCK`` of the streams after their positions: the reply. On a cluster
+        the slots are read at once; when none has anything, a blocking read waits on each
+        slot, and all are read again once one answers (the others are dropped with their
+        connections)."""
+        if not self.spread:
+            after: dict[KeyT, StreamIdT] = {keys[label]: p for label, p in positions.items()}
+            return list(await self.redis.xread(after, block=block, count=count) or [])
+        groups = _by_slot(keys)
+
+        async def read(labels: list[str], wait: int | None) -> list[Any]:
+            node = await self.nodes.of(keys[labels[0]])
+            after: dict[KeyT, StreamIdT] = {keys[label]: positions[label] for label in labels}
+            return list(await node.redis.xread(after, block=wait, count=count) or [])
+
+        async def read_all() -> list[Any]:
+            replies = await asyncio.gather(*(read(labels, None) for labels in groups))
+            return [entry for reply in replies for entry in reply]
+
+        if (found := await read_all()) or not block:
+            return found
+        running = [asyncio.ensure_future(read(labels, block)) for labels in groups]
+        try:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in running:
+                task.cancel()
+        if not any(task.result() for task in done):
+            return []  # the wait ran out
+        return await read_all()
 
     async def newest(self, queues: Sequence[str]) -> dict[str, str]:
         """The id of each queue's newest event (``0-0`` for an empty stream)."""
@@ -194,17 +263,45 @@ class Events:
         """Events after each queue's position, waiting up to ``block_ms`` for the first
         one; at most ``count`` per queue, in id order across queues."""
         keys = self._keys(positions, False)
-        after: dict[KeyT, StreamIdT] = {keys[label]: pos for label, pos in positions.items()}
         block_ms = min(block_ms, int(BLOCK_CAP * 1000))
-        reply: Any = await self.redis.xread(after, block=block_ms, count=count)
+        reply = await self._first_read(positions, keys, block_ms, count)
         labels = {key: label for label, key in keys.items()}
         events = [
             StreamEvent(labels[text(key)], text(eid), dict(fields))
-            for key, entries in reply or []
+            for key, entries in reply
             for eid, fields in entries
         ]
         events.sort(key=lambda event: event.sort_key)
         return events
+
+
+def _by_slot(keys: Mapping[str, str]) -> list[list[str]]:
+    """The labels, grouped by their stream key's slot."""
+    groups: dict[int, list[str]] = {}
+    for label, key in keys.items():
+        groups.setdefault(slot_of(key), []).append(label)
+    return list(groups.values())
+
+
+def _read(pipe: Any, positions: Mapping[str, str], keys: Mapping[str, str], count: int) -> None:
+    """Queue XINFO STREAM of each stream and one XREAD of them all on ``pipe``."""
+    for label in positions:
+        pipe.xinfo_stream(keys[label])
+    if positions:
+        pipe.xread({keys[label]: pos for label, pos in positions.items()}, count=count)
+
+
+def _decoded(
+    positions: Mapping[str, str], keys: Mapping[str, str], replies: list[Any]
+) -> tuple[dict[str, StreamCounts], dict[str, list[StreamEvent]]]:
+    """``_read``'s replies: each stream's counters and the entries read."""
+    read = _raised(replies.pop()) if positions else None
+    labels = {keys[label]: label for label in positions}
+    events: dict[str, list[StreamEvent]] = {}
+    for key, entries in read or []:
+        label = labels[text(key)]
+        events[label] = [StreamEvent(label, text(eid), dict(f)) for eid, f in entries]
+    return _counts(list(positions), replies), events
 
 
 def _raised(reply: Any) -> Any:

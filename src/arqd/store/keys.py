@@ -3,6 +3,13 @@
 All keys of one queue share the hash tag ``{queue}``, so each Lua script touches a single
 Cluster slot. Scripts receive the queue prefix as KEYS[1] and append the suffixes listed in
 ``lua/common.lua``; the builders below produce the same names for Python-side reads.
+
+The keys of no queue are placed so that no command spans two slots on a Redis Cluster:
+the worker registry shares the tag ``{workers}`` (one transaction writes a record and its
+score), named breakers ``{breakers}`` (one script changes a breaker, the set of names and
+their events), and each rate-limit scope ``{rl:SCOPE}`` (one script takes tokens of
+several keys). The set of queue names and the audit and rate-limit event streams are
+single keys, each written by single-key commands: each lands on a slot of its own.
 """
 
 from __future__ import annotations
@@ -58,12 +65,13 @@ class Keys:
         return f"{self.prefix}:queues"
 
     def workers(self) -> str:
-        """Sorted set of live worker ids, scored by last heartbeat (ms)."""
-        return f"{self.prefix}:workers"
+        """Sorted set of live worker ids, scored by last heartbeat (ms). The registry's keys
+        share one hash tag: a worker's record and its score change in one transaction."""
+        return f"{self.prefix}:{{workers}}"
 
     def worker(self, worker_id: str) -> str:
         """One worker's description (JSON), expiring unless renewed."""
-        return f"{self.prefix}:worker:{worker_id}"
+        return f"{self.prefix}:{{workers}}:{worker_id}"
 
     def breaker(self, name: str) -> str:
         """A named circuit breaker's hash; all named breakers share one hash tag."""

@@ -13,8 +13,9 @@ from arqd.core.settings import Settings
 from arqd.store import codec, scripts
 from arqd.store.codec import Fetched, Renewal
 from arqd.store.keys import Keys
+from arqd.store.nodes import slot_of
 from arqd.store.scripts import Scripts
-from arqd.store.wakeup import WakeWait
+from arqd.store.wakeup import IdleWait, SlotWait, SpreadWait, WakeWait
 
 BLOCK_CAP = 2.0  # seconds; blocking reads stay well under the socket timeout
 
@@ -62,14 +63,18 @@ class Leases:
             *limit_args,
         ]
 
-    def wake_wait(self) -> WakeWait:
+    def wake_wait(self) -> IdleWait:
         """A connection of its own for one worker's idle waits (``wait_and_dequeue``),
-        from the store's pool; the worker closes it when it stops."""
-        return WakeWait(self.scripts.redis)
+        from the store's pool (on a cluster, one per slot waited on); the worker closes
+        it when it stops."""
+        single = self.scripts.nodes.single
+        if single is None:
+            return SpreadWait(self.scripts.nodes)
+        return WakeWait(single.redis)
 
     async def wait_and_dequeue(
         self,
-        wait: WakeWait,
+        wait: IdleWait,
         queues: Sequence[str],
         timeout: float,
         counts: Sequence[int],
@@ -79,15 +84,18 @@ class Leases:
         """Block until a wake token arrives on one of the queues or ``timeout`` seconds
         pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip,
         on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early."""
-        wake = [self.keys.wake(q) for q in queues]
-        pop: list[str | float] = ["BLPOP", *wake, max(0.01, min(timeout, BLOCK_CAP))]
+        seconds = max(0.01, min(timeout, BLOCK_CAP))
         calls = [
             scripts.evalsha(
                 "dequeue", [self.keys.queue(q)], self._dequeue_args(n, worker_id, limits)
             )
             for q, n in zip(queues, counts, strict=True)
         ]
-        replies = await wait.wait(pop, calls)
+        if isinstance(wait, WakeWait):
+            pop: list[str | float] = ["BLPOP", *(self.keys.wake(q) for q in queues), seconds]
+            replies = await wait.wait(pop, calls)
+        else:
+            replies = await self._spread_wait(wait, queues, seconds, calls)
         out = []
         for queue, count, reply in zip(queues, counts, replies, strict=True):
             if isinstance(reply, NoScriptError):
@@ -97,6 +105,28 @@ class Leases:
             else:
                 out.append(codec.decode_fetched(queue, reply))
         return out
+
+    async def _spread_wait(
+        self, wait: SpreadWait, queues: Sequence[str], seconds: float, calls: list[list[Any]]
+    ) -> list[Any]:
+        """``wait_and_dequeue``'s wait on a cluster: a pop per slot, over its queues; the
+        replies of ``calls`` in the order of ``queues``."""
+        by_slot: dict[int, list[int]] = {}
+        for i, queue in enumerate(queues):
+            by_slot.setdefault(slot_of(self.keys.queue(queue)), []).append(i)
+        parts = [
+            SlotWait(
+                slot,
+                ["BLPOP", *(self.keys.wake(queues[i]) for i in at), seconds],
+                [calls[i] for i in at],
+            )
+            for slot, at in by_slot.items()
+        ]
+        replies: list[Any] = [None] * len(queues)
+        for at, answered in zip(by_slot.values(), await wait.wait(parts), strict=True):
+            for i, reply in zip(at, answered, strict=True):
+                replies[i] = reply
+        return replies
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-import redis.asyncio as aioredis
-
 from arqd.core.settings import Settings
 from arqd.store import codec
 from arqd.store.codec import BreakerAnswer, Token, text
+from arqd.store.connection import RedisClient
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
 from arqd.store.workers import WorkerInfo
@@ -26,7 +25,7 @@ class Limits:
 
     def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
         self.scripts = scripts
-        self.redis: aioredis.Redis = scripts.redis
+        self.redis: RedisClient = scripts.redis
         self.keys = keys
         self.settings = settings
 
@@ -94,9 +93,8 @@ class Limits:
         connection: a flood of refusals must cost less than the requests it turns away)."""
         cap = self.settings.events_max
         flat = [item for pair in fields.items() for item in pair]
-        await self.scripts.send(
-            "XADD", self.keys.rate_limit_events(), "MAXLEN", "~", cap, "*", *flat
-        )
+        key = self.keys.rate_limit_events()
+        await self.scripts.send(key, "XADD", key, "MAXLEN", "~", cap, "*", *flat)
 
 
 def served_breakers(workers: Iterable[WorkerInfo]) -> dict[str, set[str]]:

@@ -18,12 +18,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from arqd.core.errors import ReplicasBehind
 from arqd.store.multiplex import Multiplexer
+from arqd.store.nodes import Node, Nodes
 
 NAMES = (
     "enqueue",
@@ -119,28 +119,38 @@ def eval_source(name: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any
 
 
 class Scripts:
-    """Runs the scripts (and other commands that answer at once) on one Redis.
+    """Runs the scripts (and other commands that answer at once) on the node that holds
+    their first key (``nodes``).
 
-    Commands go over one connection shared by every coroutine (see ``multiplex``). If it
-    broke, redis-py's own path reconnects and resends as the pool's retry policy says.
+    Commands go over one connection per node, shared by every coroutine (see
+    ``multiplex``). If it broke, redis-py's own path reconnects and resends as the pool's
+    retry policy says; on a cluster a call is also sent again after a redirection.
     Nothing is lost if the first copy had run: every script is safe to send twice
     (``enqueue`` finds its task, an answer sent twice is refused by its fencing token, and
     tasks a lost dequeue leased are reclaimed when their lease lapses)."""
 
-    def __init__(
-        self, redis: aioredis.Redis, replica_acks: int = 0, ack_timeout_ms: int = 0
-    ) -> None:
-        self.redis = redis
-        self.multiplexer = Multiplexer(redis)
+    def __init__(self, nodes: Nodes, replica_acks: int = 0, ack_timeout_ms: int = 0) -> None:
+        self.nodes = nodes
+        self.redis = nodes.redis
         self.replica_acks = replica_acks
         self.ack_timeout_ms = ack_timeout_ms
 
+    @property
+    def multiplexer(self) -> Multiplexer:
+        """The shared connection of the one server (not on a cluster: see ``nodes``)."""
+        if self.nodes.single is None:
+            raise TypeError("a cluster has a multiplexer per master: see Scripts.nodes")
+        return self.nodes.single.multiplexer
+
     async def run(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         """Run script ``name`` on ``keys``; a Redis error reply is raised."""
+        node = self.nodes.single
         try:
-            return await self.send(*evalsha(name, keys, args))
+            if node is not None:
+                return await node.call(*evalsha(name, keys, args))
+            return await self.nodes.call(keys[0], *evalsha(name, keys, args))
         except NoScriptError:
-            return await self.send(*eval_source(name, keys, args))
+            return await self.nodes.call(keys[0], *eval_source(name, keys, args))
 
     async def run_acked(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         """``run``, then, with replica acks asked for (``ARQD_REPLICA_ACKS``), ``WAIT`` on
@@ -149,22 +159,24 @@ class Scripts:
         if not self.replica_acks:
             return await self.run(name, keys, *args)
         try:
-            return await self._acked(evalsha(name, keys, args))
+            command = evalsha(name, keys, args)
+            return await self.nodes.routed(keys[0], lambda node: self._acked(node, command))
         except NoScriptError:
-            return await self._acked(eval_source(name, keys, args))
+            command = eval_source(name, keys, args)
+            return await self.nodes.routed(keys[0], lambda node: self._acked(node, command))
 
-    async def _acked(self, command: list[Any]) -> Any:
+    async def _acked(self, node: Node, command: list[Any]) -> Any:
         wait = ("WAIT", self.replica_acks, self.ack_timeout_ms)
-        mux = self.multiplexer
+        mux = node.multiplexer
         # Written together: WAIT covers what the connection wrote before it.
         answers: Any = await asyncio.gather(
             mux.call(*command), mux.call(*wait), return_exceptions=True
         )
         if any(isinstance(answer, RedisConnectionError) for answer in answers):
-            pipe = self.redis.pipeline(transaction=False)  # one pooled connection for both
+            pipe = node.redis.pipeline(transaction=False)  # one pooled connection for both
             pipe.execute_command(*command)
             pipe.execute_command(*wait)
-            answers = await pipe.execute()
+            answers = await pipe.execute(raise_on_error=False)
         for answer in answers:
             if isinstance(answer, BaseException):
                 raise answer
@@ -173,12 +185,9 @@ class Scripts:
             raise ReplicasBehind(int(acked), self.replica_acks, self.ack_timeout_ms)
         return reply
 
-    async def send(self, *args: Any) -> Any:
-        """One command on the shared connection, or redis-py's path if that broke."""
-        try:
-            return await self.multiplexer.call(*args)
-        except RedisConnectionError:
-            return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+    async def send(self, key: str, *args: Any) -> Any:
+        """One command on the shared connection of ``key``'s node."""
+        return await self.nodes.call(key, *args)
 
     async def close(self) -> None:
-        await self.multiplexer.close()
+        await self.nodes.close()

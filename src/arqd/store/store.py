@@ -12,16 +12,19 @@ coroutine (multiplex.py); every key is named in keys.py.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
+from redis.asyncio import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from arqd.core.settings import Settings
+from arqd.store.connection import RedisClient
 from arqd.store.events import Events
 from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
+from arqd.store.nodes import Node, Nodes
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
 from arqd.store.workers import Workers
@@ -29,8 +32,9 @@ from arqd.store.workers import Workers
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """What arqd runs on: ``kind`` ("server" or "sentinel"), the server that takes the
-    writes (``host:port``), its replicas in sync, and the replica acks each enqueue asks."""
+    """What arqd runs on: ``kind`` ("server", "sentinel" or "cluster"), the servers that
+    take the writes (``host:port``; a cluster's masters, comma-separated), the replicas in
+    sync (of a cluster's master with the fewest), and the replica acks each enqueue asks."""
 
     kind: str
     master: str
@@ -41,15 +45,16 @@ class Topology:
 class Store:
     """Owns its Redis client: ``close()`` closes it."""
 
-    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+    def __init__(self, redis: RedisClient, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
         self.keys = keys = Keys(settings.key_prefix)
-        self.scripts = Scripts(redis, settings.replica_acks, settings.replica_ack_timeout)
+        self.nodes = nodes = Nodes(redis)
+        self.scripts = Scripts(nodes, settings.replica_acks, settings.replica_ack_timeout)
         self.tasks = Tasks(self.scripts, keys, settings)
         self.leases = Leases(self.scripts, keys, settings)
-        self.events = Events(redis, keys)
-        self.workers = Workers(redis, keys, settings.lease_timeout)
+        self.events = Events(nodes, keys)
+        self.workers = Workers(nodes, keys, settings.lease_timeout)
         self.limits = Limits(self.scripts, keys, settings)
 
     async def ping(self) -> None:
@@ -57,25 +62,25 @@ class Store:
         await self.redis.ping()
 
     async def topology(self) -> Topology:
-        """The topology now, with the master's count of replicas in sync."""
-        info = await self.redis.info("replication")
-        online = sum(
-            1
-            for name, value in info.items()
-            if name.startswith("slave")
-            and isinstance(value, dict)
-            and value.get("state") == "online"
-        )
+        """The topology now, with the count of replicas in sync."""
+        masters = await self.nodes.masters()
+        online = await asyncio.gather(*(_replicas_online(node) for node in masters))
+        acks = self.settings.replica_acks
+        if self.nodes.cluster is not None:
+            addresses = ", ".join(sorted(node.address for node in masters))
+            return Topology("cluster", addresses, min(online), acks)
+        assert not isinstance(self.redis, RedisCluster)
         sentinel = isinstance(self.redis.connection_pool, SentinelConnectionPool)
         master = await self.node(self.settings.queue)
-        return Topology(
-            "sentinel" if sentinel else "server", master, online, self.settings.replica_acks
-        )
+        return Topology("sentinel" if sentinel else "server", master, online[0], acks)
 
     async def node(self, queue: str) -> str:
         """``host:port`` (or socket path) of the server that holds ``queue``'s keys: the
-        one server, or behind Sentinel the master this client writes to (asking the
-        sentinels only before it has connected)."""
+        one server, behind Sentinel the master this client writes to (asking the
+        sentinels only before it has connected), or the cluster's master of its slot."""
+        if self.nodes.cluster is not None:
+            return (await self.nodes.of(self.keys.queue(queue))).address
+        assert not isinstance(self.redis, RedisCluster)
         pool = self.redis.connection_pool
         if isinstance(pool, SentinelConnectionPool):
             host, port = pool.master_address or await pool.get_master_address()  # type: ignore[no-untyped-call]
@@ -86,6 +91,15 @@ class Store:
         return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
 
     async def close(self) -> None:
-        """Close the shared connection and the client's pool."""
+        """Close the shared connections and the client's pool."""
         await self.scripts.close()
         await self.redis.aclose()
+
+
+async def _replicas_online(node: Node) -> int:
+    info = await node.redis.info("replication")
+    return sum(
+        1
+        for name, value in info.items()
+        if name.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )

@@ -7,12 +7,11 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task
 from arqd.store import codec
 from arqd.store.codec import ArgList, Cancelled, Enqueued, QueueStats, Retried
+from arqd.store.connection import RedisClient
 from arqd.store.grouping import EnqueueGroups
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
@@ -42,7 +41,7 @@ class Tasks:
 
     def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
         self.scripts = scripts
-        self.redis: aioredis.Redis = scripts.redis
+        self.redis: RedisClient = scripts.redis
         self.keys = keys
         self.settings = settings
         self._singles = EnqueueGroups(self._enqueue_call)

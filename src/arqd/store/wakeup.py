@@ -6,18 +6,24 @@ woke the worker are leased in the same round trip, without a second one after th
 wake-up. The wait is never cut short by dropping the connection, which would drop any
 lease already taken with it: ``interrupt`` unblocks the pop from another connection
 (``CLIENT UNBLOCK``), the dequeue calls still run, and their leases come back as usual.
+
+On a Redis Cluster a pop over keys of several slots is refused, so a worker whose queues
+live in several slots waits on each slot at once (``SpreadWait``), each pop with its own
+queues' dequeue calls behind it on a connection to the slot's master.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
+from arqd.store.nodes import Nodes
 from arqd.store.packing import pack
 
 Command = Sequence[str | bytes | int | float]
@@ -34,12 +40,14 @@ class WakeWait:
         self._blocked = False  # the pop was sent and has not answered yet
         self._interrupted = False  # interrupt() came for the wait in progress
 
-    async def wait(self, pop: Command, then: Sequence[Command]) -> list[Any]:
+    async def wait(self, pop: Command, then: Sequence[Command], fresh: bool = True) -> list[Any]:
         """Send the blocking ``pop`` and ``then`` together; the replies of ``then``, in
         order, a Redis error reply as its exception (not raised). Cancelled, the wait
         drops its connection, and with it the replies of ``then``: tasks they leased are
-        reclaimed when their leases lapse. ``interrupt`` loses nothing."""
-        self._interrupted = False
+        reclaimed when their leases lapse. ``interrupt`` loses nothing, even one that
+        came before this wait began when ``fresh`` is False."""
+        if fresh:
+            self._interrupted = False
         connection = await self._connect()
         if self._interrupted:  # before anything was sent: no need to block at all
             pop = ("PING",)
@@ -60,6 +68,10 @@ class WakeWait:
             self._blocked = False
             await self.close()  # replies may be left unread: this connection is done
             raise
+
+    def reset(self) -> None:
+        """Forget an interrupt that came before the next wait (see ``wait``'s ``fresh``)."""
+        self._interrupted = False
 
     async def interrupt(self) -> None:
         """End the wait in progress early: ``wait`` returns as if the pop timed out."""
@@ -88,3 +100,69 @@ class WakeWait:
                 raise
             self._connection = connection
         return self._connection
+
+
+@dataclass(frozen=True, slots=True)
+class SlotWait:
+    """One slot's part of a spread wait: its blocking pop and the calls behind it."""
+
+    slot: int
+    pop: Command
+    then: Sequence[Command]
+
+
+class SpreadWait:
+    """Idle waits over several cluster slots: a ``WakeWait`` per slot, on its master, all
+    sent at once. The first to answer ends the others (``CLIENT UNBLOCK``), and the calls
+    behind every pop are read, so no lease taken is lost."""
+
+    def __init__(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        self._waits: dict[int, WakeWait] = {}
+        self._interrupted = False
+
+    async def wait(self, parts: Sequence[SlotWait]) -> list[list[Any]]:
+        """Each part's replies of ``then``, in order (see ``WakeWait.wait``)."""
+        self._interrupted = False
+        waits = [await self._for(part.slot) for part in parts]
+        for wait in waits:
+            wait.reset()
+        if self._interrupted:  # while the slots' masters were looked up
+            await self.interrupt()
+        running = [
+            asyncio.ensure_future(wait.wait(part.pop, part.then, fresh=False))
+            for part, wait in zip(parts, waits, strict=True)
+        ]
+        try:
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.gather(
+                *(w.interrupt() for w, t in zip(waits, running, strict=True) if not t.done())
+            )
+            return list(await asyncio.gather(*running))
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _for(self, slot: int) -> WakeWait:
+        """The slot's wait, on its master now (a new one when the slot moved)."""
+        node = await self.nodes.of_slot(slot)
+        wait = self._waits.get(slot)
+        if wait is not None and wait.redis is not node.redis:
+            await wait.close()
+            wait = None
+        if wait is None:
+            wait = self._waits[slot] = WakeWait(node.redis)
+        return wait
+
+    async def interrupt(self) -> None:
+        """End the wait in progress early (each slot's, see ``WakeWait.interrupt``)."""
+        self._interrupted = True
+        await asyncio.gather(*(wait.interrupt() for wait in self._waits.values()))
+
+    async def close(self) -> None:
+        waits, self._waits = list(self._waits.values()), {}
+        for wait in waits:
+            await wait.close()
+
+
+IdleWait = WakeWait | SpreadWait  # what a worker keeps for its idle waits

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from arqd.store.codec import text
 from arqd.store.keys import Keys
+from arqd.store.nodes import Nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +28,16 @@ class WorkerInfo:
 class Workers:
     """A worker drops out after three missed heartbeats (three lease periods)."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, lease_timeout_ms: int) -> None:
-        self.redis = redis
+    def __init__(self, nodes: Nodes, keys: Keys, lease_timeout_ms: int) -> None:
+        self.nodes = nodes
+        self.redis = nodes.redis
         self.keys = keys
         self.ttl_ms = 3 * lease_timeout_ms
 
     async def register(self, worker_id: str, details: dict[str, Any]) -> None:
         """Record that a worker is alive now."""
         now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = await self._transaction()
         record = orjson.dumps({**details, "last_seen": now})
         pipe.set(self.keys.worker(worker_id), record, px=self.ttl_ms)
         pipe.zadd(self.keys.workers(), {worker_id: now * 1000})
@@ -43,10 +45,15 @@ class Workers:
         await pipe.execute()
 
     async def remove(self, worker_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = await self._transaction()
         pipe.delete(self.keys.worker(worker_id))
         pipe.zrem(self.keys.workers(), worker_id)
         await pipe.execute()
+
+    async def _transaction(self) -> Pipeline:
+        """A MULTI on the registry's node (its keys share one slot)."""
+        node = await self.nodes.of(self.keys.workers())
+        return node.redis.pipeline(transaction=True)
 
     async def live(self) -> list[WorkerInfo]:
         """Each worker seen recently."""

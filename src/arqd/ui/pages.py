@@ -28,9 +28,13 @@ async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
     stats, workers, breakers, topology = await asyncio.gather(
         client.stats(), client.workers(), client.breakers(), client.topology()
     )
+    masters = {}
+    if topology.kind == "cluster":  # each queue's master (from the slot table: no I/O)
+        masters = {s.queue: (await client.placement(s.queue))[1] for s in stats}
     context = {
         "stats": sorted(stats, key=lambda s: s.queue),
         "slots": {s.queue: client.slot(s.queue) for s in stats},
+        "masters": masters,
         "topology": topology,
         "workers": workers,
         "open_breakers": [b for b in breakers if b.state is not State.CLOSED],

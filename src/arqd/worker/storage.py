@@ -18,7 +18,7 @@ from arqd.store.codec import Fetched, Renewal
 from arqd.store.connection import connect
 from arqd.store.leases import Limit
 from arqd.store.store import Store
-from arqd.store.wakeup import WakeWait
+from arqd.store.wakeup import IdleWait
 
 
 def open_store(url: str, settings: Settings) -> Store:
@@ -41,11 +41,11 @@ class WorkerStore:
     async def dequeue(self, queue: str, count: int) -> Fetched:
         return await self.store.leases.dequeue(queue, count, self.worker_id, self.limits)
 
-    def wake_wait(self) -> WakeWait:
+    def wake_wait(self) -> IdleWait:
         return self.store.leases.wake_wait()
 
     async def wait_and_dequeue(
-        self, wait: WakeWait, queues: Sequence[str], block: float, counts: Sequence[int]
+        self, wait: IdleWait, queues: Sequence[str], block: float, counts: Sequence[int]
     ) -> list[Fetched]:
         return await self.store.leases.wait_and_dequeue(
             wait, queues, block, counts, self.worker_id, self.limits
