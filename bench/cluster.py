@@ -132,7 +132,8 @@ def main() -> None:
         "# arqd on a 3-master Redis Cluster against one server",
         "",
         f"Queues {', '.join(queues)}, one on each master; median of {args.rounds} rounds,"
-        " the two alternating; both on this 2-core machine (`python -m bench.cluster`).",
+        " the two alternating (change: the median of each round's ratio); both on this"
+        " 2-core machine (`python -m bench.cluster`).",
         "",
         "| workload | one server: tasks/s | cluster: tasks/s | change | client CPU µs/task |",
         "|---|---|---|---|---|",
@@ -141,7 +142,9 @@ def main() -> None:
         one, many = results[(name, "one server")], results[(name, "3-master cluster")]
         rate_one, rate_many = (statistics.median(r for r, _ in x) for x in (one, many))
         cpu_one, cpu_many = (statistics.median(c for _, c in x) for x in (one, many))
-        change = (rate_many - rate_one) / rate_one * 100
+        # Each round's two runs are neighbours in time: the change is the median of the
+        # rounds' own ratios, which a slow minute of a shared machine moves less.
+        change = statistics.median((m[0] / o[0] - 1) * 100 for o, m in zip(one, many, strict=True))
         lines.append(
             f"| {name} | {rate_one:,.0f} | {rate_many:,.0f} | {change:+.1f}% | "
             f"{cpu_one:.1f} → {cpu_many:.1f} |"

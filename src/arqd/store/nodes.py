@@ -88,6 +88,7 @@ class Nodes:
         else:
             self.single = Node(redis, "", owned=False)
         self._by_name: dict[str, Node] = {}
+        self._by_slot: dict[int, Node] = {}  # the slots looked up since the last refresh
 
     async def of(self, key: str) -> Node:
         """The node that holds ``key``."""
@@ -107,6 +108,7 @@ class Nodes:
         if node is None:
             node = Node(node_client(cluster, primary), primary.name, owned=True)
             self._by_name[primary.name] = node
+        self._by_slot[slot] = node
         return node
 
     async def masters(self) -> list[Node]:
@@ -127,6 +129,12 @@ class Nodes:
         """One command on the shared connection of ``key``'s node."""
         if self.single is not None:
             return await self.single.call(*args)
+        node = self._by_slot.get(slot_of(key))
+        if node is not None:  # the hot path: no lookup but a dict's
+            try:
+                return await node.call(*args)
+            except (*MOVING, *LOST):
+                await self.refresh()
         return await self.routed(key, lambda node: node.call(*args))
 
     async def routed(self, key: str, action: Callable[[Node], Awaitable[T]]) -> T:
@@ -150,6 +158,7 @@ class Nodes:
         cluster = self.cluster
         if cluster is None:
             return
+        self._by_slot.clear()
         try:
             await cluster.nodes_manager.initialize()
         except (*MOVING, *LOST):
@@ -165,5 +174,6 @@ class Nodes:
         if self.single is not None:
             await self.single.close()
         nodes, self._by_name = list(self._by_name.values()), {}
+        self._by_slot.clear()
         for node in nodes:
             await node.close()
