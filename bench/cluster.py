@@ -8,8 +8,10 @@ cannot show scale-out here; the question is what the routing costs (a slot looku
 call, a shared connection per master, an idle wait per slot). Each round runs every
 workload on both, alternating which goes first: single enqueues one after another, 50
 concurrent callers, batches of 1,000 spread over the three queues, and processing (one
-worker over the three queues, 200 at a time, 20,000 no-op tasks already queued). Reports
-tasks per second (median of the rounds) and the client's CPU per task.
+worker over the three queues, 200 at a time, 20,000 no-op tasks already queued); and the
+enqueue-to-start latency of tasks sent one at a time to an idle worker over the three
+queues (on a cluster it waits on every master at once). Reports tasks per second (median
+of the rounds), the client's CPU per task, and latency percentiles.
 """
 
 from __future__ import annotations
@@ -76,6 +78,36 @@ async def processing(client: Client, queues: list[str]) -> int:
     return PROCESSED
 
 
+LATENCY_TASKS = 1000
+LATENCY_RATE = 250.0  # tasks a second, one at a time, over the queues in turn
+
+
+async def latency(client: Client, queues: list[str]) -> list[float]:
+    """Enqueue-to-start times (ms) of tasks enqueued one at a time at ``LATENCY_RATE``
+    to an idle worker over the queues (on a cluster, waiting on every master at once)."""
+    started: list[float] = []
+    done = asyncio.Event()
+    registry = Registry()
+
+    @registry.task()
+    async def stamp(sent: float) -> None:
+        started.append((time.perf_counter() - sent) * 1000)
+        if len(started) == LATENCY_TASKS:
+            done.set()
+
+    worker = Worker(registry, client.store, queues=queues, concurrency=200)
+    running = asyncio.create_task(worker.run(install_signals=False))
+    await asyncio.sleep(0.5)  # idle: waiting on every queue
+    begin = time.perf_counter()
+    for n, queue in enumerate(itertools.islice(itertools.cycle(queues), LATENCY_TASKS)):
+        await asyncio.sleep(max(0.0, begin + n / LATENCY_RATE - time.perf_counter()))
+        await client.enqueue("stamp", time.perf_counter(), queue=queue)
+    await done.wait()
+    worker.stop()
+    await running
+    return started
+
+
 RUNS: dict[str, Run] = {
     "enqueue one at a time": one_at_a_time,
     "enqueue, 50 concurrent callers": concurrent,
@@ -112,6 +144,15 @@ async def measure(url: str, name: str, queues: list[str]) -> tuple[float, float]
     return tasks / wall, cpu / tasks * 1e6
 
 
+async def measure_latency(url: str, queues: list[str]) -> tuple[float, float]:
+    """(p50, p99) of enqueue-to-start, ms."""
+    settings = Settings(redis_url=url, key_prefix=f"b{uuid.uuid4().hex[:8]}")
+    async with Client.from_settings(settings) as client:
+        times = sorted(await latency(client, queues))
+        await client.store.redis.flushall()
+    return times[len(times) // 2], times[int(len(times) * 0.99)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -119,6 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     queues = spread_queues()
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    latencies: dict[str, list[tuple[float, float]]] = {}
     with redis_process() as (server, _), cluster_processes(3) as cluster:
         urls = {"one server": server, "3-master cluster": cluster}
         for round_ in range(args.rounds):
@@ -128,6 +170,10 @@ def main() -> None:
                     measured = asyncio.run(measure(urls[kind], name, queues))
                     results.setdefault((name, kind), []).append(measured)
                     print(f"{name}, {kind}: {measured[0]:,.0f} tasks/s", flush=True)
+            for kind in order:
+                waited = asyncio.run(measure_latency(urls[kind], queues))
+                latencies.setdefault(kind, []).append(waited)
+                print(f"latency, {kind}: p50 {waited[0]:.2f} ms, p99 {waited[1]:.2f} ms")
     lines = [
         "# arqd on a 3-master Redis Cluster against one server",
         "",
@@ -149,6 +195,17 @@ def main() -> None:
             f"| {name} | {rate_one:,.0f} | {rate_many:,.0f} | {change:+.1f}% | "
             f"{cpu_one:.1f} → {cpu_many:.1f} |"
         )
+    lines += [
+        "",
+        f"Enqueue-to-start, {LATENCY_TASKS:,} tasks one at a time at {LATENCY_RATE:.0f} a second"
+        " over the three queues, to an idle worker (median of the rounds):",
+        "",
+        "| | one server | cluster |",
+        "|---|---|---|",
+    ]
+    for at, label in ((0, "p50 ms"), (1, "p99 ms")):
+        server_ms, cluster_ms = (statistics.median(x[at] for x in latencies[k]) for k in urls)
+        lines.append(f"| {label} | {server_ms:.2f} | {cluster_ms:.2f} |")
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

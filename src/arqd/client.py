@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,13 +20,13 @@ from arqd.core.errors import (
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus, check_name, check_queue
 from arqd.defaults import TypeDefaults
+from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.feeds import EventFeed, EventFilter, StreamEvent, SystemFeed
-from arqd.observability import tracing
 from arqd.resilience.breaker import State
 from arqd.resilience.limiter import RateLimiter
 from arqd.store import listing
 from arqd.store.audit import Audit, AuditEvent
-from arqd.store.codec import Cancelled, Enqueued, QueueStats
+from arqd.store.codec import Cancelled, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import START, SYSTEM_SOURCES, just_before
 from arqd.store.store import Store, Topology
@@ -352,47 +351,3 @@ def _breaker(name: str, fields: dict[bytes, bytes]) -> BreakerInfo:
         open_until=datetime.fromtimestamp(until / 1000, UTC) if until and state else None,
         trial=fields.get(b"trial") == b"1",
     )
-
-
-def prepare(tasks: Sequence[NewTask], settings: Settings) -> list[str]:
-    """Check the tasks' queues and give them the caller's trace context; their queues."""
-    queues = [check_queue(task.queue or settings.queue) for task in tasks]
-    if carrier := tracing.inject_current():
-        for task in tasks:
-            if task.trace_context is None:
-                task.trace_context = carrier
-    return queues
-
-
-def snapshot(task: NewTask, queue: str, defaults: tuple[int, float]) -> Task:
-    """The task as its enqueue writes it, before Redis's answer (``settle``): with its
-    effective max retries and timeout (its own, else ``defaults``, its type's)."""
-    delayed = bool(task.delay and round(task.delay * 1000)) or task.eta is not None
-    return Task(
-        id=task.id,
-        type=task.type,
-        queue=queue,
-        status=TaskStatus.SCHEDULED if delayed else TaskStatus.QUEUED,
-        payload=task.payload,
-        priority=task.priority,
-        max_retries=defaults[0] if task.max_retries is None else task.max_retries,
-        timeout=defaults[1] if task.timeout is None else task.timeout,
-        idempotency_key=task.idempotency_key,
-        result_ttl=task.result_ttl,
-        trace_context=task.trace_context or {},
-    )
-
-
-@functools.lru_cache(maxsize=64)  # concurrent enqueues share a millisecond
-def created_at(at_ms: int) -> datetime:
-    return datetime.fromtimestamp(at_ms / 1000, UTC)
-
-
-def settle(made: Task, task: NewTask, outcome: Enqueued, created: datetime) -> Task:
-    """``made`` as Redis holds it: created at Redis's time, and queued, not scheduled,
-    when its eta had passed by Redis's clock. ``made`` is set in place: nobody holds it
-    yet, and a copy of every task of a batch would cost a tenth of the batch's time."""
-    made.created_at = created
-    if task.eta is not None and task.eta.timestamp() * 1000 <= outcome.at_ms:
-        made.status = TaskStatus.QUEUED
-    return made

@@ -12,19 +12,11 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from arqd.client import (
-    Client,
-    QueueStats,
-    TaskPage,
-    WorkerInfo,
-    created_at,
-    prepare,
-    settle,
-    snapshot,
-)
+from arqd.client import Client, QueueStats, TaskPage, WorkerInfo
 from arqd.core.errors import TaskNotFound
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus
+from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.store.blocking import BlockingEnqueuer
 from arqd.store.connection import resolve_url
 

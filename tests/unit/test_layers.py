@@ -31,6 +31,7 @@ PLACES = {
     "arqd.sync": "client",
     "arqd.feeds": "client",
     "arqd.defaults": "client",
+    "arqd.enqueueing": "client",
     "arqd.worker": "worker",
     "arqd.demo": "worker",
     "arqd.api": "api",
