@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from arqd.store.scripts import Scripts
 from arqd.store.wakeup import IdleWait, SlotWait, SpreadWait, WakeWait
 
 BLOCK_CAP = 2.0  # seconds; blocking reads stay well under the socket timeout
+Late = Callable[[list[Fetched]], None]  # what a cluster's idle wait leased after it returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +81,13 @@ class Leases:
         counts: Sequence[int],
         worker_id: str,
         limits: Sequence[Limit] = (),
+        late: Late | None = None,
     ) -> list[Fetched]:
         """Block until a wake token arrives on one of the queues or ``timeout`` seconds
         pass, then ``dequeue`` ``counts[i]`` tasks of ``queues[i]`` in the same round trip,
-        on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early."""
+        on ``wait``'s connection (see ``wakeup``); ``wait.interrupt()`` ends it early. On a
+        cluster it returns once one slot answers; what the others' dequeues lease goes to
+        ``late`` when it comes (see ``wakeup.SpreadWait``)."""
         seconds = max(0.01, min(timeout, BLOCK_CAP))
         calls = [
             scripts.evalsha(
@@ -93,13 +97,15 @@ class Leases:
         ]
         if isinstance(wait, WakeWait):
             pop: list[str | float] = ["BLPOP", *(self.keys.wake(q) for q in queues), seconds]
-            replies = await wait.wait(pop, calls)
+            replies = list(zip(queues, await wait.wait(pop, calls), strict=True))
         else:
-            replies = await self._spread_wait(wait, queues, seconds, calls)
+            replies = await self._spread_wait(wait, queues, seconds, calls, counts, late)
         out = []
-        for queue, count, reply in zip(queues, counts, replies, strict=True):
+        for queue, reply in replies:
             if isinstance(reply, NoScriptError):
-                out.append(await self.dequeue(queue, count, worker_id, limits))  # loads it
+                out.append(
+                    await self.dequeue(queue, counts[queues.index(queue)], worker_id, limits)
+                )
             elif isinstance(reply, Exception):
                 raise reply
             else:
@@ -107,10 +113,16 @@ class Leases:
         return out
 
     async def _spread_wait(
-        self, wait: SpreadWait, queues: Sequence[str], seconds: float, calls: list[list[Any]]
-    ) -> list[Any]:
+        self,
+        wait: SpreadWait,
+        queues: Sequence[str],
+        seconds: float,
+        calls: list[list[Any]],
+        counts: Sequence[int],
+        late: Late | None,
+    ) -> list[tuple[str, Any]]:
         """``wait_and_dequeue``'s wait on a cluster: a pop per slot, over its queues; the
-        replies of ``calls`` in the order of ``queues``."""
+        replies of the slots that answered first, by queue."""
         by_slot: dict[int, list[int]] = {}
         for i, queue in enumerate(queues):
             by_slot.setdefault(slot_of(self.keys.queue(queue)), []).append(i)
@@ -119,13 +131,25 @@ class Leases:
                 slot,
                 ["BLPOP", *(self.keys.wake(queues[i]) for i in at), seconds],
                 [calls[i] for i in at],
+                sum(counts[i] for i in at),
             )
             for slot, at in by_slot.items()
         ]
-        replies: list[Any] = [None] * len(queues)
-        for at, answered in zip(by_slot.values(), await wait.wait(parts), strict=True):
-            for i, reply in zip(at, answered, strict=True):
-                replies[i] = reply
+        slot_queues = {slot: [queues[i] for i in at] for slot, at in by_slot.items()}
+
+        def landed(part: SlotWait, answered: list[Any]) -> None:
+            fetched = [
+                codec.decode_fetched(queue, reply)
+                for queue, reply in zip(slot_queues[part.slot], answered, strict=True)
+                if not isinstance(reply, Exception)  # not leased: nothing is lost
+            ]
+            if late is not None:
+                late(fetched)
+
+        replies: list[tuple[str, Any]] = []
+        for part, answered in zip(parts, await wait.wait(parts, landed), strict=True):
+            if answered is not None:
+                replies += zip(slot_queues[part.slot], answered, strict=True)
         return replies
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:

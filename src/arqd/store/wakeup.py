@@ -15,19 +15,21 @@ queues' dequeue calls behind it on a connection to the slot's master.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from arqd.store.nodes import Nodes
 from arqd.store.packing import pack
 
+log = logging.getLogger("arqd.worker")
 Command = Sequence[str | bytes | int | float]
-RETRY_UNBLOCK = 0.05  # seconds: an interrupt that came before the pop blocked is sent again
+RETRY_UNBLOCK = 0.002  # seconds: an interrupt that came before the pop blocked is sent again
 
 
 class WakeWait:
@@ -69,6 +71,11 @@ class WakeWait:
             await self.close()  # replies may be left unread: this connection is done
             raise
 
+    reserved = 0  # tasks a wait in flight may lease once this one returned: never any
+
+    async def settle(self) -> None:
+        """Nothing to wait for: ``wait`` returns only once every reply is read."""
+
     def reset(self) -> None:
         """Forget an interrupt that came before the next wait (see ``wait``'s ``fresh``)."""
         self._interrupted = False
@@ -104,26 +111,44 @@ class WakeWait:
 
 @dataclass(frozen=True, slots=True)
 class SlotWait:
-    """One slot's part of a spread wait: its blocking pop and the calls behind it."""
+    """One slot's part of a spread wait: its blocking pop, the calls behind it, and how
+    many tasks they may lease (held back from other dequeues while the part waits)."""
 
     slot: int
     pop: Command
     then: Sequence[Command]
+    reserved: int = 0
+
+
+Landed = Callable[[SlotWait, list[Any]], None]  # a part that answered after its wait returned
 
 
 class SpreadWait:
     """Idle waits over several cluster slots: a ``WakeWait`` per slot, on its master, all
-    sent at once. The first to answer ends the others (``CLIENT UNBLOCK``), and the calls
-    behind every pop are read, so no lease taken is lost."""
+    sent at once. ``wait`` returns as soon as one slot answers, with what the calls behind
+    its pop leased; the other slots' waits are interrupted (``CLIENT UNBLOCK``) and fly
+    on, and what the calls behind their pops lease is handed to ``landed`` when it comes.
+    Meanwhile ``reserved`` counts the tasks those calls may lease, so the worker leases
+    no more than it has room for."""
 
     def __init__(self, nodes: Nodes) -> None:
         self.nodes = nodes
         self._waits: dict[int, WakeWait] = {}
+        self._flying: dict[int, tuple[SlotWait, asyncio.Task[list[Any]]]] = {}
+        self._ending: set[asyncio.Task[None]] = set()
         self._interrupted = False
 
-    async def wait(self, parts: Sequence[SlotWait]) -> list[list[Any]]:
-        """Each part's replies of ``then``, in order (see ``WakeWait.wait``)."""
+    @property
+    def reserved(self) -> int:
+        """Tasks the interrupted waits still in flight may lease."""
+        return sum(part.reserved for part, _ in self._flying.values())
+
+    async def wait(self, parts: Sequence[SlotWait], landed: Landed) -> list[list[Any] | None]:
+        """The replies of each part's ``then`` (see ``WakeWait.wait``), or None for a part
+        still in flight (its replies go to ``landed``)."""
         self._interrupted = False
+        if self._flying:  # interrupted already: each answers within a round trip
+            await asyncio.wait([task for _, task in self._flying.values()])
         waits = [await self._for(part.slot) for part in parts]
         for wait in waits:
             wait.reset()
@@ -135,13 +160,44 @@ class SpreadWait:
         ]
         try:
             await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            await asyncio.gather(
-                *(w.interrupt() for w, t in zip(waits, running, strict=True) if not t.done())
-            )
-            return list(await asyncio.gather(*running))
-        finally:
+        except BaseException:
             for task in running:
                 task.cancel()
+            raise
+        out: list[list[Any] | None] = []
+        for part, task in zip(parts, running, strict=True):
+            out.append(task.result() if task.done() and not task.exception() else None)
+            if not task.done():
+                self._fly(part, task, landed)
+        self._end_in_background([w for w, t in zip(waits, running, strict=True) if not t.done()])
+        for task in running:
+            if task.done() and (error := task.exception()) is not None:
+                raise error
+        return out
+
+    def _fly(self, part: SlotWait, task: asyncio.Task[list[Any]], landed: Landed) -> None:
+        self._flying[part.slot] = (part, task)
+
+        def land(done: asyncio.Task[list[Any]]) -> None:
+            if self._flying.get(part.slot, (part, None))[1] is done:
+                del self._flying[part.slot]
+            if not done.cancelled() and done.exception() is None:
+                landed(part, done.result())
+
+        task.add_done_callback(land)
+
+    def _end_in_background(self, waits: list[WakeWait]) -> None:
+        if not waits:
+            return
+        ending = asyncio.ensure_future(self._interrupt(waits))
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+
+    async def _interrupt(self, waits: Iterable[WakeWait]) -> None:
+        try:
+            await asyncio.gather(*(wait.interrupt() for wait in waits))
+        except (RedisError, OSError) as exc:  # the wait fails on its own; its lease lapses
+            log.debug("could not interrupt an idle wait: %s", exc)
 
     async def _for(self, slot: int) -> WakeWait:
         """The slot's wait, on its master now (a new one when the slot moved)."""
@@ -157,9 +213,17 @@ class SpreadWait:
     async def interrupt(self) -> None:
         """End the wait in progress early (each slot's, see ``WakeWait.interrupt``)."""
         self._interrupted = True
-        await asyncio.gather(*(wait.interrupt() for wait in self._waits.values()))
+        await self._interrupt(self._waits.values())
+
+    async def settle(self) -> None:
+        """End every wait, and return once what they leased has been handed on."""
+        await self.interrupt()
+        if self._flying:
+            await asyncio.wait([task for _, task in self._flying.values()])
 
     async def close(self) -> None:
+        for _, task in list(self._flying.values()):
+            task.cancel()
         waits, self._waits = list(self._waits.values()), {}
         for wait in waits:
             await wait.close()

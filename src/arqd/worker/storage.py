@@ -16,7 +16,7 @@ from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Fetched, Renewal
 from arqd.store.connection import connect
-from arqd.store.leases import Limit
+from arqd.store.leases import Late, Limit
 from arqd.store.store import Store
 from arqd.store.wakeup import IdleWait
 
@@ -45,10 +45,15 @@ class WorkerStore:
         return self.store.leases.wake_wait()
 
     async def wait_and_dequeue(
-        self, wait: IdleWait, queues: Sequence[str], block: float, counts: Sequence[int]
+        self,
+        wait: IdleWait,
+        queues: Sequence[str],
+        block: float,
+        counts: Sequence[int],
+        late: Late,
     ) -> list[Fetched]:
         return await self.store.leases.wait_and_dequeue(
-            wait, queues, block, counts, self.worker_id, self.limits
+            wait, queues, block, counts, self.worker_id, self.limits, late
         )
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
