@@ -4,6 +4,7 @@ ArqdError
 ├── ConfigurationError        a setting is missing or invalid; names the variable
 ├── EmbeddedServerError       the embedded Redis-compatible server could not start
 ├── BreakerNotFound           no circuit breaker by that name has recorded a failure
+├── InvalidSchedule           a schedule's cron expression, interval, zone or policy is wrong
 ├── TaskError                 something about one task
 │   ├── TaskNotFound          no task with that id (it may have expired)
 │   ├── InvalidTask           a request to enqueue is malformed (name, payload, options)
@@ -35,6 +36,10 @@ class BreakerNotFound(ArqdError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no breaker named {name!r} (breakers appear after their first failure)")
+
+
+class InvalidSchedule(ArqdError):
+    """A schedule cannot be made as given; the message says what to change."""
 
 
 class TaskError(ArqdError):
