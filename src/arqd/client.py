@@ -29,7 +29,8 @@ from arqd.store.audit import Audit, AuditEvent
 from arqd.store.codec import Cancelled, QueueStats
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import START, SYSTEM_SOURCES, just_before
-from arqd.store.store import Store, Topology
+from arqd.store.history import KEPT_MINUTES, Throughput
+from arqd.store.store import Memory, Store, Topology
 from arqd.store.workers import WorkerInfo
 
 if TYPE_CHECKING:
@@ -42,16 +43,19 @@ __all__ = [
     "AuditEvent",
     "BreakerInfo",
     "Client",
+    "Memory",
     "NewTask",
     "Profile",
     "QueueStats",
     "TaskPage",
+    "Throughput",
     "WorkerInfo",
     "resolve_url",
 ]
 
 
 WAIT_BLOCK = 2.0  # seconds one read of a waited task's events blocks at most
+FINISHED = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,18 @@ class Client:
             raise TaskNotFound(task_id)
         return task
 
+    async def by_idempotency_key(self, queue: str, key: str) -> Task | None:
+        """The task enqueued on ``queue`` with idempotency key ``key``, while the key lives."""
+        found = await self.store.tasks.by_idempotency_key(check_queue(queue), key)
+        return (await self.defaults.apply([found]))[0] if found else None
+
+    async def delete(self, queue: str, status: TaskStatus | str, task_ids: Sequence[str]) -> int:
+        """Delete finished tasks (``status``: succeeded, failed or cancelled) before their
+        result TTL runs out; a task no longer in that status is left alone. How many."""
+        if status not in FINISHED:
+            raise InvalidTask(f"only finished tasks are deleted, not {status!r} ones")
+        return await self.store.tasks.delete(check_queue(queue), str(status), task_ids)
+
     async def list_tasks(
         self,
         queue: str | None = None,
@@ -236,6 +252,17 @@ class Client:
         """Counts per status for ``queue``, or for every known queue."""
         queues = [check_queue(queue)] if queue else await self.store.tasks.queues()
         return list(await asyncio.gather(*(self.store.tasks.stats(q) for q in queues)))
+
+    async def throughput(self, queue: str, minutes: int = KEPT_MINUTES) -> Throughput:
+        """Tasks of ``queue`` that succeeded and failed (for good: retries are not counted)
+        in each of the last ``minutes`` minutes (at most a day), by Redis's clock."""
+        if not 1 <= minutes <= KEPT_MINUTES:
+            raise InvalidTask(f"minutes must be between 1 and {KEPT_MINUTES}, got {minutes}")
+        return await self.store.history.throughput(check_queue(queue), minutes)
+
+    async def memory(self) -> list[Memory]:
+        """Redis memory in use, and its limit, on each master."""
+        return await self.store.memory()
 
     async def topology(self) -> Topology:
         """What arqd runs on: one server or Sentinel, the master, its replicas in sync."""
@@ -331,6 +358,10 @@ class Client:
         found = await self.store.events.read_after(positions, 1, count=self.settings.events_max)
         mine = task.id.encode()
         return [event for event in found if event.fields.get(b"task") == mine]
+
+    async def refusals(self, limit: int = 20) -> list[StreamEvent]:
+        """The newest requests the HTTP rate limit refused, newest first."""
+        return await self.store.events.recent("rate_limit", limit)
 
     async def audit(self, actor: str, action: str, target: str, count: int) -> None:
         """Record an operator's action (``actor``: a key's digest, never the key)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import RedisServer
-from tools import VALGRIND, require
+from tools import CHROMIUM, VALGRIND, require
 
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = (
@@ -143,3 +143,33 @@ def test_scriptcost_counts_each_phase_under_callgrind(tmp_path: Path) -> None:
     assert all(5_000 < n < 5_000_000 for n in counts.values()), counts
     assert counts["dequeue"] < counts["dequeue, one task a call"]
     assert counts["enqueue, batches of 1,000"] < counts["enqueue, one call at a time"]
+
+
+def test_ui_render_times_each_page_in_chromium(tmp_path: Path) -> None:
+    """``python -m bench.ui_render`` over 200 tasks in 2 queues: a row for each page, each
+    with a plausible load time and table, and every status the mix makes. It starts its
+    own Redis."""
+    require(CHROMIUM)
+    out = tmp_path / "ui-render.md"
+    args = ["--tasks", "200", "--queues", "2", "--loads", "2", "--out", str(out)]
+    run_module("bench.ui_render", args, timeout=120)
+    report = out.read_text()
+    assert "| data | 200 tasks over 2 queues (q00 the busiest) |" in report
+    for status in ("queued", "scheduled", "succeeded", "failed"):
+        assert f"{status} " in report.split("| tasks by status |")[1].splitlines()[0]
+    rows = {
+        cells[0]: cells
+        for line in report.splitlines()
+        if line.startswith("| ") and len(cells := line.strip("| ").split(" | ")) == 9
+    }
+    assert rows["overview"][1] == "`/ui`"
+    assert rows["queue"][1] == "`/ui/queues/q00`"
+    assert rows["queue, failed tab"][1] == "`/ui/queues/q00?status=failed`"
+    pages = ("overview", "queue", "queue, failed tab")
+    # Two queues; q00 holds 134 tasks (a page of 50 shown), of which numbers 85 to 92 fail.
+    assert [rows[page][2] for page in pages] == ["2", "50", "8"]
+    for page in pages:
+        times = (float(x.replace(",", "")) for x in rows[page][4:8])
+        load_median, load_max, server_median, server_max = times
+        assert 0 < load_median <= load_max < 30_000
+        assert 0 <= server_median <= server_max <= load_max

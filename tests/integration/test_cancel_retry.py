@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
+from arqd import demo
 from arqd.client import Client
-from arqd.core.errors import InvalidTransition, TaskNotFound
+from arqd.core.errors import InvalidTask, InvalidTransition, TaskNotFound
 from arqd.core.task import TaskStatus
 from arqd.worker import Registry, TaskContext
 from conftest import StartWorker
@@ -108,3 +110,31 @@ async def test_exhausted_retries_fail_with_the_last_error_and_can_be_retried(
     assert b"broken on attempt 3" in ended[[e for e, _, _ in ended].index(b"failed")][2]
     with pytest.raises(InvalidTransition, match="only failed or cancelled"):
         await client.retry(task.id)
+
+
+async def test_finished_tasks_are_deleted_only_from_the_status_asked(
+    client: Client, start_worker: StartWorker
+) -> None:
+    await start_worker(demo.registry)
+    done = [await client.enqueue("echo", n) for n in range(3)]
+    for task in done:
+        await client.wait(task.id, timeout=10)
+    later = await client.enqueue("echo", "later", delay=60)
+    ids = [task.id for task in done] + [later.id, "no-such-task-id0"]
+    assert await client.delete("default", "succeeded", ids) == 3
+    assert [await client.get(task.id) for task in done] == [None, None, None]
+    assert (await client.get(later.id)) is not None  # scheduled: left alone
+    (stats,) = await client.stats("default")
+    assert (stats.succeeded, stats.scheduled) == (0, 1)
+    history = [e async for e in _events(client, done[0].id)]
+    assert history[-1] == "deleted"
+    assert await client.delete("default", "succeeded", ids) == 0  # nothing left to delete
+    with pytest.raises(InvalidTask, match="only finished tasks"):
+        await client.delete("default", "scheduled", [later.id])
+
+
+async def _events(client: Client, task_id: str) -> AsyncIterator[str]:
+    found = await client.store.events.read_after({"default": "0-0"}, 1, count=1000)
+    for event in found:
+        if event.fields[b"task"] == task_id.encode():
+            yield event.fields[b"event"].decode()

@@ -40,3 +40,14 @@ async def test_a_batch_mixing_new_and_earlier_tasks_gets_each_its_own_answer(
     assert [t.payload for t in tasks] == [10, 1, 12, 2, 14]
     assert tasks[2].priority == 3
     assert tasks[4].status is TaskStatus.SCHEDULED
+
+
+async def test_a_task_is_found_by_its_idempotency_key_while_the_key_lives(
+    client: Client,
+) -> None:
+    made = await client.enqueue("charge", 3, queue="billing", idempotency_key="order-99")
+    found = await client.by_idempotency_key("billing", "order-99")
+    assert found is not None
+    assert (found.id, found.payload) == (made.id, 3)
+    assert await client.by_idempotency_key("billing", "order-100") is None
+    assert await client.by_idempotency_key("default", "order-99") is None  # per queue

@@ -33,6 +33,7 @@ def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Red
     port = free_port()
     process = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--cluster-enabled", "yes",
+         "--cluster-port", str(free_port()),  # not port + 10000: that may pass 65535
          "--cluster-config-file", str(folder / "nodes.conf"), "--save", "", "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip

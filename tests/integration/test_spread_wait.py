@@ -39,6 +39,8 @@ async def test_leases_taken_after_the_wait_returned_reach_the_worker(
     wait = store.leases.wake_wait()
     assert isinstance(wait, SpreadWait)
     late: list[Fetched] = []
+    for queue in queues:  # each master has the dequeue script (see Leases._spread_wait)
+        await store.leases.dequeue(queue, 1, "w1")
     try:
         for _ in range(20):
             # Work on two masters (their wake tokens wait): both pops answer at once, and

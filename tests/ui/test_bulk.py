@@ -113,9 +113,32 @@ def test_a_bulk_form_that_names_no_operation_is_refused(ui_server: LiveServer) -
     with signed_in(ui_server) as http:
         token = csrf_of(http.get("/ui"))
         for form in (
-            {"operation": "delete", "status": "failed", "before": "1"},
+            {"operation": "purge", "status": "failed", "before": "1"},
+            {"operation": "delete", "status": "queued", "before": "1"},
             {"operation": "retry", "status": "scheduled", "before": "1"},
             {"operation": "retry", "status": "failed", "before": "soon"},
         ):
             answer = http.post("/ui/queues/default/bulk", data={"csrf": token, **form})
             assert answer.status_code == 409, form
+
+
+def test_delete_every_succeeded_task_of_a_type_once_even_when_sent_twice(
+    ui_server: LiveServer, redis: Redis
+) -> None:
+    echoed = redis.run(redis.client.enqueue_many([NewTask("echo", n) for n in range(30)]))
+    other = redis.run(redis.client.enqueue("sleep", {"seconds": 0}))  # another type
+    for task in [*echoed, other]:
+        redis.run(redis.client.wait(task.id, timeout=10))
+    time.sleep(0.01)  # the page is shown after they succeeded (ms resolution)
+    listed = redis.run(redis.client.list_tasks("default", "succeeded", "echo", limit=1000))
+    with signed_in(ui_server) as http:
+        page = "/ui/queues/default?status=succeeded&type=echo"
+        assert "Delete every succeeded task of type echo" in http.get(page).text
+        fields = {"operation": "delete", "status": "succeeded", "type": "echo"}
+        first = bulk(http, page, fields)
+        second = bulk(http, page, fields)
+    assert first == len(listed.tasks) >= 30  # what changed in Redis
+    assert second == 0
+    assert all(redis.run(redis.client.get(task.id)) is None for task in echoed)
+    assert redis.run(redis.client.get(other.id)) is not None
+    assert redis.run(redis.client.audit_log())[0].action == "bulk_delete"

@@ -101,3 +101,19 @@ def test_a_search_finds_error_text_in_the_failed_index(ui_server: LiveServer, re
         everywhere = http.get("/ui/queues/default?q=demofailure").text
         assert {fine.id, *(t.id for t in failed)} <= set(TASK_ROW.findall(everywhere))
         assert "whose payload or error holds" in page
+
+
+def test_a_task_is_found_by_its_idempotency_key_from_its_queue_page(
+    ui_server: LiveServer, redis: Redis
+) -> None:
+    made = redis.run(redis.client.enqueue("echo", 1, queue="billing", idempotency_key="inv-7"))
+    with signed_in(ui_server) as http:
+        assert 'name="idempotency_key"' in http.get("/ui/queues/billing").text
+        found = http.get("/ui/find", params={"queue": "billing", "idempotency_key": "inv-7"})
+        assert found.status_code == 303
+        assert found.headers["location"] == f"/ui/tasks/{made.id}"
+        missing = http.get("/ui/find", params={"queue": "billing", "idempotency_key": "inv-8"})
+        assert missing.status_code == 404
+        assert "No task on billing holds the idempotency key" in missing.text
+        wrong = http.get("/ui/find", params={"queue": "bad queue!", "idempotency_key": "x"})
+        assert wrong.status_code == 404

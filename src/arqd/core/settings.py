@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -26,6 +27,7 @@ from pydantic import (
 from arqd.core.errors import ConfigurationError
 
 PREFIX = "ARQD_"
+TRACE_ID = "{trace_id}"  # where ARQD_TRACE_URL puts a task's trace id
 _COUNT = re.compile(r"^\s*[0-9]{1,9}\s*$")
 SECRETS = frozenset(
     {"API_KEYS", "ARQD_RATE_LIMIT_OVERRIDES", "ARQD_READ_ONLY_KEYS", "ARQD_UI_SECRET"}
@@ -62,6 +64,7 @@ class Settings(BaseModel):
     jaeger_enabled: bool = _env("JAEGER_ENABLED", False)
     jaeger_endpoint: str | None = _env("JAEGER_ENDPOINT", None)
     trace_sample_rate: float = _env("TRACE_SAMPLE_RATE", 1.0, ge=0.0, le=1.0)
+    trace_url: str | None = _env("ARQD_TRACE_URL", None)
 
     api_keys: str | None = _env("API_KEYS", None)
     rate_limit_overrides: str | None = _env("ARQD_RATE_LIMIT_OVERRIDES", None)
@@ -93,6 +96,13 @@ class Settings(BaseModel):
     max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
     log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
     log_format: str = _env("ARQD_LOG_FORMAT", "text", pattern=r"^(text|json)$")
+
+    @field_validator("trace_url")
+    @classmethod
+    def _check_trace_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_trace_url(value)
+        return value
 
     @field_validator("rate_limit_overrides")
     @classmethod
@@ -140,6 +150,10 @@ class Settings(BaseModel):
         """The default backoff base and cap, in seconds."""
         return self.retry_base_delay / 1000, self.retry_max_delay / 1000
 
+    def trace_link(self, trace_id: str) -> str | None:
+        """The page of trace ``trace_id`` in the tracing UI (ARQD_TRACE_URL); None unset."""
+        return self.trace_url.replace(TRACE_ID, trace_id) if self.trace_url else None
+
 
 def parse_overrides(value: str | None, api_keys: set[str]) -> dict[str, int]:
     """``KEY=COUNT,KEY=COUNT``: each KEY one of API_KEYS, COUNT requests per minute (0: no
@@ -155,6 +169,16 @@ def parse_overrides(value: str | None, api_keys: set[str]) -> dict[str, int]:
             raise ValueError(f"entry {number} names a key that is not one of API_KEYS")
         limits[key] = int(count)
     return limits
+
+
+def check_trace_url(template: str) -> None:
+    """An http(s) URL holding ``{trace_id}``, the place of the 32 hex digits of a trace id."""
+    example = "http://localhost:16686/trace/{trace_id}"
+    url = urlsplit(template.replace(TRACE_ID, "0" * 32))
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ValueError(f"must be an http:// or https:// URL, such as {example}")
+    if TRACE_ID not in template:
+        raise ValueError(f"must hold {TRACE_ID} where the trace id goes, as in {example}")
 
 
 def _listed(value: str | None) -> list[str]:

@@ -45,6 +45,7 @@ EVENT_STATUS = {
     "retrying": "scheduled",
     "returned": "queued",
     "lease_expired": "queued",
+    "deleted": "deleted",
     "breaker_opened": "open",
     "breaker_half_open": "half_open",
     "breaker_closed": "closed",
@@ -251,6 +252,11 @@ class Events:
         if not any(task.result() for task in done):
             return []  # the wait ran out
         return await read_all()
+
+    async def recent(self, source: str, count: int) -> list[StreamEvent]:
+        """The newest ``count`` entries of a system stream (SYSTEM_SOURCES), newest first."""
+        entries: Any = await self.redis.xrevrange(self._system_key(source), count=count)
+        return [StreamEvent(source, text(eid), dict(fields)) for eid, fields in entries]
 
     async def newest(self, queues: Sequence[str]) -> dict[str, str]:
         """The id of each queue's newest event (``0-0`` for an empty stream)."""

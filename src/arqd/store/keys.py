@@ -46,6 +46,10 @@ class Keys:
         """``scheduled``, ``active``, ``succeeded``, ``failed`` or ``cancelled``."""
         return f"{self.queue(queue)}{name}"
 
+    def idempotency(self, queue: str, key: str) -> str:
+        """The task id an idempotency key of ``queue`` names, while the key lives."""
+        return f"{self.queue(queue)}idem:{key}"
+
     def events(self, queue: str) -> str:
         return f"{self.queue(queue)}events"
 
@@ -59,6 +63,11 @@ class Keys:
     def type_breakers(self, queue: str) -> str:
         """The set of ``queue``'s task types that have a breaker record."""
         return f"{self.queue(queue)}cbs"
+
+    def throughput(self, queue: str, hour: int) -> str:
+        """Tasks that succeeded and failed in each minute of ``hour`` (hours since the
+        epoch, by Redis's clock), kept by the finish script (see ``history``)."""
+        return f"{self.queue(queue)}m:{hour}"
 
     def queues(self) -> str:
         """Set of every queue name ever enqueued to."""

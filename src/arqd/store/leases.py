@@ -138,11 +138,10 @@ class Leases:
         slot_queues = {slot: [queues[i] for i in at] for slot, at in by_slot.items()}
 
         def landed(part: SlotWait, answered: list[Any]) -> None:
-            fetched = [
-                codec.decode_fetched(queue, reply)
-                for queue, reply in zip(slot_queues[part.slot], answered, strict=True)
-                if not isinstance(reply, Exception)  # not leased: nothing is lost
-            ]
+            # An error (NOSCRIPT, on a master that never ran the script) leased nothing:
+            # its tasks stay queued for the worker's next dequeue.
+            pairs = zip(slot_queues[part.slot], answered, strict=True)
+            fetched = [codec.decode_fetched(q, r) for q, r in pairs if not isinstance(r, Exception)]
             if late is not None:
                 late(fetched)
 

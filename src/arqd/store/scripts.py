@@ -36,6 +36,7 @@ NAMES = (
     "breaker",
     "ratelimit",
     "reset_breaker",
+    "delete",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

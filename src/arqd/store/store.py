@@ -5,6 +5,7 @@
     store.events   the event streams, read from positions (events.py)
     store.workers  the worker registry (workers.py)
     store.limits   circuit breakers and rate limits (limits.py)
+    store.history  tasks finished per minute of each queue (history.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
@@ -21,6 +23,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from arqd.core.settings import Settings
 from arqd.store.connection import RedisClient
 from arqd.store.events import Events
+from arqd.store.history import History
 from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
@@ -42,6 +45,17 @@ class Topology:
     replica_acks: int
 
 
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One master's memory: bytes in use (``used_memory``), its limit (``maxmemory``; None
+    when it has none) and what Redis does at the limit (``maxmemory-policy``)."""
+
+    master: str
+    used: int
+    limit: int | None
+    policy: str
+
+
 class Store:
     """Owns its Redis client: ``close()`` closes it."""
 
@@ -56,6 +70,7 @@ class Store:
         self.events = Events(nodes, keys)
         self.workers = Workers(nodes, keys, settings.lease_timeout)
         self.limits = Limits(self.scripts, keys, settings)
+        self.history = History(nodes, keys)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""
@@ -73,6 +88,17 @@ class Store:
         sentinel = isinstance(self.redis.connection_pool, SentinelConnectionPool)
         master = await self.node(self.settings.queue)
         return Topology("sentinel" if sentinel else "server", master, online[0], acks)
+
+    async def memory(self) -> list[Memory]:
+        """The memory of each master (one ``INFO memory`` each, at once)."""
+        masters = await self.nodes.masters()
+        infos = await asyncio.gather(*(node.redis.info("memory") for node in masters))
+        if self.nodes.cluster is None:
+            addresses = [await self.node(self.settings.queue)]
+        else:
+            addresses = [node.address for node in masters]
+        found = [_memory(address, info) for address, info in zip(addresses, infos, strict=True)]
+        return sorted(found, key=lambda memory: memory.master)
 
     async def node(self, queue: str) -> str:
         """``host:port`` (or socket path) of the server that holds ``queue``'s keys: the
@@ -102,4 +128,11 @@ async def _replicas_online(node: Node) -> int:
         1
         for name, value in info.items()
         if name.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )
+
+
+def _memory(master: str, info: dict[str, Any]) -> Memory:
+    limit = int(info.get("maxmemory", 0))
+    return Memory(
+        master, int(info["used_memory"]), limit or None, str(info.get("maxmemory_policy", ""))
     )

@@ -104,6 +104,13 @@ class Tasks:
         reply = await self.scripts.run_acked("retry", keys, task_id, self.settings.events_max)
         return codec.decode_retried(queue, task_id, reply)
 
+    async def delete(self, queue: str, status: str, task_ids: Sequence[str]) -> int:
+        """Delete the tasks of ``task_ids`` still in the finished ``status``; how many."""
+        keys = [self.keys.queue(queue)]
+        return int(
+            await self.scripts.run("delete", keys, status, self.settings.events_max, *task_ids)
+        )
+
     async def stats(self, queue: str) -> QueueStats:
         """Counts by status and held tasks by reason (see ``codec.QueueStats``)."""
         s = self.settings
@@ -127,6 +134,11 @@ class Tasks:
             if h:
                 return codec.decode_task(q, task_id, h)
         return None
+
+    async def by_idempotency_key(self, queue: str, key: str) -> Task | None:
+        """The task ``key`` names on ``queue`` while the key lives (and the task does)."""
+        task_id = await self.redis.get(self.keys.idempotency(queue, key))
+        return await self.get(codec.text(task_id), queue) if task_id else None
 
     async def get_many(self, queue: str, task_ids: Sequence[str]) -> list[Task | None]:
         pipe = self.redis.pipeline(transaction=False)

@@ -85,8 +85,8 @@ async def _reset(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str])
 
 
 async def _bulk(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
-    """Retry (or cancel) every task of a queue's status index, of a type if given, that was
-    in that state when the page was shown (see ``bulk``)."""
+    """Retry, cancel or delete every task of a queue's status index, of a type if given,
+    that was in that state when the page was shown (see ``bulk``)."""
     queue, operation = request.path_params["queue"], form.get("operation", "")
     status = form.get("status", "")
     if operation not in bulk.OPERATIONS or status not in bulk.OPERATIONS[operation]:

@@ -1,5 +1,5 @@
 """Actions on every task a filter selects: retry the failed tasks (of a type), cancel the
-scheduled or queued ones.
+scheduled or queued ones, delete the finished ones (succeeded, failed or cancelled).
 
 The form says when its page was shown (``before``, ms), and only tasks already in the
 state by then are acted on: a task that failed before the page was shown is retried, not
@@ -25,6 +25,7 @@ SCAN_PAGE = 500
 OPERATIONS = {
     "retry": (TaskStatus.FAILED,),
     "cancel": (TaskStatus.SCHEDULED, TaskStatus.QUEUED),
+    "delete": (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED),
 }
 
 
@@ -32,7 +33,7 @@ def eligible(task: Task, operation: str, before: datetime) -> bool:
     """Was the task in the state the operation acts on when the page was shown?"""
     if task.status not in OPERATIONS[operation]:
         return False
-    since = task.finished_at if operation == "retry" else task.created_at
+    since = task.created_at if operation == "cancel" else task.finished_at
     return since is not None and since <= before
 
 
@@ -62,12 +63,15 @@ async def run(
     chosen = [
         t for t in await select(client, queue, status, task_type) if eligible(t, operation, before)
     ]
-    act: Callable[[str, str | None], Awaitable[Task]] = (
-        client.retry if operation == "retry" else client.cancel
-    )
     changed = 0
     for start in range(0, len(chosen), BATCH):
         batch = chosen[start : start + BATCH]
+        if operation == "delete":  # one script call a batch
+            changed += await client.delete(queue, status, [task.id for task in batch])
+            continue
+        act: Callable[[str, str | None], Awaitable[Task]] = (
+            client.retry if operation == "retry" else client.cancel
+        )
         done = await asyncio.gather(*(_one(act, task) for task in batch))
         changed += sum(done)
     return changed

@@ -20,7 +20,8 @@ from arqd.api.schemas import dumps, queue_json
 from arqd.client import Client
 from arqd.core.task import QUEUE_PATTERN
 from arqd.feeds import EVENT_ID, EventFeed, Gap
-from arqd.ui.web import same_origin, ui_of
+from arqd.ui.views import VIEWS, LiveView
+from arqd.ui.web import Ui, Viewer, same_origin, ui_of
 
 STATS_INTERVAL = 0.2
 POLICY_VIOLATION = 1008
@@ -66,6 +67,9 @@ async def live(websocket: WebSocket) -> None:
     if viewer.fresh or not viewer.signed_in or not same_origin(websocket):
         await websocket.close(POLICY_VIOLATION)
         return
+    if (view := websocket.query_params.get("view")) is not None:
+        await _view(websocket, ui, viewer, view)
+        return
     queue = websocket.query_params.get("queue") or None
     last = websocket.query_params.get("last_event_id") or None
     if (queue and not QUEUE_PATTERN.fullmatch(queue)) or (last and not EVENT_ID.fullmatch(last)):
@@ -79,6 +83,21 @@ async def live(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     await _run(LivePage(websocket, ui.client, feed))
+
+
+async def _view(websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None:
+    """A page kept live by its table rendered again (see ``views``)."""
+    if view not in VIEWS:
+        await websocket.close(POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    try:
+        await LiveView(websocket, ui, viewer, view).run()
+    except WebSocketDisconnect:
+        pass
+    except problems.UNAVAILABLE:
+        with contextlib.suppress(Exception):
+            await websocket.close(TRY_AGAIN_LATER)
 
 
 async def _run(page: LivePage) -> None:

@@ -13,21 +13,25 @@ from starlette.responses import RedirectResponse, Response
 
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
+from arqd.ui.charts import day_chart, sparkline
 from arqd.ui.search import Found, search
 from arqd.ui.timeline import timeline, trace_id
+from arqd.ui.views import breakers_context, workers_context
 from arqd.ui.web import Ui, Viewer, page
 
 PAGE_SIZE = 50
 MAX_SEARCH = 200  # characters of search text
 STATUSES = [status.value for status in TaskStatus]
+SPARK_MINUTES = 60  # the overview's throughput charts: one or two hours' buckets a queue
 
 
 @page
 async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
     client = ui.client
-    stats, workers, breakers, topology = await asyncio.gather(
-        client.stats(), client.workers(), client.breakers(), client.topology()
+    stats, workers, breakers, topology, memory = await asyncio.gather(
+        client.stats(), client.workers(), client.breakers(), client.topology(), client.memory()
     )
+    seen = await asyncio.gather(*(client.throughput(s.queue, SPARK_MINUTES) for s in stats))
     masters = {}
     if topology.kind == "cluster":  # each queue's master (from the slot table: no I/O)
         masters = {s.queue: (await client.placement(s.queue))[1] for s in stats}
@@ -36,6 +40,8 @@ async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "slots": {s.queue: client.slot(s.queue) for s in stats},
         "masters": masters,
         "topology": topology,
+        "memory": memory,
+        "sparks": {chart.queue: sparkline(chart) for chart in seen},
         "workers": workers,
         "open_breakers": [b for b in breakers if b.state is not State.CLOSED],
         "live": "",
@@ -53,8 +59,10 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
     if status is not None and status not in STATUSES:
         return ui.refuse(request, viewer, 400, f"Unknown status {status!r}.")
     task_type, needle = query.get("type") or None, query.get("q", "").strip()[:MAX_SEARCH]
-    (stats,), found = await asyncio.gather(
-        ui.client.stats(name), _tasks(ui, name, status, task_type, query.get("cursor"), needle)
+    (stats,), found, seen = await asyncio.gather(
+        ui.client.stats(name),
+        _tasks(ui, name, status, task_type, query.get("cursor"), needle),
+        ui.client.throughput(name),
     )
     filters = {k: v for k, v in (("status", status), ("type", task_type), ("q", needle)) if v}
     following = (
@@ -63,6 +71,7 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
     context = {
         "queue": name,
         "stats": stats,
+        "chart": day_chart(seen),
         "statuses": STATUSES,
         "status": status,
         "task_type": task_type or "",
@@ -89,8 +98,18 @@ async def _tasks(
 
 @page
 async def find(request: Request, ui: Ui, viewer: Viewer) -> Response:
-    """Jump to a task by id (from any queue page's search box)."""
-    task_id = request.query_params.get("id", "").strip()
+    """Jump to a task by id, or by its idempotency key on a queue (a queue page's boxes)."""
+    query = request.query_params
+    if key := query.get("idempotency_key", "").strip():
+        queue = query.get("queue", "")
+        if not QUEUE_PATTERN.fullmatch(queue):
+            return ui.refuse(request, viewer, 404, f"No queue is named {queue!r}.")
+        found = await ui.client.by_idempotency_key(queue, key)
+        if found is None:
+            message = f"No task on {queue} holds the idempotency key {key!r} (or it expired)."
+            return ui.refuse(request, viewer, 404, message)
+        return RedirectResponse(f"/ui/tasks/{found.id}", 303)
+    task_id = query.get("id", "").strip()
     if not TASK_ID_PATTERN.fullmatch(task_id):
         return ui.refuse(request, viewer, 404, f"{task_id!r} is not a task id.")
     return RedirectResponse(f"/ui/tasks/{task_id}", 303)
@@ -115,10 +134,12 @@ async def render_task(
     """The task page; ``copy`` holds the copy form's values and errors when it is shown
     again after a refused enqueue."""
     history = await ui.client.task_history(found)
+    traced = trace_id(found.trace_context)
     context = {
         "task": found,
         "steps": timeline(history),
-        "trace_id": trace_id(found.trace_context),
+        "trace_id": traced,
+        "trace_link": ui.state.settings.trace_link(traced) if traced else None,
         "copy": copy,
         "live": urlencode({"queue": found.queue, "task": found.id}),
     }
@@ -127,16 +148,14 @@ async def render_task(
 
 @page
 async def workers(request: Request, ui: Ui, viewer: Viewer) -> Response:
-    found = sorted(await ui.client.workers(), key=lambda w: w.id)
-    now = time.time()
-    context = {"workers": found, "now": now}
+    context = {**await workers_context(ui.client), "live": urlencode({"view": "workers"})}
     return ui.render(request, viewer, "workers.html", context)
 
 
 @page
 async def breakers(request: Request, ui: Ui, viewer: Viewer) -> Response:
-    found = sorted(await ui.client.breakers(), key=lambda b: b.name)
-    return ui.render(request, viewer, "breakers.html", {"breakers": found})
+    context = {**await breakers_context(ui.client), "live": urlencode({"view": "breakers"})}
+    return ui.render(request, viewer, "breakers.html", context)
 
 
 @page

@@ -111,6 +111,10 @@ class Ui:
         )
         return self.finish(request, viewer, response)
 
+    def fragment(self, template: str, viewer: Viewer, context: dict[str, Any]) -> str:
+        """A part of a page, rendered on its own (a live page's table)."""
+        return self.templates.get_template(template).render({"viewer": viewer, **context})
+
     def finish(self, request: Request, viewer: Viewer, response: Response) -> Response:
         """Add the security headers, and the session cookie when it is new."""
         response.headers.update(SECURITY_HEADERS)

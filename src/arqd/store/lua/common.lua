@@ -17,6 +17,7 @@
 --   rl:<type>   string rate limit state (GCRA theoretical arrival time, ms)
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
 --   cbs         set    types that have a breaker record; cbopen: those open or half-open
+--   m:<hour>    hash   tasks finished per minute of one hour (see count_finished)
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
@@ -50,6 +51,29 @@ local function now_ms()
   local t = redis.call('TIME')
   local ms = math.floor(tonumber(t[2]) / 1000)
   return tonumber(t[1]) * 1000 + ms, t[1] .. string.format('%03d', ms)
+end
+
+-- Tasks that succeeded and failed for good (dead-lettered; a retry is no failure) at
+-- `now`, added to the queue's per-minute counts: one hash per hour (m:<hours since the
+-- epoch>), fields <minute of the hour>:s and <minute>:f (history.py reads them). A
+-- field's first count (HINCRBY answers the count itself) sets the hash's TTL, so a hash
+-- lives 25 h after its last new minute: the last 24 hours are always whole.
+local function count_finished(prefix, now, succeeded, failed)
+  local minute = (now - now % 60000) / 60000
+  local in_hour = minute % 60
+  local key = string.format('%sm:%d', prefix, (minute - in_hour) / 60)
+  local new = false
+  if succeeded > 0 then  -- counts as text: Redis would format a number with %.17g
+    new = redis.call('HINCRBY', key, string.format('%d:s', in_hour),
+                     string.format('%d', succeeded)) == succeeded
+  end
+  if failed > 0 and redis.call('HINCRBY', key, string.format('%d:f', in_hour),
+                               string.format('%d', failed)) == failed then
+    new = true
+  end
+  if new then
+    redis.call('PEXPIRE', key, '90000000')
+  end
 end
 
 -- The score of a sorted set's first entry (a number), or nil when it is empty.

@@ -67,6 +67,7 @@ local first_active = take_due(active_key, '100', function(id)
     redis.call('PEXPIRE', key, ARGV[7])
     index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
     emit(prefix, maxlen, id, 'failed', f[1], att, err)
+    count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
   end
 end)
 

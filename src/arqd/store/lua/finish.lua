@@ -17,6 +17,7 @@
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
+-- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
 -- A finished index scores an entry by its finish time; a task finished with a result TTL
 -- of its own, by its expiry less the default TTL instead. So every entry's score is its
 -- task's expiry less the default TTL, and stats.lua drops the entries of expired tasks
@@ -37,6 +38,7 @@ end
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
+local succeeded, failed = 0, 0  -- answers accepted of each outcome, counted per minute last
 local F = '([^\30\31]*)'  -- one field of an answer
 local ANSWER = F .. string.rep('\31' .. F, 7) .. '\30?'  -- one C call parses an answer
 for id, token, outcome, value, delay, signal, threshold, open_ms in
@@ -66,6 +68,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     end
     if outcome == 'succeeded' then
+      succeeded = succeeded + 1
       redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now_text, 'result', value)
       if att ~= '1' then  -- an earlier attempt may have left an error
         redis.call('HDEL', key, 'error')
@@ -78,6 +81,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
     elseif outcome == 'failed' then
+      failed = failed + 1
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
@@ -108,6 +112,9 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
   end
 end
 zrem_all(prefix .. 'active', ended_ids)
+if succeeded + failed > 0 then
+  count_finished(prefix, now, succeeded, failed)
+end
 for status, ids in pairs(finished) do
   if #ids > 0 then
     zadd_all(prefix .. status, now_text, ids)

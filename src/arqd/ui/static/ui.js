@@ -139,6 +139,14 @@
     }
   }
 
+  // The Workers and Breakers pages: the server sends their table again when it changed.
+  function showView(html) {
+    const view = document.getElementById("view");
+    if (!view) return;
+    view.innerHTML = html;
+    view.querySelectorAll("time[datetime]").forEach(localize);
+  }
+
   function applyEvent(message) {
     const table = document.getElementById("tasks");
     if (table) onQueuePage(table, message);
@@ -164,6 +172,7 @@
       socket.onopen = () => { show("live"); live.delay = 250; };
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
+        if (message.kind === "view") { showView(message.html); return; }
         if (message.kind === "stats") { applyStats(message.queues); return; }
         if (message.kind === "gap") { reloading = true; location.reload(); return; }
         live.lastEventId = message.event_id;

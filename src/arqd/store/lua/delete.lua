@@ -1,0 +1,25 @@
+-- Delete finished tasks of one status before their result TTL runs out (the dashboard's
+-- "delete every succeeded task"). A task in another state by now, or gone, is left alone.
+-- KEYS[1]  queue prefix "<app>:{<queue>}:"
+-- ARGV[1]  the status deleted: succeeded, failed or cancelled (its finished index)
+-- ARGV[2]  events stream cap
+-- ARGV[3..] task ids
+-- Returns  how many were deleted
+local prefix, status, maxlen = KEYS[1], ARGV[1], ARGV[2]
+local code = ({succeeded = SUCCEEDED, failed = FAILED, cancelled = CANCELLED})[status]
+if not code then
+  return redis.error_reply('ERR delete: not a finished status: ' .. status)
+end
+local deleted = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local key = prefix .. 't:' .. id
+  local f = redis.call('HMGET', key, 's', 't', 'att')
+  if f[1] == code then
+    redis.call('DEL', key)
+    deleted[#deleted + 1] = id
+    emit(prefix, maxlen, id, 'deleted', f[2], f[3] or 0)
+  end
+end
+zrem_all(prefix .. status, deleted)
+return #deleted
