@@ -1,6 +1,7 @@
 """The Workers and Breakers pages live in a real browser: a worker that starts, the task it
 runs, a breaker that opens and a request the rate limit refuses show without a reload, and
-the page sends no request after it loaded (one WebSocket carries the tables)."""
+the page sends no request after it loaded (one WebSocket carries the tables). And the
+overview's count of held tasks, by reason, kept live the same way as its other counts."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from arqd.client import NewTask
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
+from arqd.store.leases import Limit
 from e2e.live import API_KEY, LiveServer
 from ui.browser import Offline, offline_page
 from ui.conftest import Redis
@@ -74,3 +77,20 @@ def test_a_socket_asking_for_a_view_that_does_not_exist_is_closed(
         })"""
     )
     assert code == 1006  # refused at the handshake (403), as a socket with a bad queue is
+
+
+def test_the_overview_shows_held_tasks_by_reason_and_keeps_the_count_live(
+    signed_in: Offline, ui_server: LiveServer, redis: Redis
+) -> None:
+    made = redis.run(redis.client.enqueue_many([NewTask("slow", queue="held-q") for _ in range(3)]))
+    limit = [Limit("slow", concurrency=1)]
+    store = redis.client.store
+    redis.run(store.leases.dequeue("held-q", 3, "w", limit))  # one runs, two are held
+    page = signed_in.page
+    page.goto(f"{ui_server.url}/ui")
+    held = page.locator('#queues tr[data-queue="held-q"] [data-count="held"]')
+    expect(held).to_have_text("2")
+    expect(held).to_have_attribute("title", "rate limit 0 · concurrency 2 · breaker 0")
+    redis.run(redis.client.cancel(made[2].id))  # one held task fewer, told live
+    expect(held).to_have_text("1", timeout=5000)
+    signed_in.assert_clean()

@@ -52,10 +52,12 @@
       cell.append(count);
       row.append(cell);
     }
-    const oldest = document.createElement("td");
-    oldest.className = "num";
-    oldest.dataset.count = "oldest_queued_age_seconds";
-    row.append(oldest);
+    for (const key of ["held", "oldest_queued_age_seconds"]) {
+      const cell = document.createElement("td");
+      cell.className = "num";
+      cell.dataset.count = key;
+      row.append(cell);
+    }
     return row;
   }
 
@@ -82,6 +84,11 @@
       for (const el of scope.querySelectorAll("[data-count]")) {
         const key = el.dataset.count;
         if (key === "oldest_queued_age_seconds") el.textContent = age(stats[key]);
+        else if (key === "held") {
+          const held = stats.held;
+          el.textContent = String(held.rate_limit + held.concurrency + held.breaker);
+          el.title = `rate limit ${held.rate_limit} · concurrency ${held.concurrency} · breaker ${held.breaker}`;
+        }
         else if (key in stats) el.textContent = String(stats[key]);
       }
     }
