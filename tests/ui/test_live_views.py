@@ -94,3 +94,29 @@ def test_the_overview_shows_held_tasks_by_reason_and_keeps_the_count_live(
     redis.run(redis.client.cancel(made[2].id))  # one held task fewer, told live
     expect(held).to_have_text("1", timeout=5000)
     signed_in.assert_clean()
+
+
+@pytest.mark.parametrize("where", ["overview", "queue"])
+def test_throughput_charts_are_drawn_again_live_as_tasks_finish(
+    signed_in: Offline, ui_server: LiveServer, redis: Redis, where: str
+) -> None:
+    queue = f"charts-{where}"
+    redis.run(redis.client.enqueue("echo", 0, queue=queue))  # the queue exists, no task done
+    page = signed_in.page
+    page.goto(
+        f"{ui_server.url}/ui" if where == "overview" else f"{ui_server.url}/ui/queues/{queue}"
+    )
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    chart = page.locator(
+        f'[data-chart="{queue}"] svg' if where == "overview" else "#throughput svg"
+    )
+    expect(chart).to_have_attribute("data-succeeded", "0")
+    loaded = len(signed_in.requests)
+    redis.start_worker([queue])
+    expect(chart).to_have_attribute("data-succeeded", "1", timeout=5000)
+    made = redis.run(redis.client.enqueue_many([NewTask("echo", n, queue=queue) for n in range(4)]))
+    for task in made:
+        redis.run(redis.client.wait(task.id, timeout=10))
+    expect(chart).to_have_attribute("data-succeeded", "5", timeout=5000)
+    assert signed_in.requests[loaded:] == []
+    signed_in.assert_clean()

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from arqd.client import Throughput
+from arqd.client import Client, Throughput
+from arqd.ui.web import Ui, Viewer
 
 TICK_LABELS_EVERY = 3  # hours between labelled ticks on the day's chart
 LEAST = 2.0  # units of the shortest bar drawn
@@ -116,3 +117,24 @@ def _span(minutes: int) -> str:
 
 def _ago(hours: int) -> str:
     return "now" if hours == 0 else f"{hours} h ago"
+
+
+SPARK_MINUTES = 60  # the overview's charts: one or two hours' buckets a queue
+CHART_KINDS = ("spark", "day")  # the overview's (a queue's last hour), a queue page's (24 h)
+
+
+class Charts:
+    """A live page's throughput charts, drawn again as the page first drew them:
+    ``spark`` (the overview's cells) or ``day`` (a queue page's figure)."""
+
+    def __init__(self, ui: Ui, viewer: Viewer, kind: str) -> None:
+        self.ui = ui
+        self.viewer = viewer
+        self.kind = kind
+
+    async def draw(self, client: Client, queue: str) -> str:
+        if self.kind == "spark":
+            seen = await client.throughput(queue, SPARK_MINUTES)
+            return self.ui.fragment("spark_cell.html", self.viewer, {"c": sparkline(seen)})
+        seen = await client.throughput(queue)
+        return self.ui.fragment("day_figure.html", self.viewer, {"chart": day_chart(seen)})

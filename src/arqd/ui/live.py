@@ -20,10 +20,13 @@ from arqd.api.schemas import dumps, queue_json
 from arqd.client import Client
 from arqd.core.task import QUEUE_PATTERN
 from arqd.feeds import EVENT_ID, EventFeed, Gap
+from arqd.ui.charts import CHART_KINDS, Charts
 from arqd.ui.views import VIEWS, LiveView
 from arqd.ui.web import Ui, Viewer, same_origin, ui_of
 
 STATS_INTERVAL = 0.2
+CHARTS_INTERVAL = 2.0  # seconds: a chart's bar is a minute; it need not move faster
+FINISHING = (b"succeeded", b"failed")  # the events a throughput chart counts
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 
@@ -31,12 +34,17 @@ TRY_AGAIN_LATER = 1013
 class LivePage:
     """One page's socket: events as they come, and the counts after them."""
 
-    def __init__(self, websocket: WebSocket, client: Client, feed: EventFeed) -> None:
+    def __init__(
+        self, websocket: WebSocket, client: Client, feed: EventFeed, charts: Charts | None = None
+    ) -> None:
         self.websocket = websocket
         self.client = client
         self.feed = feed
         self.dirty = asyncio.Event()
         self.dirty.set()  # the counts go out at once: a page reconnecting catches up
+        self.charts = charts
+        self.finished: set[str] = set()  # queues a task finished in since the last charts
+        self.finishing = asyncio.Event()
 
     async def relay(self) -> None:
         async for item in self.feed:
@@ -44,8 +52,26 @@ class LivePage:
                 message = {"kind": "gap", **gap_json(item)}
             else:
                 message = {"kind": "event", **event_json(item)}
+                if item.fields.get(b"event") in FINISHING:
+                    self.finished.add(item.queue)
+                    self.finishing.set()
             await self.websocket.send_text(dumps(message).decode())
             self.dirty.set()
+
+    async def redraw(self) -> None:
+        """The throughput charts of the queues tasks finished in, at most every
+        ``CHARTS_INTERVAL`` seconds (each is read again from its per-minute buckets)."""
+        charts = self.charts
+        if charts is None:
+            await asyncio.Future()  # a page without charts: nothing to do, ever
+            return
+        while True:
+            await self.finishing.wait()
+            self.finishing.clear()
+            queues, self.finished = sorted(self.finished), set()
+            drawn = {queue: await charts.draw(self.client, queue) for queue in queues}
+            await self.websocket.send_text(dumps({"kind": "charts", "html": drawn}).decode())
+            await asyncio.sleep(CHARTS_INTERVAL)
 
     async def counts(self) -> None:
         while True:
@@ -82,7 +108,9 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER)
         return
     await websocket.accept()
-    await _run(LivePage(websocket, ui.client, feed))
+    kind = websocket.query_params.get("charts")
+    charts = Charts(ui, viewer, kind) if kind in CHART_KINDS else None
+    await _run(LivePage(websocket, ui.client, feed, charts))
 
 
 async def _view(websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None:
@@ -101,7 +129,9 @@ async def _view(websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None
 
 
 async def _run(page: LivePage) -> None:
-    jobs = [asyncio.create_task(job()) for job in (page.relay, page.counts, page.watch)]
+    jobs = [
+        asyncio.create_task(job()) for job in (page.relay, page.counts, page.redraw, page.watch)
+    ]
     done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
     page.feed.close()
     for job in pending:

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
-from arqd.ui.charts import day_chart, sparkline
+from arqd.ui.charts import SPARK_MINUTES, day_chart, sparkline
 from arqd.ui.search import Found, search
 from arqd.ui.timeline import timeline, trace_id
 from arqd.ui.views import breakers_context, workers_context
@@ -22,7 +22,6 @@ from arqd.ui.web import Ui, Viewer, page
 PAGE_SIZE = 50
 MAX_SEARCH = 200  # characters of search text
 STATUSES = [status.value for status in TaskStatus]
-SPARK_MINUTES = 60  # the overview's throughput charts: one or two hours' buckets a queue
 
 
 @page
@@ -44,7 +43,7 @@ async def overview(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "sparks": {chart.queue: sparkline(chart) for chart in seen},
         "workers": workers,
         "open_breakers": [b for b in breakers if b.state is not State.CLOSED],
-        "live": "",
+        "live": urlencode({"charts": "spark"}),
     }
     return ui.render(request, viewer, "overview.html", context)
 
@@ -80,7 +79,7 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "tasks": found.tasks,
         "next_page": following,
         "first_page": f"?{urlencode(filters)}" if query.get("cursor") else None,
-        "live": urlencode({"queue": name}),
+        "live": urlencode({"queue": name, "charts": "day"}),
         "shown_at": int(time.time() * 1000),
     }
     return ui.render(request, viewer, "queue.html", context)

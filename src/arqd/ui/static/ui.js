@@ -58,6 +58,10 @@
       cell.dataset.count = key;
       row.append(cell);
     }
+    const chart = document.createElement("td");  // filled when its tasks finish
+    chart.className = "throughput";
+    chart.dataset.chart = name;
+    row.append(chart);
     return row;
   }
 
@@ -154,6 +158,17 @@
     view.querySelectorAll("time[datetime]").forEach(localize);
   }
 
+  // Throughput charts, drawn again by the server when tasks finished in their queue.
+  function showCharts(drawn) {
+    for (const [queue, html] of Object.entries(drawn)) {
+      const place = document.querySelector(`[data-chart="${CSS.escape(queue)}"]`)
+        || (document.querySelector(`.tabs[data-queue="${CSS.escape(queue)}"]`) && document.getElementById("throughput"));
+      if (!place) continue;
+      place.innerHTML = html;
+      place.querySelectorAll("time[datetime]").forEach(localize);
+    }
+  }
+
   function applyEvent(message) {
     const table = document.getElementById("tasks");
     if (table) onQueuePage(table, message);
@@ -180,6 +195,7 @@
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (message.kind === "view") { showView(message.html); return; }
+        if (message.kind === "charts") { showCharts(message.html); return; }
         if (message.kind === "stats") { applyStats(message.queues); return; }
         if (message.kind === "gap") { reloading = true; location.reload(); return; }
         live.lastEventId = message.event_id;
