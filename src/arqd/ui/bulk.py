@@ -29,6 +29,23 @@ OPERATIONS = {
 }
 
 
+LABELS = {
+    "retry": ("Retry", "quiet"),
+    "cancel": ("Cancel", "danger"),
+    "delete": ("Delete", "danger"),
+}
+
+
+def actions_for(status: str) -> list[tuple[str, str, str]]:
+    """The bulk actions a queue page offers on its ``status`` tab: (operation, button
+    label, button look), in the order shown."""
+    return [
+        (operation, *LABELS[operation])
+        for operation in ("delete", "retry", "cancel")
+        if status in OPERATIONS[operation]
+    ]
+
+
 def eligible(task: Task, operation: str, before: datetime) -> bool:
     """Was the task in the state the operation acts on when the page was shown?"""
     if task.status not in OPERATIONS[operation]:

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
+from arqd.ui.bulk import actions_for
 from arqd.ui.charts import SPARK_MINUTES, day_chart, sparkline
 from arqd.ui.search import Found, search
 from arqd.ui.timeline import timeline, trace_id
@@ -71,6 +72,7 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
         "queue": name,
         "stats": stats,
         "chart": day_chart(seen),
+        "bulk_actions": actions_for(status) if status else [],
         "statuses": STATUSES,
         "status": status,
         "task_type": task_type or "",
