@@ -227,6 +227,17 @@ class Client:
             f"task {task_id} is {outcome.refused_in}; only failed or cancelled tasks can be retried"
         )
 
+    async def run_now(self, task_id: str, queue: str | None = None) -> Task:
+        """Queue a scheduled task at once: its delay (or its backoff before a retry) is cut
+        short, and a worker takes it as soon as one has a free slot."""
+        task = await self._require(task_id, queue)
+        outcome = await self.store.tasks.run_now(task.queue, task_id)
+        if outcome.task is not None:
+            return await self.defaults.one(outcome.task)
+        if outcome.refused_in is None:
+            raise TaskNotFound(task_id)
+        raise InvalidTransition(f"task {task_id} is {outcome.refused_in}, not scheduled")
+
     async def wait(
         self, task_id: str, timeout: float | None = None, queue: str | None = None
     ) -> Task:

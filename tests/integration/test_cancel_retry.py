@@ -138,3 +138,18 @@ async def _events(client: Client, task_id: str) -> AsyncIterator[str]:
     for event in found:
         if event.fields[b"task"] == task_id.encode():
             yield event.fields[b"event"].decode()
+
+
+async def test_a_scheduled_task_runs_now_when_asked(
+    client: Client, start_worker: StartWorker
+) -> None:
+    await start_worker(demo.registry)
+    later = await client.enqueue("echo", "soon", delay=3600)
+    queued = await client.run_now(later.id)
+    assert queued.status is TaskStatus.QUEUED
+    done = await client.wait(later.id, timeout=10)
+    assert (done.status, done.result) == (TaskStatus.SUCCEEDED, "soon")
+    with pytest.raises(InvalidTransition, match="is succeeded, not scheduled"):
+        await client.run_now(later.id)
+    with pytest.raises(TaskNotFound):
+        await client.run_now("no-such-task-id0")

@@ -323,3 +323,19 @@ def test_pages_fit_the_screen(
             )
             assert overflow <= 0, f"{path} is {overflow}px wider than {width}px"
         viewer.assert_clean()
+
+
+def test_run_a_scheduled_task_now_from_the_task_page(
+    signed_in: Offline, ui_server: LiveServer, redis: Redis
+) -> None:
+    task = redis.run(redis.client.enqueue("echo", "now", delay=3600))
+    page = signed_in.page
+    page.goto(f"{ui_server.url}/ui/tasks/{task.id}")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Run now").click()
+    expect(page.locator("#task .status")).to_contain_text("succeeded", timeout=5000)
+    ran = redis.run(redis.client.get(task.id))
+    assert ran is not None
+    assert (ran.status, ran.result) == ("succeeded", "now")
+    assert redis.run(redis.client.audit_log())[0].action == "run_now"
+    signed_in.assert_clean()

@@ -280,8 +280,8 @@ class Cancelled(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Retried:
-    """The retry script's answer: the task as it is once queued again, or the status that
-    kept it from being retried (None: no such task)."""
+    """The retry (or run_now) script's answer: the task as it is once queued again, or the
+    status that kept it from being queued (None: no such task)."""
 
     task: Task | None
     refused_in: TaskStatus | None = None

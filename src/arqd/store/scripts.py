@@ -37,6 +37,7 @@ NAMES = (
     "ratelimit",
     "reset_breaker",
     "delete",
+    "run_now",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

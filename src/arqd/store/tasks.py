@@ -111,6 +111,12 @@ class Tasks:
             await self.scripts.run("delete", keys, status, self.settings.events_max, *task_ids)
         )
 
+    async def run_now(self, queue: str, task_id: str) -> Retried:
+        """Queue a scheduled task at once (its delay or backoff cut short)."""
+        keys = [self.keys.queue(queue)]
+        reply = await self.scripts.run_acked("run_now", keys, task_id, self.settings.events_max)
+        return codec.decode_retried(queue, task_id, reply)
+
     async def stats(self, queue: str) -> QueueStats:
         """Counts by status and held tasks by reason (see ``codec.QueueStats``)."""
         s = self.settings

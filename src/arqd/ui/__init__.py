@@ -24,6 +24,7 @@ __all__ = ["ACTION_ROUTES", "ROUTES", "UiGate", "create_ui"]
 # Every route that changes something: each refuses a request without the CSRF token.
 ACTION_ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/tasks/{{task_id}}/retry", actions.retry, methods=["POST"]),
+    Route(f"{PREFIX}/tasks/{{task_id}}/run", actions.run_now, methods=["POST"]),
     Route(f"{PREFIX}/tasks/{{task_id}}/cancel", actions.cancel, methods=["POST"]),
     Route(f"{PREFIX}/tasks/{{task_id}}/copy", actions.copy, methods=["POST"]),
     Route(f"{PREFIX}/breakers/{{name}}/reset", actions.reset_breaker, methods=["POST"]),

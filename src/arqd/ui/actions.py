@@ -28,6 +28,12 @@ async def _retry(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str])
     return _back(f"/ui/tasks/{task.id}")
 
 
+async def _run_now(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
+    task = await ui.client.run_now(request.path_params["task_id"])
+    await ui.client.audit(viewer.actor, "run_now", f"task:{task.queue}:{task.id}", 1)
+    return _back(f"/ui/tasks/{task.id}")
+
+
 async def _cancel(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
     task = await ui.client.cancel(request.path_params["task_id"])
     await ui.client.audit(viewer.actor, "cancel", f"task:{task.queue}:{task.id}", 1)
@@ -104,6 +110,7 @@ async def _bulk(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) 
 
 
 retry = action(_retry)
+run_now = action(_run_now)
 cancel = action(_cancel)
 copy = action(_copy)
 reset_breaker = action(_reset)
