@@ -39,7 +39,20 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-class SentinelSetup:
+class _Servers:
+    """The server processes a set-up started: ``stop`` ends them all."""
+
+    processes: list[subprocess.Popen[bytes]]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            process.wait(10)
+
+
+class SentinelSetup(_Servers):
     """A master and its replica, watched by three sentinels (quorum 2) that fail over
     one second after the master stops answering."""
 
@@ -136,18 +149,11 @@ class SentinelSetup:
         """Wait until the set-up can fail over again (the old master follows the new)."""
         _until(self._ready, "the old master to follow the new one")
 
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            process.wait(10)
-
 
 SLOTS = 16384
 
 
-class ClusterSetup:
+class ClusterSetup(_Servers):
     """Three masters that split the 16384 hash slots, each with one replica. A node stops
     answering for a second before the others call it failed, and a replica always may
     take over (``cluster-replica-validity-factor 0``). The cluster is built with
@@ -306,13 +312,6 @@ class ClusterSetup:
         )
         self._server(redis_server_binary(), port)
         self.settle()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            process.wait(10)
 
 
 def _command(port: int, *args: str | int) -> Any:

@@ -26,7 +26,7 @@ from arqd.resilience.breaker import State
 from arqd.resilience.limiter import RateLimiter
 from arqd.store import listing
 from arqd.store.audit import Audit, AuditEvent
-from arqd.store.codec import Cancelled, QueueStats
+from arqd.store.codec import Cancelled, QueueStats, Retried
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import START, SYSTEM_SOURCES, just_before
 from arqd.store.history import KEPT_MINUTES, Throughput
@@ -219,24 +219,24 @@ class Client:
         """Queue a failed (or cancelled) task again with a fresh retry budget."""
         task = await self._require(task_id, queue)
         outcome = await self.store.tasks.retry(task.queue, task_id)
-        if outcome.task is not None:
-            return await self.defaults.one(outcome.task)
-        if outcome.refused_in is None:
-            raise TaskNotFound(task_id)
-        raise InvalidTransition(
-            f"task {task_id} is {outcome.refused_in}; only failed or cancelled tasks can be retried"
-        )
+        refusal = "task {id} is {status}; only failed or cancelled tasks can be retried"
+        return await self._queued(task_id, outcome, refusal)
 
     async def run_now(self, task_id: str, queue: str | None = None) -> Task:
         """Queue a scheduled task at once: its delay (or its backoff before a retry) is cut
         short, and a worker takes it as soon as one has a free slot."""
         task = await self._require(task_id, queue)
         outcome = await self.store.tasks.run_now(task.queue, task_id)
+        return await self._queued(task_id, outcome, "task {id} is {status}, not scheduled")
+
+    async def _queued(self, task_id: str, outcome: Retried, refusal: str) -> Task:
+        """The task a retry or run_now script queued; else TaskNotFound, or ``refusal``
+        (naming the status the task was in) as InvalidTransition."""
         if outcome.task is not None:
             return await self.defaults.one(outcome.task)
         if outcome.refused_in is None:
             raise TaskNotFound(task_id)
-        raise InvalidTransition(f"task {task_id} is {outcome.refused_in}, not scheduled")
+        raise InvalidTransition(refusal.format(id=task_id, status=outcome.refused_in))
 
     async def wait(
         self, task_id: str, timeout: float | None = None, queue: str | None = None

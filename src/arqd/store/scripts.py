@@ -146,7 +146,7 @@ class Scripts:
 
     async def run(self, name: str, keys: Sequence[str], *args: Any) -> Any:
         """Run script ``name`` on ``keys``; a Redis error reply is raised."""
-        node = self.nodes.single
+        node = self.nodes.single  # one server: straight to its node (the hot path)
         try:
             if node is not None:
                 return await node.call(*evalsha(name, keys, args))

@@ -62,9 +62,7 @@ class LivePage:
         """The throughput charts of the queues tasks finished in, at most every
         ``CHARTS_INTERVAL`` seconds (each is read again from its per-minute buckets)."""
         charts = self.charts
-        if charts is None:
-            await asyncio.Future()  # a page without charts: nothing to do, ever
-            return
+        assert charts is not None  # started only for a page with charts (_run)
         while True:
             await self.finishing.wait()
             self.finishing.clear()
@@ -129,9 +127,8 @@ async def _view(websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None
 
 
 async def _run(page: LivePage) -> None:
-    jobs = [
-        asyncio.create_task(job()) for job in (page.relay, page.counts, page.redraw, page.watch)
-    ]
+    parts = (page.relay, page.counts, page.watch, *((page.redraw,) if page.charts else ()))
+    jobs = [asyncio.create_task(job()) for job in parts]
     done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
     page.feed.close()
     for job in pending:
