@@ -164,8 +164,8 @@ def test_jitter_and_tick_ids_are_the_same_on_every_worker() -> None:
         Schedule("spread", "t", cron="* * * * *", jitter=30), tick
     )
     assert tick_task_id(schedule, tick) == "s:spread:1777636800000"
-    long = Schedule("x" * 128, "t", every=60)
-    assert TASK_ID_PATTERN.fullmatch(tick_task_id(long, tick))
+    longest = Schedule("x" * 100, "t", every=60)
+    assert TASK_ID_PATTERN.fullmatch(tick_task_id(longest, tick))
 
 
 @pytest.mark.parametrize(
@@ -188,5 +188,26 @@ def test_a_wrong_schedule_is_refused_saying_what_to_change(
 
 
 def test_a_bad_name_is_refused() -> None:
-    with pytest.raises(InvalidSchedule, match="invalid task type"):
+    with pytest.raises(InvalidSchedule, match="invalid schedule name 'has space'"):
         Schedule("has space", "report", every=60)
+    with pytest.raises(InvalidSchedule, match="invalid schedule name"):
+        Schedule("x" * 101, "report", every=60)
+    with pytest.raises(InvalidSchedule, match="invalid task type"):
+        Schedule("ok", "has space", every=60)
+    with pytest.raises(InvalidSchedule, match="invalid queue name"):
+        Schedule("ok", "report", every=60, queue="a b")
+    with pytest.raises(InvalidSchedule, match="payload is not JSON"):
+        Schedule("ok", "report", every=60, payload={1, 2})
+    with pytest.raises(InvalidSchedule, match="priority"):
+        Schedule("ok", "report", every=60, priority=10**7)
+
+
+def test_a_schedule_survives_its_json_and_its_version_names_its_definition() -> None:
+    schedule = Schedule("nightly", "report", cron="30 2 * * *", tz="Europe/Paris", payload=[1])
+    assert Schedule.from_dict(schedule.to_dict()) == schedule
+    assert Schedule.from_dict(schedule.to_dict()).version == schedule.version
+    assert Schedule("nightly", "report", cron="30 3 * * *").version != schedule.version
+    assert schedule.on("mail").queue == "mail"
+    assert schedule.on("mail").on("other").queue == "mail"
+    with pytest.raises(InvalidSchedule, match="unknown field"):
+        Schedule.from_dict({**schedule.to_dict(), "colour": "red"})

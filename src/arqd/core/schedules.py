@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -28,9 +30,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from arqd.core.errors import InvalidSchedule, InvalidTask
-from arqd.core.task import check_name
+from arqd.core.task import check_name, check_queue
 
-MAX_ID = 128  # characters of a task id (core.task.TASK_ID_PATTERN)
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,99}")
+FIELDS = ("name", "task_type", "cron", "every", "tz", "queue", "payload", "priority")
+POLICY = ("misfire", "catch_up", "late_after", "jitter", "overlap")
 
 
 class Misfire(StrEnum):
@@ -60,25 +64,22 @@ class Schedule:
     catch_up: int = 100  # ticks run at most, for Misfire.ALL
     late_after: float = 60.0  # seconds after its instant that a tick counts as missed
     jitter: float = 0.0  # seconds: each tick runs up to this much after its instant
+    overlap: bool = True  # False: a tick is skipped while the previous run is not finished
     zone: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise InvalidSchedule(
+                f"invalid schedule name {self.name!r}: use 1-100 characters, letters, digits "
+                "and _ . : -, starting with a letter or _"
+            )
         try:
-            check_name(self.name)
             check_name(self.task_type)
+            if self.queue is not None:
+                check_queue(self.queue)
         except InvalidTask as exc:
             raise InvalidSchedule(f"schedule {self.name!r}: {exc}") from None
-        if (self.cron is None) == (self.every is None):
-            raise InvalidSchedule(f"schedule {self.name!r}: give either cron or every, not both")
-        if self.cron is not None:
-            try:
-                CronSim(self.cron, datetime(2000, 1, 1))
-            except CronSimError as exc:
-                raise InvalidSchedule(
-                    f"schedule {self.name!r}: cron {self.cron!r}: {exc}"
-                ) from None
-        if self.every is not None and not (math.isfinite(self.every) and self.every >= 1):
-            raise InvalidSchedule(f"schedule {self.name!r}: every is at least 1 second")
+        _check_timing(self)
         try:
             object.__setattr__(self, "zone", ZoneInfo(self.tz))
         except (ZoneInfoNotFoundError, ValueError):
@@ -87,10 +88,53 @@ class Schedule:
                 "such as Europe/Paris or America/New_York)"
             ) from None
         object.__setattr__(self, "misfire", _misfire(self.name, self.misfire))
+        if not isinstance(self.priority, int) or not -1_000_000 <= self.priority <= 1_000_000:
+            raise InvalidSchedule(f"schedule {self.name!r}: priority is an integer in ±1,000,000")
+        try:
+            json.dumps(self.payload)
+        except (TypeError, ValueError):
+            raise InvalidSchedule(f"schedule {self.name!r}: the payload is not JSON") from None
         if self.catch_up < 1 or self.late_after < 0 or self.jitter < 0:
             raise InvalidSchedule(
                 f"schedule {self.name!r}: catch_up is at least 1, late_after and jitter at least 0"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schedule as JSON-ready values (what Redis keeps and the API shows)."""
+        out = {name: getattr(self, name) for name in (*FIELDS, *POLICY)}
+        out["misfire"] = self.misfire.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
+        """The schedule ``to_dict`` gave (unknown keys are refused by name)."""
+        unknown = set(data) - {*FIELDS, *POLICY}
+        if unknown:
+            raise InvalidSchedule(f"schedule: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def on(self, queue: str) -> Schedule:
+        """This schedule with its queue set (``queue`` when it names none)."""
+        return self if self.queue is not None else replace(self, queue=queue)
+
+    @property
+    def version(self) -> str:
+        """A digest of the definition: equal for equal schedules, on every machine."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_timing(schedule: Schedule) -> None:
+    name, cron, every = schedule.name, schedule.cron, schedule.every
+    if (cron is None) == (every is None):
+        raise InvalidSchedule(f"schedule {name!r}: give either cron or every, not both")
+    if cron is not None:
+        try:
+            CronSim(cron, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise InvalidSchedule(f"schedule {name!r}: cron {cron!r}: {exc}") from None
+    if every is not None and not (math.isfinite(every) and every >= 1):
+        raise InvalidSchedule(f"schedule {name!r}: every is at least 1 second")
 
 
 def _misfire(name: str, value: Misfire | str) -> Misfire:
@@ -158,11 +202,8 @@ def jitter_of(schedule: Schedule, tick: datetime) -> float:
 
 def tick_task_id(schedule: Schedule, tick: datetime) -> str:
     """The id of the task a tick enqueues: the same for every worker, so a tick enqueued
-    twice is one task (the enqueue finds its id). Readable while short enough."""
-    readable = f"s:{schedule.name}:{_millis(tick)}"
-    if len(readable) <= MAX_ID:
-        return readable
-    return "s:" + hashlib.sha256(readable.encode()).hexdigest()
+    twice is one task (the enqueue finds its id); at most 116 characters."""
+    return f"s:{schedule.name}:{_millis(tick)}"
 
 
 def _millis(instant: datetime) -> int:

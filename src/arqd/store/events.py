@@ -50,6 +50,15 @@ EVENT_STATUS = {
     "breaker_half_open": "half_open",
     "breaker_closed": "closed",
     "breaker_reset": "closed",
+    # A schedule's events (no task: the field "error" holds the schedule's name and more)
+    # imply the schedule's state.
+    "schedule_created": "running",
+    "schedule_changed": "running",
+    "schedule_resumed": "running",
+    "schedule_paused": "paused",
+    "schedule_deleted": "deleted",
+    "schedule_misfired": "running",
+    "schedule_skipped": "running",
 }
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 

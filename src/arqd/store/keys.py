@@ -69,6 +69,18 @@ class Keys:
         epoch, by Redis's clock), kept by the finish script (see ``history``)."""
         return f"{self.queue(queue)}m:{hour}"
 
+    def schedule(self, queue: str, name: str) -> str:
+        """One schedule's hash: definition, version, next and last runs (see schedules)."""
+        return f"{self.queue(queue)}sc:{name}"
+
+    def schedule_times(self, queue: str) -> str:
+        """Sorted set of ``queue``'s schedules by next fire time (ms); paused ones leave it."""
+        return f"{self.queue(queue)}scnext"
+
+    def schedules(self) -> str:
+        """Hash of every schedule's name to the queue that holds it (a key of its own)."""
+        return f"{self.prefix}:schedules"
+
     def queues(self) -> str:
         """Set of every queue name ever enqueued to."""
         return f"{self.prefix}:queues"

@@ -38,6 +38,9 @@ NAMES = (
     "reset_breaker",
     "delete",
     "run_now",
+    "schedule_due",
+    "schedule_fire",
+    "schedule_upsert",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

@@ -6,6 +6,7 @@
     store.workers  the worker registry (workers.py)
     store.limits   circuit breakers and rate limits (limits.py)
     store.history  tasks finished per minute of each queue (history.py)
+    store.schedules  schedules: stored, polled and fired (schedules.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -28,6 +29,7 @@ from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
 from arqd.store.nodes import Node, Nodes
+from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
 from arqd.store.workers import Workers
@@ -71,6 +73,7 @@ class Store:
         self.workers = Workers(nodes, keys, settings.lease_timeout)
         self.limits = Limits(self.scripts, keys, settings)
         self.history = History(nodes, keys)
+        self.schedules = Schedules(self.scripts, keys, settings)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from arqd.core.backoff import RetryPolicy
 from arqd.core.errors import ConfigurationError
+from arqd.core.schedules import Misfire, Schedule
 from arqd.core.task import check_name
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.ratelimit import Rate
@@ -57,6 +58,7 @@ class Registry:
     """
 
     types: dict[str, TaskType] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
     def task(
         self,
@@ -98,6 +100,7 @@ class Registry:
     def add(self, fn: Handler, name: str | None = None, **options: Any) -> TaskType:
         """Declare ``fn`` as a task type (the decorator's plain-call form)."""
         task_name = check_name(name or fn.__name__)
+
         if task_name in self.types:
             raise ConfigurationError(f"task type {task_name!r} is declared twice")
         options = _resilience_options(task_name, options)
@@ -111,6 +114,54 @@ class Registry:
         )
         self.types[task_name] = declared
         return declared
+
+    def cron(
+        self,
+        expression: str | None = None,
+        *,
+        every: float | None = None,
+        name: str | None = None,
+        tz: str = "UTC",
+        queue: str | None = None,
+        payload: Any = None,
+        priority: int = 0,
+        misfire: Misfire | str = Misfire.COALESCE,
+        jitter: float = 0.0,
+        overlap: bool = True,
+        **task_options: Any,
+    ) -> Callable[[F], F]:
+        """Declare a task type run on the cron ``expression`` in the zone ``tz`` (or
+        ``every`` so many seconds), with ``payload``; the schedule is named after the
+        function unless ``name`` says. ``task_options`` are ``task``'s. Each worker
+        stores its declared schedules when it starts (an unchanged one keeps its next
+        fire time) and runs them with every other worker of the queue, each tick once."""
+
+        def declare(fn: F) -> F:
+            declared = self.add(fn, **task_options)
+            schedule = Schedule(
+                name or declared.name,
+                declared.name,
+                cron=expression,
+                every=every,
+                tz=tz,
+                queue=queue,
+                payload=payload,
+                priority=priority,
+                misfire=Misfire(misfire) if isinstance(misfire, str) else misfire,
+                jitter=jitter,
+                overlap=overlap,
+            )
+            self.schedule(schedule)
+            return fn
+
+        return declare
+
+    def schedule(self, schedule: Schedule) -> Schedule:
+        """Declare a schedule of a task type (declared here or on other workers)."""
+        if schedule.name in self.schedules:
+            raise ConfigurationError(f"schedule {schedule.name!r} is declared twice")
+        self.schedules[schedule.name] = schedule
+        return schedule
 
     def get(self, name: str) -> TaskType | None:
         return self.types.get(name)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from arqd.core.lease import Answer, Lease
+from arqd.core.schedules import Schedule
 from arqd.core.settings import Settings
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Fetched, Renewal
 from arqd.store.connection import connect
 from arqd.store.leases import Late, Limit
+from arqd.store.schedules import DueSchedule, Poll, Tick
 from arqd.store.store import Store
 from arqd.store.wakeup import IdleWait
 
@@ -61,6 +64,17 @@ class WorkerStore:
 
     async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
         return await self.store.leases.heartbeat(queue, leases)
+
+    async def upsert_schedule(self, schedule: Schedule, next_run: datetime) -> bool:
+        return await self.store.schedules.upsert(schedule, next_run)
+
+    async def poll_schedules(self, queues: Sequence[str]) -> Poll:
+        return await self.store.schedules.poll(queues)
+
+    async def fire_schedule(
+        self, found: DueSchedule, ticks: Sequence[Tick], following: datetime, dropped: int
+    ) -> str:
+        return await self.store.schedules.fire(found, ticks, following, dropped)
 
     async def register(self, details: dict[str, Any]) -> None:
         await self.store.workers.register(self.worker_id, details)

@@ -27,6 +27,7 @@ from arqd.worker.fetching import Fetcher
 from arqd.worker.leases import Heartbeat
 from arqd.worker.registry import Registry
 from arqd.worker.running import Runner
+from arqd.worker.scheduling import Scheduler
 from arqd.worker.storage import WorkerStore
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Worker:
         self._runner: Runner | None = None
         self._fetcher: Fetcher | None = None
         self.registered = False  # in the registry of live workers: Redis was reachable
+        self.scheduler: Scheduler | None = None  # runs the queues' schedules, once started
 
     @property
     def processed(self) -> int:
@@ -109,8 +111,11 @@ class Worker:
     async def _work(self, runner: Runner, fetcher: Fetcher) -> None:
         done = asyncio.Event()
         heartbeat = Heartbeat(self.store, runner.running, self.describe, done)
+        declared = list(self.registry.schedules.values())
+        scheduler = self.scheduler = Scheduler(self.store, self.queues, declared, self._stopping)
         async with asyncio.TaskGroup() as group:
             group.create_task(heartbeat.run())
+            group.create_task(scheduler.run())
             group.create_task(runner.answers.run())
             await fetcher.run()
             await runner.drain(self.settings.shutdown_grace / 1000)

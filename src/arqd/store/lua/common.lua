@@ -18,6 +18,8 @@
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
 --   cbs         set    types that have a breaker record; cbopen: those open or half-open
 --   m:<hour>    hash   tasks finished per minute of one hour (see count_finished)
+--   sc:<name>   hash   a schedule: def, ver, next, paused, reason, last, ltask, runs...
+--   scnext      zset   the queue's schedules that are not paused, score = next fire (ms)
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.

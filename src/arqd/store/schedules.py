@@ -1,0 +1,209 @@
+"""Schedules as Redis keeps them, and the two calls that run them: the poll for due ones
+and the compare-and-advance that fires a tick (``lua/schedule_*.lua``).
+
+A schedule lives under its queue's hash tag, so the script that advances its next fire
+time also enqueues its tick's task, on any topology: a hash ``sc:<name>`` (definition,
+version, next fire time, pause, last run, counts) and the queue's sorted set ``scnext``
+of next fire times. One hash over every queue, ``Keys.schedules``, says which queue holds
+each name (written on its own: it lives on a slot of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from arqd.core.schedules import Schedule
+from arqd.core.settings import Settings
+from arqd.store.codec import text
+from arqd.store.keys import Keys
+from arqd.store.scripts import Scripts
+
+DUE_LIMIT = 100  # due schedules per queue a poll returns (the rest on the next)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """A stored schedule: its definition, its next fire time (None while paused), the
+    last run (its due time and task id), and counts of runs, dropped and skipped ticks."""
+
+    schedule: Schedule
+    next_run: datetime | None
+    paused: bool
+    reason: str
+    last_run: datetime | None
+    last_task: str | None
+    runs: int
+    dropped: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueSchedule:
+    """A schedule whose stored next fire time ``tick`` has come (``version``: of the
+    definition the fire must still find)."""
+
+    schedule: Schedule
+    version: str
+    tick: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """What a poll found: Redis's time, the due schedules, and the soonest next time."""
+
+    now: datetime
+    due: list[DueSchedule]
+    soonest: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One task a fire enqueues: its id and when it is due (the tick plus its jitter)."""
+
+    task_id: str
+    due: datetime
+
+
+class Schedules:
+    """Every change is one script on the schedule's queue; reads are plain commands."""
+
+    def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+        self.scripts = scripts
+        self.redis = scripts.redis
+        self.keys = keys
+        self.settings = settings
+
+    async def upsert(self, schedule: Schedule, next_run: datetime) -> bool:
+        """Store ``schedule`` (its queue set); False when it was there as it is."""
+        queue = _queue_of(schedule)
+        before = await self.redis.hget(self.keys.schedules(), schedule.name)
+        if before is not None and text(before) != queue:  # moved to another queue
+            await self._change(text(before), schedule.name, "delete")
+        await self.redis.sadd(self.keys.queues(), queue)
+        await self.redis.hset(self.keys.schedules(), schedule.name, queue)
+        definition = orjson.dumps(schedule.to_dict())
+        return await self._change(
+            queue, schedule.name, "upsert", definition, schedule.version, _ms(next_run)
+        )
+
+    async def pause(self, queue: str, name: str, reason: str) -> bool:
+        return await self._change(queue, name, "pause", reason)
+
+    async def resume(self, queue: str, name: str, next_run: datetime) -> bool:
+        return await self._change(queue, name, "resume", _ms(next_run))
+
+    async def delete(self, queue: str, name: str) -> bool:
+        deleted = await self._change(queue, name, "delete")
+        await self.redis.hdel(self.keys.schedules(), name)
+        return deleted
+
+    async def _change(self, queue: str, name: str, op: str, *args: Any) -> bool:
+        keys = [self.keys.queue(queue)]
+        events = self.settings.events_max
+        return bool(await self.scripts.run("schedule_upsert", keys, events, name, op, *args))
+
+    async def queue_of(self, name: str) -> str | None:
+        """The queue that holds the schedule ``name`` (None: there is none)."""
+        queue = await self.redis.hget(self.keys.schedules(), name)
+        return text(queue) if queue is not None else None
+
+    async def get(self, name: str) -> ScheduleState | None:
+        queue = await self.queue_of(name)
+        if queue is None:
+            return None
+        return _state(await self.redis.hgetall(self.keys.schedule(queue, name)))
+
+    async def all(self) -> list[ScheduleState]:
+        """Every schedule, by name."""
+        where = await self.redis.hgetall(self.keys.schedules())
+        names = sorted((text(n), text(q)) for n, q in where.items())
+        hashes = await asyncio.gather(
+            *(self.redis.hgetall(self.keys.schedule(q, n)) for n, q in names)
+        )
+        return [state for h in hashes if (state := _state(h)) is not None]
+
+    async def poll(self, queues: Sequence[str]) -> Poll:
+        """The due schedules of ``queues``: one call for the queues of each Redis slot
+        (so one in all on one server), at once."""
+        groups: dict[int, list[str]] = {}
+        for queue in queues:
+            groups.setdefault(self.keys.slot(queue), []).append(queue)
+        replies = await asyncio.gather(
+            *(
+                self.scripts.run("schedule_due", [self.keys.queue(q) for q in group], DUE_LIMIT)
+                for group in groups.values()
+            )
+        )
+        due: list[DueSchedule] = []
+        soonest: list[int] = []
+        now = 0
+        for reply in replies:
+            now = max(now, int(reply[0]))
+            if int(reply[1]) >= 0:
+                soonest.append(int(reply[1]))
+            for i in range(2, len(reply), 5):
+                definition = Schedule.from_dict(orjson.loads(reply[i + 2]))
+                due.append(DueSchedule(definition, text(reply[i + 3]), _at(int(reply[i + 4]))))
+        return Poll(_at(now), due, _at(min(soonest)) if soonest else None)
+
+    async def fire(
+        self, due: DueSchedule, ticks: Sequence[Tick], following: datetime, dropped: int
+    ) -> str:
+        """Advance ``due``'s schedule to ``following`` and enqueue ``ticks``, if no one else
+        did first: 'fired', 'stale' (someone did, or it changed) or 'overlap' (skipped)."""
+        schedule = due.schedule
+        payload = orjson.dumps(schedule.payload)
+        args: list[Any] = [
+            self.settings.events_max,
+            schedule.name,
+            _ms(due.tick),
+            due.version,
+            _ms(following),
+            dropped,
+            int(schedule.overlap),
+            len(ticks),
+        ]
+        for tick in ticks:
+            args += [tick.task_id, schedule.task_type, payload, schedule.priority, _ms(tick.due)]
+        keys = [self.keys.queue(_queue_of(schedule))]
+        reply = await self.scripts.run_acked("schedule_fire", keys, *args)
+        return text(reply[0])
+
+
+def _queue_of(schedule: Schedule) -> str:
+    assert schedule.queue is not None, "a stored schedule names its queue (Schedule.on)"
+    return schedule.queue
+
+
+def _state(h: Mapping[Any, Any]) -> ScheduleState | None:
+    if b"def" not in h:
+        return None
+
+    def number(field: bytes) -> int:
+        return int(h.get(field, 0))
+
+    return ScheduleState(
+        schedule=Schedule.from_dict(orjson.loads(h[b"def"])),
+        next_run=_at(number(b"next")) if b"next" in h else None,
+        paused=b"paused" in h,
+        reason=text(h.get(b"reason", b"")),
+        last_run=_at(number(b"last")) if b"last" in h else None,
+        last_task=text(h[b"ltask"]) if b"ltask" in h else None,
+        runs=number(b"runs"),
+        dropped=number(b"dropped"),
+        skipped=number(b"skipped"),
+    )
+
+
+def _ms(instant: datetime) -> str:
+    return str(round(instant.timestamp() * 1000))
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
