@@ -24,6 +24,7 @@ from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.feeds import EventFeed, EventFilter, StreamEvent, SystemFeed
 from arqd.resilience.breaker import State
 from arqd.resilience.limiter import RateLimiter
+from arqd.schedule_control import ScheduleControl
 from arqd.store import listing
 from arqd.store.audit import Audit, AuditEvent
 from arqd.store.codec import Cancelled, QueueStats, Retried
@@ -94,6 +95,7 @@ class Client:
         self.store = store
         self.settings = store.settings
         self.defaults = TypeDefaults(store, store.settings)
+        self.schedules = ScheduleControl(self)  # create, read, pause, trigger schedules
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:

@@ -21,7 +21,7 @@ from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
-from arqd.api.routes import breakers, metrics, system, tasks
+from arqd.api.routes import breakers, metrics, schedules, system, tasks
 from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import FEEDS, REQUESTS, Client, resolve_url
@@ -59,6 +59,7 @@ ROUTERS = (
     tasks.router,
     system.router,
     breakers.router,
+    schedules.router,
     events.router,
     system_events.router,
     metrics.router,

@@ -25,10 +25,12 @@ from starlette.types import Receive, Scope, Send
 from arqd.core.errors import (
     ArqdError,
     BreakerNotFound,
+    InvalidSchedule,
     InvalidTask,
     InvalidTransition,
     PayloadTooLarge,
     ReplicasBehind,
+    ScheduleNotFound,
     TaskNotFound,
     TaskWaitTimeout,
 )
@@ -41,6 +43,8 @@ RETRY_AFTER_SECONDS = "1"
 _ARQD_STATUS: tuple[tuple[type[ArqdError], int, str], ...] = (
     (TaskNotFound, 404, "task-not-found"),
     (BreakerNotFound, 404, "breaker-not-found"),
+    (ScheduleNotFound, 404, "schedule-not-found"),
+    (InvalidSchedule, 422, "invalid-schedule"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (InvalidTask, 422, "invalid-task"),
     (InvalidTransition, 409, "invalid-transition"),

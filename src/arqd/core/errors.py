@@ -5,6 +5,7 @@ ArqdError
 ├── EmbeddedServerError       the embedded Redis-compatible server could not start
 ├── BreakerNotFound           no circuit breaker by that name has recorded a failure
 ├── InvalidSchedule           a schedule's cron expression, interval, zone or policy is wrong
+├── ScheduleNotFound          no schedule by that name
 ├── TaskError                 something about one task
 │   ├── TaskNotFound          no task with that id (it may have expired)
 │   ├── InvalidTask           a request to enqueue is malformed (name, payload, options)
@@ -40,6 +41,13 @@ class BreakerNotFound(ArqdError):
 
 class InvalidSchedule(ArqdError):
     """A schedule cannot be made as given; the message says what to change."""
+
+
+class ScheduleNotFound(ArqdError):
+    """No schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
 
 
 class TaskError(ArqdError):

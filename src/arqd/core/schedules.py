@@ -167,6 +167,23 @@ def next_fire(schedule: Schedule, after: datetime) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """A stored schedule: its definition, its next fire time (None while paused), the
+    last run (its due time and task id), and counts of runs, dropped and skipped ticks."""
+
+    schedule: Schedule
+    next_run: datetime | None
+    paused: bool
+    reason: str
+    last_run: datetime | None
+    last_task: str | None
+    runs: int
+    dropped: int
+    skipped: int
+    last_status: str | None = None  # of the last run's task (None: gone, or no run yet)
+
+
+@dataclass(frozen=True, slots=True)
 class Due:
     """What a worker does with a schedule whose next instant ``due`` has come: run the
     ``run`` ticks, count ``dropped`` ones as missed, and store ``next`` as its next one."""

@@ -12,35 +12,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from arqd.core.schedules import Schedule
+from arqd.core.schedules import Schedule, ScheduleState
 from arqd.core.settings import Settings
-from arqd.store.codec import text
+from arqd.store.codec import STATUS_CODES, text
 from arqd.store.keys import Keys
 from arqd.store.scripts import Scripts
 
+STATUS_OF = {code: status.value for status, code in STATUS_CODES.items()}
 DUE_LIMIT = 100  # due schedules per queue a poll returns (the rest on the next)
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleState:
-    """A stored schedule: its definition, its next fire time (None while paused), the
-    last run (its due time and task id), and counts of runs, dropped and skipped ticks."""
-
-    schedule: Schedule
-    next_run: datetime | None
-    paused: bool
-    reason: str
-    last_run: datetime | None
-    last_task: str | None
-    runs: int
-    dropped: int
-    skipped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +102,29 @@ class Schedules:
         queue = await self.queue_of(name)
         if queue is None:
             return None
-        return _state(await self.redis.hgetall(self.keys.schedule(queue, name)))
+        found = await self._read([(name, queue)])
+        return found[0] if found else None
 
     async def all(self) -> list[ScheduleState]:
         """Every schedule, by name."""
         where = await self.redis.hgetall(self.keys.schedules())
-        names = sorted((text(n), text(q)) for n, q in where.items())
+        return await self._read(sorted((text(n), text(q)) for n, q in where.items()))
+
+    async def _read(self, names: Sequence[tuple[str, str]]) -> list[ScheduleState]:
+        """The schedules of (name, queue) pairs that exist, with their last run's status."""
         hashes = await asyncio.gather(
             *(self.redis.hgetall(self.keys.schedule(q, n)) for n, q in names)
         )
-        return [state for h in hashes if (state := _state(h)) is not None]
+        states = [state for h in hashes if (state := _state(h)) is not None]
+        statuses = await asyncio.gather(*(self._status(state) for state in states))
+        return [replace(s, last_status=status) for s, status in zip(states, statuses, strict=True)]
+
+    async def _status(self, state: ScheduleState) -> str | None:
+        if state.last_task is None:
+            return None
+        key = self.keys.task(_queue_of(state.schedule), state.last_task)
+        code = await self.redis.hget(key, "s")
+        return STATUS_OF.get(code) if isinstance(code, bytes) else None
 
     async def poll(self, queues: Sequence[str]) -> Poll:
         """The due schedules of ``queues``: one call for the queues of each Redis slot
