@@ -16,7 +16,7 @@ import pytest
 from arqd.core.settings import Settings
 from arqd.store.codec import text
 from arqd.store.store import Store
-from conftest import WorkerProcess, eventually
+from conftest import WorkerProcess
 
 KILL_EVERY = 10.0  # seconds
 
@@ -60,7 +60,7 @@ async def test_each_tick_runs_once_while_workers_are_killed(
         if e.fields[b"event"] in (b"queued", b"scheduled")
     )
     assert all(queued[i] == 1 for i in ids), "a tick was enqueued twice"
-    print(f"{len(ticks)} ticks over {spanned} s, {state.dropped} dropped")  # noqa: T201
+    print(f"{len(ticks)} ticks over {spanned} s, {state.dropped} dropped")
 
 
 async def all_ids(store: Store, queue: str) -> set[str]:
@@ -71,6 +71,3 @@ async def all_ids(store: Store, queue: str) -> set[str]:
         async for key in node.redis.scan_iter(match=f"{prefix}*", count=1000):
             found.add(text(key)[len(prefix) :])
     return found
-
-
-__all__ = ["eventually"]
