@@ -258,11 +258,14 @@ async def _enqueue(
 async def _inspect_tables(client: Client) -> Table:
     from rich.table import Table
 
+    from arqd.cli_schedules import schedules_table
+
     grid = Table.grid(padding=1)
     stats = await client.stats()
     places = [await client.placement(s.queue) for s in stats]
     grid.add_row(_queues_table(stats, places))
     grid.add_row(_workers_table(await client.workers()))
+    grid.add_row(schedules_table(await client.schedules.list()))
     return grid
 
 
