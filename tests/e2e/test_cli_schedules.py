@@ -3,6 +3,7 @@ last run and that run's outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -32,7 +33,8 @@ async def test_inspect_lists_schedules_with_next_and_last_runs(
         "ARQD_KEY_PREFIX": settings.key_prefix,
         "COLUMNS": "250",
     }
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "arqd", "inspect"],
         env=env,
         capture_output=True,
