@@ -33,7 +33,7 @@ async def test_inspect_lists_schedules_with_next_and_last_runs(
         "ARQD_KEY_PREFIX": settings.key_prefix,
         "COLUMNS": "250",
     }
-    out = await asyncio.to_thread(
+    done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "arqd", "inspect"],
         env=env,
@@ -41,7 +41,8 @@ async def test_inspect_lists_schedules_with_next_and_last_runs(
         text=True,
         timeout=60,
         check=True,
-    ).stdout
+    )
+    out = done.stdout
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 8}
     assert "30 2 * * * (Asia/Tokyo)" in lines["nightly"]
     assert "paused: vendor outage" in lines["hourly"]
