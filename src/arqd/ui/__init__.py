@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
 from arqd.api.state import ApiState
-from arqd.ui import actions, pages, signin
+from arqd.ui import actions, pages, schedules, signin
 from arqd.ui.live import live
 from arqd.ui.web import HERE, PREFIX, Ui
 
@@ -29,6 +29,10 @@ ACTION_ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/tasks/{{task_id}}/copy", actions.copy, methods=["POST"]),
     Route(f"{PREFIX}/breakers/{{name}}/reset", actions.reset_breaker, methods=["POST"]),
     Route(f"{PREFIX}/queues/{{queue}}/bulk", actions.bulk_action, methods=["POST"]),
+    Route(f"{PREFIX}/schedules/{{name}}/edit", schedules.edit, methods=["POST"]),
+    Route(f"{PREFIX}/schedules/{{name}}/pause", schedules.pause, methods=["POST"]),
+    Route(f"{PREFIX}/schedules/{{name}}/resume", schedules.resume, methods=["POST"]),
+    Route(f"{PREFIX}/schedules/{{name}}/trigger", schedules.trigger, methods=["POST"]),
 ]
 ROUTES: list[BaseRoute] = [
     Route(PREFIX, pages.overview),
@@ -42,6 +46,8 @@ ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/workers", pages.workers),
     Route(f"{PREFIX}/breakers", pages.breakers),
     Route(f"{PREFIX}/audit", pages.audit),
+    Route(f"{PREFIX}/schedules", schedules.schedules),
+    Route(f"{PREFIX}/schedules/{{name}}", schedules.schedule),
     *ACTION_ROUTES,
     WebSocketRoute(f"{PREFIX}/events", live),
     Mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static"),

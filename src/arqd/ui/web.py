@@ -20,7 +20,13 @@ from starlette.templating import Jinja2Templates
 from arqd.api import problems
 from arqd.api.state import ApiState
 from arqd.client import Client
-from arqd.core.errors import BreakerNotFound, InvalidTask, InvalidTransition, TaskNotFound
+from arqd.core.errors import (
+    BreakerNotFound,
+    InvalidTask,
+    InvalidTransition,
+    ScheduleNotFound,
+    TaskNotFound,
+)
 from arqd.ui.session import Session, Sessions
 
 HERE = Path(__file__).parent
@@ -206,6 +212,8 @@ async def guarded(request: Request, ui: Ui, viewer: Viewer, work: Awaitable[Resp
         return ui.refuse(request, viewer, 404, "No such task: it never existed, or it expired.")
     except BreakerNotFound as exc:
         return ui.refuse(request, viewer, 404, f"No such breaker: {exc}")
+    except ScheduleNotFound as exc:
+        return ui.refuse(request, viewer, 404, f"No such schedule: {exc}")
     except (InvalidTask, InvalidTransition) as exc:
         return ui.refuse(request, viewer, 409, str(exc))
     except problems.UNAVAILABLE:
