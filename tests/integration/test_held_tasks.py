@@ -62,7 +62,7 @@ async def test_held_tasks_are_counted_by_reason_and_aged(client: Client, store: 
     await asyncio.sleep(0.2)  # the held tasks age: nothing is ready, yet they wait
     (stats,) = await client.stats("default")
     assert stats.queued == 5
-    assert stats.held == {"rate_limit": 1, "concurrency": 2, "breaker": 2}
+    assert stats.held == {"rate_limit": 1, "concurrency": 2, "breaker": 2, "paused": 0}
     assert stats.oldest_age is not None
     assert 0.2 <= stats.oldest_age <= time.monotonic() - started + 1
     assert queue_json(stats)["held"] == stats.held

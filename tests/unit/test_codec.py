@@ -62,11 +62,12 @@ def test_oversized_payload_is_refused() -> None:
 
 
 def test_lease_replies_are_parsed() -> None:
-    reply = [1500, 1, 4, 5, 6, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
+    reply = [1500, 1, 4, 5, 6, 8, 9, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
     fetched = decode_fetched("q", reply)
     assert fetched.next_event_ms == 1500
     held = (fetched.throttled, fetched.held_by_concurrency, fetched.held_by_breaker)
     assert held == (4, 5, 6)
+    assert (fetched.held_by_pause, fetched.expired) == (8, 9)
     (lease,) = fetched.leases
     assert (lease.id, lease.token, lease.type, lease.attempt) == ("id1", b"7", "echo", 2)
     assert lease.max_retries is None

@@ -11,6 +11,7 @@ are one letter, so a small task's hash fits a 48-byte allocation (not 64):
     ftime  finished ms           result result JSON           error  last error JSON
     idem   idempotency key       trace  trace context JSON    wkr    worker id
     cxl    "1" once cancellation of a running task was requested
+    exp    deadline ms: a task not started by then ends expired
 
 The status is a code of a letter or two (``STATUS_CODES``; the scripts name them in
 ``lua/common.lua``): most tasks in Redis are queued ones, and a 6-byte "queued" would take
@@ -19,6 +20,7 @@ each small task's hash past its allocation size.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +50,7 @@ STATUS_CODES = {
     TaskStatus.SUCCEEDED: b"ok",
     TaskStatus.FAILED: b"f",
     TaskStatus.CANCELLED: b"x",
+    TaskStatus.EXPIRED: b"e",
 }
 _STATUS_OF = {code: status for status, code in STATUS_CODES.items()}
 
@@ -107,6 +110,30 @@ def _due(task: NewTask) -> ArgList:
     return []
 
 
+def _expiry(task: NewTask) -> ArgList:
+    """When the task expires if not started by then: ``expin`` (ms after enqueue, by Redis's
+    clock) or ``exp`` (ms since the epoch), or nothing. A deadline already past (by this
+    machine's clock), or one that comes before the task is due, is refused: such a task
+    could never run."""
+    if task.expires_in is not None and task.expire_at is not None:
+        raise InvalidTask("give either expires_in or expire_at, not both")
+    if task.expire_at is not None:
+        if task.expire_at.tzinfo is None:
+            raise InvalidTask("expire_at must be timezone-aware (e.g. datetime.now(UTC))")
+        at = task.expire_at.timestamp()
+        if at <= time.time() or (task.eta is not None and at <= task.eta.timestamp()):
+            raise InvalidTask(f"expire_at {task.expire_at.isoformat()} has passed or comes "
+                              "before the task is due: it could never run")  # fmt: skip
+        return ["exp", round(at * 1000)]
+    if task.expires_in is None:
+        return []
+    if not task.expires_in > 0 or task.expires_in <= (task.delay or 0):
+        raise InvalidTask(
+            f"expires_in must be > 0 seconds and longer than the delay, got {task.expires_in}"
+        )
+    return ["expin", round(task.expires_in * 1000)]
+
+
 def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
     """A task's options as the enqueue script takes them: name/value pairs, none for a
     task that has none (the common case, which the script writes on a fast path)."""
@@ -115,7 +142,7 @@ def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
         raise InvalidTask(f"priority must be an integer in ±1,000,000, got {task.priority!r}")
     if task.priority:
         options += ["prio", task.priority]
-    options += _due(task)
+    options += _due(task) + _expiry(task)
     if task.idempotency_key:
         if len(task.idempotency_key) > 256:
             raise InvalidTask("idempotency_key must be at most 256 characters")
@@ -222,8 +249,8 @@ def in_batch_order(
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The dequeue script's answer: the leases, the tasks a rate limit put off or a limit
-    held, and the ms until the queue's next timed event (-1: none)."""
+    """The dequeue script's answer: the leases, the tasks a rate limit put off, a limit or
+    a pause held or that expired, and the ms until the queue's next timed event (-1: none)."""
 
     queue: str
     leases: list[Lease]
@@ -231,10 +258,12 @@ class Fetched:
     held_by_concurrency: int
     held_by_breaker: int
     next_event_ms: int
+    held_by_pause: int = 0
+    expired: int = 0
 
 
 def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
-    fields = iter(reply[5 : 5 + 9 * int(reply[1])])
+    fields = iter(reply[7 : 7 + 9 * int(reply[1])])
     leases = [
         Lease(
             queue,
@@ -252,7 +281,7 @@ def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
             *(fields,) * 9, strict=True
         )
     ]
-    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0])
+    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0], reply[5], reply[6])
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,36 +356,6 @@ def decode_tokens(flat: Sequence[Any]) -> list[Token]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """The stats script's answer: counts per status (expired tasks not counted; ``queued``
-    includes held ones, by reason in ``held``) and the oldest queued task's age (s)."""
-
-    queue: str
-    queued: int
-    scheduled: int
-    active: int
-    succeeded: int
-    failed: int
-    cancelled: int
-    oldest_age: float | None
-    held_by_rate_limit: int = 0
-    held_by_concurrency: int = 0
-    held_by_breaker: int = 0
-
-    @property
-    def held(self) -> dict[str, int]:
-        """Queued tasks held by a limit: by ``rate_limit``, ``concurrency``, ``breaker``."""
-        by = (self.held_by_rate_limit, self.held_by_concurrency, self.held_by_breaker)
-        return dict(zip(("rate_limit", "concurrency", "breaker"), by, strict=True))
-
-
-def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
-    q, sch, act, ok, failed, cxl, oldest, throttled, by_cc, by_cb = reply
-    age = None if oldest < 0 else oldest / 1000
-    return QueueStats(queue, q, sch, act, ok, failed, cxl, age, throttled, by_cc, by_cb)
-
-
 def _time(value: bytes | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
@@ -391,6 +390,7 @@ def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
         cancel_requested=b"cxl" in h,
         worker=h[b"wkr"].decode() if b"wkr" in h else None,
         trace_context=orjson.loads(h[b"trace"]) if b"trace" in h else {},
+        expires_at=_time(h.get(b"exp")),
     )
 
 

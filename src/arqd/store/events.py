@@ -41,6 +41,7 @@ EVENT_STATUS = {
     "succeeded": "succeeded",
     "failed": "failed",
     "cancelled": "cancelled",
+    "expired": "expired",
     "cancel_requested": "active",
     "retrying": "scheduled",
     "returned": "queued",
@@ -50,6 +51,8 @@ EVENT_STATUS = {
     "breaker_half_open": "half_open",
     "breaker_closed": "closed",
     "breaker_reset": "closed",
+    "queue_paused": "paused",
+    "queue_resumed": "running",
 }
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 

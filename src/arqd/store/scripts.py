@@ -38,6 +38,8 @@ NAMES = (
     "reset_breaker",
     "delete",
     "run_now",
+    "pause",
+    "resume",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

@@ -6,6 +6,7 @@
     store.workers  the worker registry (workers.py)
     store.limits   circuit breakers and rate limits (limits.py)
     store.history  tasks finished per minute of each queue (history.py)
+    store.control  pausing and resuming queues and task types (control.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -22,6 +23,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from arqd.core.settings import Settings
 from arqd.store.connection import RedisClient
+from arqd.store.control import Control
 from arqd.store.events import Events
 from arqd.store.history import History
 from arqd.store.keys import Keys
@@ -71,6 +73,7 @@ class Store:
         self.workers = Workers(nodes, keys, settings.lease_timeout)
         self.limits = Limits(self.scripts, keys, settings)
         self.history = History(nodes, keys)
+        self.control = Control(self.scripts, keys, settings)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

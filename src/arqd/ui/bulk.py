@@ -25,7 +25,7 @@ SCAN_PAGE = 500
 OPERATIONS = {
     "retry": (TaskStatus.FAILED,),
     "cancel": (TaskStatus.SCHEDULED, TaskStatus.QUEUED),
-    "delete": (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED),
+    "delete": tuple(status for status in TaskStatus if status.is_finished),
 }
 
 
