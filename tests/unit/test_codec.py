@@ -1,6 +1,6 @@
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 
 import pytest
@@ -37,10 +37,25 @@ def test_an_eta_is_sent_as_a_time_for_redis_to_judge() -> None:
     assert a[3:] == [1, "at", round(eta.timestamp() * 1000)]
 
 
+def test_an_expiry_is_sent_relative_for_redis_to_date_or_as_a_deadline() -> None:
+    assert args(NewTask("t", expires_in=1.5))[3:] == [1, "expin", 1500]
+    at = datetime.now(UTC) + timedelta(minutes=5)
+    assert args(NewTask("t", expire_at=at))[3:] == [1, "exp", round(at.timestamp() * 1000)]
+
+
+LATER = datetime(2099, 1, 1, tzinfo=UTC)  # far enough: the list is made at collection
+
+
 @pytest.mark.parametrize(
     ("task", "message"),
     [
         (NewTask("bad name"), "invalid task type"),
+        (NewTask("t", expires_in=1, expire_at=LATER), "either expires_in or expire_at"),
+        (NewTask("t", expires_in=0), "expires_in must be > 0 seconds"),
+        (NewTask("t", expires_in=1, delay=2), "longer than the delay"),
+        (NewTask("t", expire_at=datetime(2020, 1, 1, tzinfo=UTC)), "expire_at .* has passed"),
+        (NewTask("t", expire_at=LATER, eta=LATER), "before the task is due"),
+        (NewTask("t", expire_at=datetime(2099, 1, 1)), "expire_at must be timezone-aware"),
         (NewTask("t", {1, 2}), "not JSON-serializable"),
         (NewTask("t", delay=-1), "delay must be >= 0"),
         (NewTask("t", delay=1, eta=datetime.now(UTC)), "either delay or eta"),

@@ -21,7 +21,7 @@ from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
-from arqd.api.routes import breakers, metrics, system, tasks
+from arqd.api.routes import breakers, metrics, queues, system, tasks
 from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import FEEDS, REQUESTS, Client, resolve_url
@@ -48,6 +48,7 @@ TAGS = [
     {"name": "tasks", "description": "Enqueue and follow tasks"},
     {"name": "system", "description": "Health, queues and workers"},
     {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
+    {"name": "queues", "description": "Queue control: pause and resume a queue or a task type"},
 ]
 APP_OPTIONS: dict[str, Any] = {
     "telemetry": NO_TELEMETRY,
@@ -59,6 +60,7 @@ ROUTERS = (
     tasks.router,
     system.router,
     breakers.router,
+    queues.router,
     events.router,
     system_events.router,
     metrics.router,
