@@ -12,10 +12,12 @@ from arqd.client import Client, NewTask
 from arqd.core.lease import Answer
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
+from arqd.observability.metrics import Metrics
 from arqd.store.codec import error_json
 from arqd.store.store import Store
 from arqd.sync import SyncClient
 from arqd.worker import Registry
+from arqd.worker.telemetry import AttemptMetrics
 from conftest import StartWorker, eventually, task_events
 
 pytestmark = pytest.mark.topologies()  # the engine's behaviour on every topology
@@ -97,6 +99,13 @@ async def test_a_task_held_by_a_paused_type_expires_when_released(
     fetched = await store.leases.dequeue("default", 1, "w")
     assert (fetched.leases, fetched.expired) == ([], 1)
     assert await _status(client, task.id) is TaskStatus.EXPIRED
+    metrics = Metrics()
+    await metrics.refresh(store)
+    labels = {"queue": "default", "status": "expired"}
+    assert metrics.registry.get_sample_value("arq_queue_tasks", labels) == 1
+    AttemptMetrics(metrics).put_off(fetched)
+    expired = metrics.registry.get_sample_value("arq_tasks_expired_total", {"queue": "default"})
+    assert expired == 1
     assert await client.delete("default", "expired", [task.id]) == 1
 
 

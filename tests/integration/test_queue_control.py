@@ -14,6 +14,7 @@ from arqd.core.errors import InvalidTask
 from arqd.core.lease import Answer
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
+from arqd.observability.metrics import Metrics
 from arqd.store.connection import connect
 from arqd.store.store import Store
 from arqd.worker import Registry
@@ -197,3 +198,14 @@ async def test_resume_starts_the_backlog_of_idle_workers_at_once(
     print(f"resume to first start: {latency_ms:.1f} ms")
     done = [await client.wait(t.id, timeout=30) for t in tasks]
     assert {t.status for t in done} == {TaskStatus.SUCCEEDED}
+
+
+async def test_the_paused_gauge_follows_the_queue(client: Client, store: Store) -> None:
+    metrics = Metrics()
+    await client.enqueue("t")
+    await client.queues.pause("default", reason="gauge")
+    await metrics.refresh(store)
+    assert metrics.registry.get_sample_value("arq_queue_paused", {"queue": "default"}) == 1
+    await client.queues.resume("default")
+    await metrics.refresh(store)
+    assert metrics.registry.get_sample_value("arq_queue_paused", {"queue": "default"}) == 0
