@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from arqd.api.schemas import queue_json
-from arqd.cli import _queues_table
+from arqd.cli_inspect import queues_table
 from arqd.client import Client, NewTask
 from arqd.core.lease import Answer
 from arqd.core.settings import Settings
@@ -74,7 +74,7 @@ async def test_held_tasks_are_counted_by_reason_and_aged(client: Client, store: 
     assert lag >= 0.2
 
     console = Console(width=200, record=True)
-    console.print(_queues_table([stats], [await client.placement("default")]))
+    console.print(queues_table([stats], [await client.placement("default")]))
     assert "1 / 2 / 2" in console.export_text()
 
 
