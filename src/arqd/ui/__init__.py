@@ -29,6 +29,8 @@ ACTION_ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/tasks/{{task_id}}/copy", actions.copy, methods=["POST"]),
     Route(f"{PREFIX}/breakers/{{name}}/reset", actions.reset_breaker, methods=["POST"]),
     Route(f"{PREFIX}/queues/{{queue}}/bulk", actions.bulk_action, methods=["POST"]),
+    Route(f"{PREFIX}/queues/{{queue}}/pause", actions.pause, methods=["POST"]),
+    Route(f"{PREFIX}/queues/{{queue}}/resume", actions.resume, methods=["POST"]),
 ]
 ROUTES: list[BaseRoute] = [
     Route(PREFIX, pages.overview),

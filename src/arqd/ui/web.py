@@ -43,6 +43,8 @@ STATUS_MARKS = {
     "succeeded": "✓",
     "failed": "✕",
     "cancelled": "⊘",
+    "expired": "⌛",
+    "paused": "⏸",
     "closed": "✓",
     "open": "✕",
     "half_open": "◐",
