@@ -24,7 +24,10 @@ ACTOR_CHARS = 16  # "key:" and the start of the key's SHA-256: who paused, never
 @router.post(
     "/queues/{queue}/pause",
     response_model=None,
-    responses={**ok(200, PauseOut, "Paused: no task of it starts now"), **errors(422, 503)},
+    responses={
+        **ok(200, PauseOut, "Paused: no task of it starts now"),
+        **errors(400, 413, 415, 422, 503),
+    },
 )
 async def pause_queue(queue: QueuePath, body: Target, request: Request, state: State) -> Response:
     """Pause the queue, or only its tasks of ``type``: after this answer no such task
@@ -39,7 +42,10 @@ async def pause_queue(queue: QueuePath, body: Target, request: Request, state: S
 @router.post(
     "/queues/{queue}/resume",
     response_model=None,
-    responses={**ok(200, PauseOut, "Running: its backlog starts at once"), **errors(422, 503)},
+    responses={
+        **ok(200, PauseOut, "Running: its backlog starts at once"),
+        **errors(400, 413, 415, 422, 503),
+    },
 )
 async def resume_queue(queue: QueuePath, body: Target, state: State) -> Response:
     """Resume the queue, or its tasks of ``type``; resuming what is not paused changes
