@@ -1,10 +1,11 @@
 """Queue control: pausing and resuming a queue, or one task type of it.
 
-What is paused lives in the queue's ``paused`` hash (``keys.Keys.paused``): field ``*``
-for the whole queue, a task type's name for that type, each a small JSON record of why,
-when and by whom. The dequeue script reads it on every call; pausing and resuming are a
-script each (``pause.lua``, ``resume.lua``), which emit ``queue_paused`` and
-``queue_resumed`` on the queue's event stream.
+What is paused is in the queue's ``paused`` set (``keys.Keys.paused``: ``|*`` for the
+whole queue, ``|TYPE`` for a type), which the dequeue script reads on every call in the
+same command as the set of open breakers; why, when and by whom in the ``pauses`` hash
+(``keys.Keys.pauses``), a small JSON record each. Pausing and resuming are a script each
+(``pause.lua``, ``resume.lua``), which emit ``queue_paused`` and ``queue_resumed`` on the
+queue's event stream.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Control:
 
     async def paused(self, queue: str) -> list[Pause]:
         """The pauses of ``queue``: the whole queue's first, then its types' by name."""
-        found = await self.scripts.redis.hgetall(self.keys.paused(queue))
+        found = await self.scripts.redis.hgetall(self.keys.pauses(queue))
         pauses = [_pause(text(what), value) for what, value in found.items()]
         return sorted(pauses, key=lambda p: (p.task_type is not None, p.task_type or ""))
 

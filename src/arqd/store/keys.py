@@ -65,9 +65,14 @@ class Keys:
         return f"{self.queue(queue)}cbs"
 
     def paused(self, queue: str) -> str:
-        """What of ``queue`` is paused: field ``*`` the whole queue, else a task type; each
-        value a JSON record (reason, at, by). Kept by the pause, resume and dequeue scripts."""
+        """The set of what of ``queue`` is paused: ``|*`` the whole queue, ``|TYPE`` a task
+        type (the dequeue script reads it together with the open breakers' set)."""
         return f"{self.queue(queue)}paused"
+
+    def pauses(self, queue: str) -> str:
+        """Why each pause of ``queue`` was made: field ``*`` (the whole queue) or a task
+        type, each a JSON record (reason, at, by). Kept by the pause and resume scripts."""
+        return f"{self.queue(queue)}pauses"
 
     def throughput(self, queue: str, hour: int) -> str:
         """Tasks that succeeded and failed in each minute of ``hour`` (hours since the

@@ -19,8 +19,9 @@
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
 --   cbs         set    types that have a breaker record; cbopen: those open or half-open
 --   m:<hour>    hash   tasks finished per minute of one hour (see count_finished)
---   paused      hash   what is paused -> JSON {reason, at (ms), by}: '*' the whole queue,
---                      else a task type (its tasks are held in held:<type>); see pause.lua
+--   paused      set    what is paused: '|*' the whole queue, '|<type>' a task type (its
+--                      tasks are held in held:<type>); dequeue reads it with cbopen (SUNION)
+--   pauses      hash   what is paused ('*' or the type) -> JSON {reason, at (ms), by}
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.

@@ -4,7 +4,7 @@
 -- concurrency limit, or whose type's breaker is open, are held (released when a slot
 -- frees or the breaker lets a trial through); tasks over their rate limit wait in
 -- `throttled` for the slot reserved for them. Other types keep flowing. A paused queue
--- (field '*' of `paused`) leases nothing, though lapsed leases are reclaimed and due tasks
+-- ('|*' in `paused`) leases nothing, though lapsed leases are reclaimed and due tasks
 -- become ready; tasks of a paused type are held. A task past its deadline ('exp') is never
 -- started: it ends expired when it falls due or when it is taken.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
@@ -31,16 +31,6 @@ local limits = {}
 for i = 11, 10 + 4 * tonumber(ARGV[10]), 4 do
   limits[ARGV[i]] = {interval = tonumber(ARGV[i + 1]), burst = tonumber(ARGV[i + 2]),
                      conc = tonumber(ARGV[i + 3])}
-end
--- What is paused: one read a call, of a hash that is almost always missing.
-local paused, queue_paused = nil, false
-local pause_fields = redis.call('HGETALL', prefix .. 'paused')
-if pause_fields[1] then
-  paused = {}
-  for i = 1, #pause_fields, 2 do
-    paused[pause_fields[i]] = true
-  end
-  queue_paused = paused['*'] or false
 end
 local out = {-1, 0, 0, 0, 0, 0, 0}
 local THROTTLED, HELD_CC, HELD_CB, HELD_PAUSE, EXPIRED_N = 3, 4, 5, 6, 7
@@ -117,11 +107,25 @@ local first_throttled = take_due(throttled_key, '1000', function(id)
   push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
 end)
 
--- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
+-- 3. What holds tasks back, in one read (every command a script calls costs thousands of
+--    instructions, and both sets are almost always missing): types whose breaker is open
+--    or half-open (cbopen), and pauses ('paused': '|*' the whole queue, '|<type>' a type).
+local breaking, paused, queue_paused = {}, nil, false
+for _, member in ipairs(redis.call('SUNION', prefix .. 'cbopen', prefix .. 'paused')) do
+  if string.byte(member) == 124 then  -- '|': no task type's name starts so
+    paused = paused or {}
+    paused[string.sub(member, 2)] = true
+  else
+    breaking[member] = true
+  end
+end
+queue_paused = paused and paused['*'] or false
+
+--    Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
 --    releases them too). Breakers whose open period has passed turn half-open now, held
 --    task or not (common.lua, breaker_settle), and a half-open one with its trial slot
 --    free releases one held task to be the trial. The end of an open period is a timed
---    event: an idle worker wakes for it.
+--    event: an idle worker wakes for it. Nothing is released while paused.
 local next_release = math.huge
 for task_type, lim in pairs(limits) do
   if lim.conc > 0 and not queue_paused and not (paused and paused[task_type]) then
@@ -131,9 +135,7 @@ for task_type, lim in pairs(limits) do
     end
   end
 end
-local breaking = {}  -- types whose breaker is open or half-open: only these are checked
-for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
-  breaking[task_type] = true
+for task_type in pairs(breaking) do  -- only these are checked: closed ones let all through
   local state, event, open_until, trial = breaker_settle(prefix .. 'cb:' .. task_type, now)
   if event then
     emit(prefix, maxlen, '', event, task_type, 0)

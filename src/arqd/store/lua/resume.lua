@@ -6,7 +6,8 @@
 -- ARGV[2]  reason ('' when none given), ARGV[3] events stream cap
 -- Returns  1 if it was paused until now, 0 if it was not paused
 local prefix, what, reason, maxlen = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-if redis.call('HDEL', prefix .. 'paused', what) == 0 then
+redis.call('HDEL', prefix .. 'pauses', what)
+if redis.call('SREM', prefix .. 'paused', '|' .. what) == 0 then
   return 0
 end
 if what ~= '*' then

@@ -52,11 +52,11 @@ local function count_held(task_type, reason)
   end
 end
 local queue_paused = 0
-for _, what in ipairs(redis.call('HKEYS', prefix .. 'paused')) do
-  if what == '*' then
+for _, member in ipairs(redis.call('SMEMBERS', prefix .. 'paused')) do
+  if member == '|*' then
     queue_paused = 1
   else
-    count_held(what, 'pause')
+    count_held(string.sub(member, 2), 'pause')
   end
 end
 for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
