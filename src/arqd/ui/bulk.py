@@ -1,5 +1,5 @@
 """Actions on every task a filter selects: retry the failed tasks (of a type), cancel the
-scheduled or queued ones, delete the finished ones (succeeded, failed or cancelled).
+scheduled or queued ones, delete the finished ones (succeeded, failed, cancelled or expired).
 
 The form says when its page was shown (``before``, ms), and only tasks already in the
 state by then are acted on: a task that failed before the page was shown is retried, not
