@@ -20,7 +20,6 @@ each small task's hash past its allocation size.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from arqd.core.task import (
     check_queue,
     check_task_id,
 )
+from arqd.store.deadlines import expiry_options
 
 ArgList = list[str | bytes | int | float]
 
@@ -110,30 +110,6 @@ def _due(task: NewTask) -> ArgList:
     return []
 
 
-def _expiry(task: NewTask) -> ArgList:
-    """When the task expires if not started by then: ``expin`` (ms after enqueue, by Redis's
-    clock) or ``exp`` (ms since the epoch), or nothing. A deadline already past (by this
-    machine's clock), or one that comes before the task is due, is refused: such a task
-    could never run."""
-    if task.expires_in is not None and task.expire_at is not None:
-        raise InvalidTask("give either expires_in or expire_at, not both")
-    if task.expire_at is not None:
-        if task.expire_at.tzinfo is None:
-            raise InvalidTask("expire_at must be timezone-aware (e.g. datetime.now(UTC))")
-        at = task.expire_at.timestamp()
-        if at <= time.time() or (task.eta is not None and at <= task.eta.timestamp()):
-            raise InvalidTask(f"expire_at {task.expire_at.isoformat()} has passed or comes "
-                              "before the task is due: it could never run")  # fmt: skip
-        return ["exp", round(at * 1000)]
-    if task.expires_in is None:
-        return []
-    if not task.expires_in > 0 or task.expires_in <= (task.delay or 0):
-        raise InvalidTask(
-            f"expires_in must be > 0 seconds and longer than the delay, got {task.expires_in}"
-        )
-    return ["expin", round(task.expires_in * 1000)]
-
-
 def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
     """A task's options as the enqueue script takes them: name/value pairs, none for a
     task that has none (the common case, which the script writes on a fast path)."""
@@ -142,7 +118,7 @@ def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
         raise InvalidTask(f"priority must be an integer in ±1,000,000, got {task.priority!r}")
     if task.priority:
         options += ["prio", task.priority]
-    options += _due(task) + _expiry(task)
+    options += _due(task) + expiry_options(task)
     if task.idempotency_key:
         if len(task.idempotency_key) > 256:
             raise InvalidTask("idempotency_key must be at most 256 characters")
