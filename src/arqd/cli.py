@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -24,9 +23,7 @@ from arqd.exits import CommandErrors
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
-    from arqd.client import Client, QueueStats, WorkerInfo
     from arqd.core.task import Task
 
 T = TypeVar("T")
@@ -151,6 +148,9 @@ Wait = Annotated[bool, typer.Option("--wait", help="Wait for the task to finish"
 WaitTimeout = Annotated[
     float | None, typer.Option(min=0, help="How long to wait, seconds (implies --wait; default 60)")
 ]
+ExpiresIn = Annotated[
+    float | None, typer.Option(min=0, help="Never start it after this many seconds")
+]
 OldTimeout = Annotated[
     float | None, typer.Option("--timeout", min=0, hidden=True, help="Old --wait-timeout")
 ]
@@ -166,6 +166,7 @@ def enqueue(
     max_retries: MaxRetries = None,
     task_timeout: TaskTimeout = None,
     idempotency_key: IdempotencyKey = None,
+    expires_in: ExpiresIn = None,
     wait: Wait = False,
     wait_timeout: WaitTimeout = None,
     old_timeout: OldTimeout = None,
@@ -183,6 +184,7 @@ def enqueue(
         "max_retries": max_retries,
         "timeout": task_timeout,
         "idempotency_key": idempotency_key,
+        "expires_in": expires_in,
     }
     with CommandErrors(settings) as errors:
         main = _enqueue(errors.connect(), settings, task_type, data, options, waiting)
@@ -255,50 +257,41 @@ async def _enqueue(
             return now, now.status.is_finished
 
 
-async def _inspect_tables(client: Client) -> Table:
-    from rich.table import Table
-
-    from arqd.cli_schedules import schedules_table
-
-    grid = Table.grid(padding=1)
-    stats = await client.stats()
-    places = [await client.placement(s.queue) for s in stats]
-    grid.add_row(_queues_table(stats, places))
-    grid.add_row(_workers_table(await client.workers()))
-    grid.add_row(schedules_table(await client.schedules.list()))
-    return grid
+PausedType = Annotated[str | None, typer.Option("--type", help="Only this task type")]
+Reason = Annotated[str, typer.Option(help="Why, for operators (events, dashboard, inspect)")]
 
 
-def _queues_table(stats: list[QueueStats], places: list[tuple[int, str]]) -> Table:
-    from rich.table import Table
-
-    columns = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
-    held = "held: rate limit / concurrency / breaker"
-    table = Table("queue", *columns, held, "oldest queued (s)", "slot", "node", title="Queues")
-    for s, (slot, node) in zip(stats, places, strict=True):
-        age = "-" if s.oldest_age is None else f"{s.oldest_age:.1f}"
-        counts = (s.queued, s.scheduled, s.active, s.succeeded, s.failed, s.cancelled)
-        by_reason = " / ".join(str(n) for n in s.held.values())
-        table.add_row(s.queue, *(str(n) for n in counts), by_reason, age, str(slot), node)
-    return table
+@app.command(epilog=exits.HELP)
+def pause(queue: str, task_type: PausedType = None, reason: Reason = "") -> None:
+    """Pause QUEUE (or its tasks of --type): none starts until resumed; running ones
+    finish. Prints what of the queue is paused, as JSON."""
+    _control("pause", queue, task_type, reason)
 
 
-def _workers_table(workers: list[WorkerInfo]) -> Table:
-    from rich.table import Table
+@app.command(epilog=exits.HELP)
+def resume(queue: str, task_type: PausedType = None, reason: Reason = "") -> None:
+    """Resume QUEUE (or its tasks of --type): its backlog starts at once."""
+    _control("resume", queue, task_type, reason)
 
-    table = Table(
-        "worker", "queues", "running", "processed", "last seen (s ago)", title="Live workers"
-    )
-    for w in workers:
-        d = w.details
-        table.add_row(
-            w.id,
-            ",".join(d.get("queues", [])),
-            str(len(d.get("running", []))),
-            str(d.get("processed", 0)),
-            f"{time.time() - w.last_seen.timestamp():.1f}",
-        )
-    return table
+
+def _control(action: str, queue: str, task_type: str | None, reason: str) -> None:
+    settings = _settings()
+    with CommandErrors(settings) as errors:
+        state = _run(_controlled(errors.connect(), settings, action, (queue, task_type, reason)))
+    from arqd.core.wire import dumps
+
+    typer.echo(dumps(state, indent=True).decode())
+
+
+async def _controlled(
+    url: str, settings: Settings, action: str, target: tuple[str, str | None, str]
+) -> dict[str, Any]:
+    from arqd.client import REQUESTS, Client
+
+    async with Client.connect(url, settings, REQUESTS) as client:
+        queues = client.queues
+        state = await (queues.pause if action == "pause" else queues.resume)(*target)
+        return state.to_dict()
 
 
 @app.command(epilog=exits.HELP)
@@ -306,8 +299,8 @@ def inspect(
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until interrupted")] = False,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between refreshes")] = 1.0,
 ) -> None:
-    """Show queues, their counts, and live workers (with --watch, until Ctrl-C or SIGTERM,
-    which leave the terminal as it was)."""
+    """Show queues, their counts and pauses, and live workers (with --watch, until Ctrl-C
+    or SIGTERM, which leave the terminal as it was)."""
     settings = _settings()
     with CommandErrors(settings) as errors:
         _run(_inspect(errors.connect(), settings, watch, interval))
@@ -318,6 +311,8 @@ async def _inspect(url: str, settings: Settings, watch: bool, interval: float) -
 
     async with Client.connect(url, settings, REQUESTS) as client:
         from rich.live import Live
+
+        from arqd.cli_inspect import inspect_tables as _inspect_tables
 
         console = _console()
         if not watch:

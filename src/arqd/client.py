@@ -22,15 +22,17 @@ from arqd.core.task import NewTask, Task, TaskStatus, check_name, check_queue
 from arqd.defaults import TypeDefaults
 from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.feeds import EventFeed, EventFilter, StreamEvent, SystemFeed
+from arqd.queue_control import QueueControl
 from arqd.resilience.breaker import State
 from arqd.resilience.limiter import RateLimiter
 from arqd.schedule_control import ScheduleControl
 from arqd.store import listing
 from arqd.store.audit import Audit, AuditEvent
-from arqd.store.codec import Cancelled, QueueStats, Retried
+from arqd.store.codec import Cancelled, Retried
 from arqd.store.connection import FEEDS, REQUESTS, WORKER, Profile, connect, resolve_url
 from arqd.store.events import START, SYSTEM_SOURCES, just_before
 from arqd.store.history import KEPT_MINUTES, Throughput
+from arqd.store.queue_stats import QueueStats
 from arqd.store.store import Memory, Store, Topology
 from arqd.store.workers import WorkerInfo
 
@@ -56,7 +58,7 @@ __all__ = [
 
 
 WAIT_BLOCK = 2.0  # seconds one read of a waited task's events blocks at most
-FINISHED = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+FINISHED = tuple(s for s in TaskStatus if s.is_finished)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class Client:
         self.settings = store.settings
         self.defaults = TypeDefaults(store, store.settings)
         self.schedules = ScheduleControl(self)  # create, read, pause, trigger schedules
+        self.queues = QueueControl(store)  # pause and resume queues and task types
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:
@@ -118,7 +121,7 @@ class Client:
 
     async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
         """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
-        eta, max_retries, timeout, idempotency_key, result_ttl)."""
+        eta, max_retries, timeout, idempotency_key, result_ttl, expires_in, expire_at)."""
         return await self.enqueue_task(NewTask(task_type, payload, **options))
 
     async def enqueue_task(self, task: NewTask) -> Task:
@@ -178,8 +181,8 @@ class Client:
         return (await self.defaults.apply([found]))[0] if found else None
 
     async def delete(self, queue: str, status: TaskStatus | str, task_ids: Sequence[str]) -> int:
-        """Delete finished tasks (``status``: succeeded, failed or cancelled) before their
-        result TTL runs out; a task no longer in that status is left alone. How many."""
+        """Delete finished tasks (``status``: succeeded, failed, cancelled or expired) before
+        their result TTL runs out; a task no longer in that status is left alone. How many."""
         if status not in FINISHED:
             raise InvalidTask(f"only finished tasks are deleted, not {status!r} ones")
         return await self.store.tasks.delete(check_queue(queue), str(status), task_ids)

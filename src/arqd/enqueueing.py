@@ -40,6 +40,7 @@ def snapshot(task: NewTask, queue: str, defaults: tuple[int, float]) -> Task:
         idempotency_key=task.idempotency_key,
         result_ttl=task.result_ttl,
         trace_context=task.trace_context or {},
+        expires_at=task.expire_at,
     )
 
 
@@ -53,6 +54,8 @@ def settle(made: Task, task: NewTask, outcome: Enqueued, created: datetime) -> T
     when its eta had passed by Redis's clock. ``made`` is set in place: nobody holds it
     yet, and a copy of every task of a batch would cost a tenth of the batch's time."""
     made.created_at = created
+    if task.expires_in is not None:
+        made.expires_at = created_at(outcome.at_ms + round(task.expires_in * 1000))
     if task.eta is not None and task.eta.timestamp() * 1000 <= outcome.at_ms:
         made.status = TaskStatus.QUEUED
     return made

@@ -26,6 +26,7 @@ COUNTERS = frozenset(
         "arq_tasks_held_total",
         "arq_circuit_breaker_transitions_total",
         "arq_auth_failures_total",
+        "arq_tasks_expired_total",
     }
 )
 GAUGES = frozenset(
@@ -37,6 +38,7 @@ GAUGES = frozenset(
         "arq_dead_letter_size",
         "arq_queue_tasks",
         "arq_consumer_lag_seconds",
+        "arq_queue_paused",
     }
 )
 HISTOGRAMS = frozenset(

@@ -111,7 +111,7 @@ async def start_worker(
 
 async def python_side(client: Client, queues: list[str]) -> None:
     """Each script (enqueue, dequeue, finish, heartbeat, cancel, retry, stats, breaker,
-    ratelimit, reset_breaker) and each read of the client, over every queue."""
+    ratelimit, reset_breaker, pause, resume) and each read of the client, over every queue."""
     feed = client.events()
     seen: list[str] = []
 
@@ -153,6 +153,10 @@ async def python_side(client: Client, queues: list[str]) -> None:
     await client.topology()
     for queue in queues:
         await client.placement(queue)
+        await client.queues.pause(queue, reason="slots")
+        await client.queues.pause(queue, "echo")
+        await client.queues.resume(queue, "echo")
+        assert not (await client.queues.resume(queue)).paused
     await eventually(lambda: _true(set(queues) <= set(seen)))
     feed.close()
     following.cancel()
@@ -184,6 +188,9 @@ async def http_side(server: LiveServer, queues: list[str]) -> list[str]:
         late_id = late.json()["id"]
         assert (await http.delete(f"/tasks/{late_id}")).status_code == 200
         assert (await http.post(f"/tasks/{late_id}/retry")).status_code == 200
+        for action in ("pause", "resume"):
+            answer = await http.post(f"/queues/{queues[0]}/{action}", json={"type": "echo"})
+            assert answer.status_code == 200, answer.text
         for path in ("/health", "/ready", "/queues", "/workers", "/metrics", "/breakers"):
             answer = await http.get(path)
             assert answer.status_code == 200, (path, answer.text)

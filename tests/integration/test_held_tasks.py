@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from arqd.api.schemas import queue_json
-from arqd.cli import _queues_table
+from arqd.cli_inspect import queues_table
 from arqd.client import Client, NewTask
 from arqd.core.lease import Answer
 from arqd.core.settings import Settings
@@ -62,7 +62,7 @@ async def test_held_tasks_are_counted_by_reason_and_aged(client: Client, store: 
     await asyncio.sleep(0.2)  # the held tasks age: nothing is ready, yet they wait
     (stats,) = await client.stats("default")
     assert stats.queued == 5
-    assert stats.held == {"rate_limit": 1, "concurrency": 2, "breaker": 2}
+    assert stats.held == {"rate_limit": 1, "concurrency": 2, "breaker": 2, "paused": 0}
     assert stats.oldest_age is not None
     assert 0.2 <= stats.oldest_age <= time.monotonic() - started + 1
     assert queue_json(stats)["held"] == stats.held
@@ -74,7 +74,7 @@ async def test_held_tasks_are_counted_by_reason_and_aged(client: Client, store: 
     assert lag >= 0.2
 
     console = Console(width=200, record=True)
-    console.print(_queues_table([stats], [await client.placement("default")]))
+    console.print(queues_table([stats], [await client.placement("default")]))
     assert "1 / 2 / 2" in console.export_text()
 
 

@@ -192,6 +192,10 @@ class TypeBreakerModel:
             self.ready, self.held = self.ready + 1, self.held - 1
 
 
+# One worker slot, leases that never lapse, no limited types (see dequeue.lua's header).
+DEQUEUE_ARGS = (1, 10**12, "w", EVENTS_CAP, 3, 100, 60_000, 60_000, 100, 0)
+
+
 class TypeBreakerRedis:
     """The same operations through the real enqueue, dequeue and finish scripts."""
 
@@ -212,9 +216,9 @@ class TypeBreakerRedis:
 
     def take(self, now: int) -> tuple[list[str], int]:
         # One worker slot, leases that never lapse; type T has no limit but its breaker.
-        reply = self.call("dequeue", now, 1, 10**12, "w", EVENTS_CAP, 3, 100, 60_000, 0)
-        ids = [reply[i].decode() for i in range(5, len(reply), 9)]
-        for i, task in zip(range(5, len(reply), 9), ids, strict=True):
+        reply = self.call("dequeue", now, *DEQUEUE_ARGS)
+        ids = [reply[i].decode() for i in range(7, len(reply), 9)]
+        for i, task in zip(range(7, len(reply), 9), ids, strict=True):
             self.tokens[task] = b"%d" % reply[i + 1]
         assert reply[2:4] == [0, 0]  # nothing throttled or held by a concurrency limit
         return ids, int(reply[4])
@@ -223,7 +227,7 @@ class TypeBreakerRedis:
         """A dequeue with nothing ready (an idle worker woken by the next timed event):
         the ms until that event, -1 for none."""
         assert self.r.llen(self.prefix + "q:0") == 0
-        reply = self.call("dequeue", now, 1, 10**12, "w", EVENTS_CAP, 3, 100, 60_000, 0)
+        reply = self.call("dequeue", now, *DEQUEUE_ARGS)
         assert reply[1] == 0
         return int(reply[0])
 

@@ -16,7 +16,7 @@ import redis
 from rich.console import Console
 
 from arqd.api import create_app
-from arqd.cli import _queues_table
+from arqd.cli_inspect import queues_table
 from arqd.client import Client
 from arqd.core.settings import Settings
 from e2e.live import AUTH, LiveServer, settings_for
@@ -89,7 +89,7 @@ async def test_a_queue_is_placed_on_its_slot_and_its_server(
     assert (shown["orders-7"]["slot"], shown["orders-7"]["node"]) == (slot, node)
 
     console = Console(width=250, record=True)
-    console.print(_queues_table(await client.stats("orders-7"), [(slot, node)]))
+    console.print(queues_table(await client.stats("orders-7"), [(slot, node)]))
     printed = console.export_text()
     assert f"{slot}" in printed
     assert node in printed

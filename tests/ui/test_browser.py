@@ -107,7 +107,7 @@ def test_a_dropped_socket_resumes_from_its_last_event_and_counts_match_a_reload(
     (stats,) = redis.run(redis.client.stats("default"))
     assert shown == [
         str(getattr(stats, s))
-        for s in ("scheduled", "queued", "active", "succeeded", "failed", "cancelled")
+        for s in ("scheduled", "queued", "active", "succeeded", "failed", "cancelled", "expired")
     ]
     signed_in.assert_clean()
 

@@ -1,6 +1,6 @@
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 
 import pytest
@@ -37,10 +37,25 @@ def test_an_eta_is_sent_as_a_time_for_redis_to_judge() -> None:
     assert a[3:] == [1, "at", round(eta.timestamp() * 1000)]
 
 
+def test_an_expiry_is_sent_relative_for_redis_to_date_or_as_a_deadline() -> None:
+    assert args(NewTask("t", expires_in=1.5))[3:] == [1, "expin", 1500]
+    at = datetime.now(UTC) + timedelta(minutes=5)
+    assert args(NewTask("t", expire_at=at))[3:] == [1, "exp", round(at.timestamp() * 1000)]
+
+
+LATER = datetime(2099, 1, 1, tzinfo=UTC)  # far enough: the list is made at collection
+
+
 @pytest.mark.parametrize(
     ("task", "message"),
     [
         (NewTask("bad name"), "invalid task type"),
+        (NewTask("t", expires_in=1, expire_at=LATER), "either expires_in or expire_at"),
+        (NewTask("t", expires_in=0), "expires_in must be > 0 seconds"),
+        (NewTask("t", expires_in=1, delay=2), "longer than the delay"),
+        (NewTask("t", expire_at=datetime(2020, 1, 1, tzinfo=UTC)), "expire_at .* has passed"),
+        (NewTask("t", expire_at=LATER, eta=LATER), "before the task is due"),
+        (NewTask("t", expire_at=datetime(2099, 1, 1)), "expire_at must be timezone-aware"),
         (NewTask("t", {1, 2}), "not JSON-serializable"),
         (NewTask("t", delay=-1), "delay must be >= 0"),
         (NewTask("t", delay=1, eta=datetime.now(UTC)), "either delay or eta"),
@@ -62,11 +77,12 @@ def test_oversized_payload_is_refused() -> None:
 
 
 def test_lease_replies_are_parsed() -> None:
-    reply = [1500, 1, 4, 5, 6, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
+    reply = [1500, 1, 4, 5, 6, 8, 9, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
     fetched = decode_fetched("q", reply)
     assert fetched.next_event_ms == 1500
     held = (fetched.throttled, fetched.held_by_concurrency, fetched.held_by_breaker)
     assert held == (4, 5, 6)
+    assert (fetched.held_by_pause, fetched.expired) == (8, 9)
     (lease,) = fetched.leases
     assert (lease.id, lease.token, lease.type, lease.attempt) == ("id1", b"7", "echo", 2)
     assert lease.max_retries is None

@@ -4,7 +4,8 @@ a line the design draws (the API reaches Redis only through the client; core doe
     cli            arqd.cli, arqd.benchmark, arqd.__main__
     api            arqd.api (and arqd.ui): the FastAPI app
     worker         arqd.worker, arqd.demo
-    client         arqd.client, arqd.sync, arqd.feeds, arqd.schedule_control
+    client         arqd.client, arqd.sync, arqd.feeds, arqd.schedule_control,
+                   arqd.queue_control
     resilience     arqd.resilience
     observability  arqd.observability
     store          arqd.store
@@ -33,6 +34,7 @@ PLACES = {
     "arqd.defaults": "client",
     "arqd.enqueueing": "client",
     "arqd.schedule_control": "client",
+    "arqd.queue_control": "client",
     "arqd.worker": "worker",
     "arqd.demo": "worker",
     "arqd.api": "api",

@@ -21,7 +21,7 @@ from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
-from arqd.api.routes import breakers, metrics, schedules, system, tasks
+from arqd.api.routes import breakers, metrics, queues, schedules, system, tasks
 from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import FEEDS, REQUESTS, Client, resolve_url
@@ -48,6 +48,7 @@ TAGS = [
     {"name": "tasks", "description": "Enqueue and follow tasks"},
     {"name": "system", "description": "Health, queues and workers"},
     {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
+    {"name": "queues", "description": "Queue control: pause and resume a queue or a task type"},
 ]
 APP_OPTIONS: dict[str, Any] = {
     "telemetry": NO_TELEMETRY,
@@ -60,6 +61,7 @@ ROUTERS = (
     system.router,
     breakers.router,
     schedules.router,
+    queues.router,
     events.router,
     system_events.router,
     metrics.router,

@@ -7,10 +7,10 @@ models below describe them in OpenAPI, and the schemathesis test holds the two t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from arqd.client import BreakerInfo, QueueStats, WorkerInfo
@@ -26,6 +26,7 @@ from arqd.core.task import (
 )
 from arqd.core.wire import dumps as dumps
 from arqd.core.wire import task_json as task_json
+from arqd.queue_control import MAX_REASON, PauseState
 
 MAX_BATCH = 1000
 MAX_SECONDS = 366 * 86_400.0  # delays and timeouts beyond a year are mistakes, not plans
@@ -55,6 +56,12 @@ QueueName = Annotated[
 ]
 
 
+def _to_come(value: datetime | None) -> datetime | None:
+    if value is not None and value <= datetime.now(UTC):
+        raise ValueError("expire_at has passed: a task that may never start is refused")
+    return value
+
+
 class TaskIn(BaseModel):
     """A task to enqueue. Durations are in seconds."""
 
@@ -70,6 +77,13 @@ class TaskIn(BaseModel):
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=256, description="A repeat returns the first task"
     )
+    expires_in: float | None = Field(
+        default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False,
+        description="Never started after this many seconds from now (longer than any delay)",
+    )  # fmt: skip
+    expire_at: Annotated[AwareDatetime | None, AfterValidator(_to_come)] = Field(
+        default=None, strict=False, description="Never started after this time (ISO 8601)"
+    )
 
     def to_new_task(self, task_id: str | None = None) -> NewTask:
         return NewTask(
@@ -82,6 +96,8 @@ class TaskIn(BaseModel):
             timeout=self.timeout,
             idempotency_key=self.idempotency_key,
             id=task_id or new_task_id(),
+            expires_in=self.expires_in,
+            expire_at=self.expire_at,
         )
 
 
@@ -128,6 +144,7 @@ class TaskOut(BaseModel):
     idempotency_key: str | None
     cancel_requested: bool
     worker: str | None
+    expires_at: datetime | None = Field(description="Its deadline: not started by then, expired")
 
 
 class TaskListOut(BaseModel):
@@ -149,6 +166,37 @@ class HeldOut(BaseModel):
     rate_limit: int = Field(description="Put off by a rate limit to the slot reserved for them")
     concurrency: int = Field(description="Held while their type's concurrency limit is reached")
     breaker: int = Field(description="Held while their type's circuit breaker is open")
+    paused: int = Field(description="Held while their type is paused")
+
+
+class PausedTypeOut(BaseModel):
+    """A task type paused on its own: its tasks are held, the queue's others run."""
+
+    type: str
+    reason: str
+    paused_at: datetime
+    paused_by: str | None
+
+
+class PauseOut(BaseModel):
+    """What of a queue is paused: the whole queue (``paused``, with its reason, time and
+    who paused it; nulls when it runs) and task types on their own."""
+
+    queue: str
+    paused: bool
+    reason: str | None
+    paused_at: datetime | None
+    paused_by: str | None
+    paused_types: list[PausedTypeOut]
+
+
+class PauseIn(BaseModel):
+    """What to pause or resume: the whole queue, or one task type of it (``type``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: TaskTypeName | None = Field(default=None, description="Only this task type")
+    reason: str = Field(default="", max_length=MAX_REASON, description="Shown to operators")
 
 
 class QueueOut(BaseModel):
@@ -162,8 +210,14 @@ class QueueOut(BaseModel):
     succeeded: int
     failed: int
     cancelled: int
+    expired: int = Field(description="Not started before their deadline (kept as cancelled ones)")
     held: HeldOut
     oldest_queued_age_seconds: float | None
+    paused: bool = Field(description="The whole queue is paused (see GET /queues for why)")
+    reason: str | None = None  # GET /queues: why it is paused
+    paused_at: datetime | None = None  # GET /queues
+    paused_by: str | None = None  # GET /queues
+    paused_types: list[PausedTypeOut] | None = None  # GET /queues: types paused on their own
     slot: int | None = None  # its keys' Redis Cluster hash slot (GET /queues)
     node: str | None = None  # the server holding it, host:port (GET /queues)
 
@@ -246,9 +300,14 @@ class ProblemOut(BaseModel):
     errors: list[FieldErrorOut] | None = None
 
 
-def queue_json(stats: QueueStats, placement: tuple[int, str] | None = None) -> dict[str, Any]:
-    """A queue's counts; with its ``placement`` (``Client.placement``), its slot and node."""
+def queue_json(
+    stats: QueueStats, placement: tuple[int, str] | None = None, pause: PauseState | None = None
+) -> dict[str, Any]:
+    """A queue's counts; with its ``placement`` (``Client.placement``), its slot and node;
+    with its ``pause`` (``Client.queues.paused``), what is paused and why."""
     where = {} if placement is None else {"slot": placement[0], "node": placement[1]}
+    if pause is not None:
+        where |= pause.to_dict()
     return {
         "queue": stats.queue,
         "queued": stats.queued,
@@ -257,8 +316,10 @@ def queue_json(stats: QueueStats, placement: tuple[int, str] | None = None) -> d
         "succeeded": stats.succeeded,
         "failed": stats.failed,
         "cancelled": stats.cancelled,
+        "expired": stats.expired,
         "held": stats.held,
         "oldest_queued_age_seconds": stats.oldest_age,
+        "paused": stats.paused,
     } | where
 
 

@@ -35,13 +35,17 @@ class TaskStatus(StrEnum):
     """Out of retries or not retryable; kept in the capped dead-letter set."""
     CANCELLED = "cancelled"
     """Cancelled before or while it ran."""
+    EXPIRED = "expired"
+    """Its deadline (``expires_in`` / ``expire_at``) passed before it started: never run."""
 
     @property
     def is_finished(self) -> bool:
         return self in FINISHED
 
 
-FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+FINISHED = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,7 @@ class Task:
     cancel_requested: bool = False
     worker: str | None = None
     trace_context: dict[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 strings."""
@@ -105,6 +110,10 @@ class NewTask:
     result_ttl: float | None = None
     trace_context: dict[str, str] | None = None
     id: str = field(default_factory=new_task_id)
+    expires_in: float | None = None
+    """Seconds from enqueue (by Redis's clock) after which it is never started."""
+    expire_at: datetime | None = None
+    """The time after which it is never started (timezone-aware)."""
 
 
 # Names already found valid: a set lookup instead of a regex on every enqueue (names repeat).

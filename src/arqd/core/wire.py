@@ -40,6 +40,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "idempotency_key": task.idempotency_key,
         "cancel_requested": task.cancel_requested,
         "worker": task.worker,
+        "expires_at": task.expires_at,
     }
 
 

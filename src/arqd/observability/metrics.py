@@ -23,7 +23,7 @@ from arqd.store.store import Store
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LONG_POLL_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)  # wait= is at most 60 s
 TASK_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
-STATUSES = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled")
+STATUSES = ("queued", "scheduled", "active", "succeeded", "failed", "cancelled", "expired")
 TRANSITIONS = ("open", "half_open", "closed")
 
 
@@ -64,13 +64,17 @@ class ClusterCollector(Collector):
         lag = GaugeMetricFamily(
             "arq_consumer_lag_seconds", "Age of the oldest queued task", labels=["queue"]
         )
+        paused = GaugeMetricFamily(
+            "arq_queue_paused", "1 while the whole queue is paused, else 0", labels=["queue"]
+        )
         for queue, counts in snap.queues.items():
             length.add_metric([queue], counts["queued"])
+            paused.add_metric([queue], counts.get("paused", 0.0))
             dead.add_metric([queue], counts["failed"])
             lag.add_metric([queue], snap.lag.get(queue, 0.0))
             for status in STATUSES:
                 tasks.add_metric([queue, status], counts[status])
-        yield from (length, tasks, dead, lag)
+        yield from (length, tasks, dead, lag, paused)
         yield GaugeMetricFamily("arq_active_consumers", "Live workers", value=snap.workers)
         yield from self._breakers()
 
@@ -142,9 +146,12 @@ class Metrics:
         )
         for scope in ("http", "auth", "task"):  # at 0 from the start: increase() sees the first
             self.rate_limited.labels(scope)
+        self.tasks_expired = Counter(
+            "arq_tasks_expired", "Tasks ended unstarted: past their deadline", ["queue"], registry=r
+        )
         self.tasks_held = Counter(
             "arq_tasks_held",
-            "Tasks held queued by a concurrency limit or an open breaker",
+            "Tasks held queued by a concurrency limit, an open breaker or a paused type",
             ["queue", "reason"],
             registry=r,
         )
@@ -197,7 +204,7 @@ class Metrics:
         queues = await store.tasks.queues()
         for queue in queues:
             stats = await store.tasks.stats(queue)
-            snap.queues[queue] = {s: float(getattr(stats, s)) for s in STATUSES}
+            snap.queues[queue] = {s: float(getattr(stats, s)) for s in (*STATUSES, "paused")}
             snap.lag[queue] = stats.oldest_age or 0.0
         live = await store.workers.live()
         snap.workers = len(live)

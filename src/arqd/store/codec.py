@@ -11,6 +11,7 @@ are one letter, so a small task's hash fits a 48-byte allocation (not 64):
     ftime  finished ms           result result JSON           error  last error JSON
     idem   idempotency key       trace  trace context JSON    wkr    worker id
     cxl    "1" once cancellation of a running task was requested
+    exp    deadline ms: a task not started by then ends expired
 
 The status is a code of a letter or two (``STATUS_CODES``; the scripts name them in
 ``lua/common.lua``): most tasks in Redis are queued ones, and a 6-byte "queued" would take
@@ -38,6 +39,7 @@ from arqd.core.task import (
     check_queue,
     check_task_id,
 )
+from arqd.store.deadlines import expiry_options
 
 ArgList = list[str | bytes | int | float]
 
@@ -48,6 +50,7 @@ STATUS_CODES = {
     TaskStatus.SUCCEEDED: b"ok",
     TaskStatus.FAILED: b"f",
     TaskStatus.CANCELLED: b"x",
+    TaskStatus.EXPIRED: b"e",
 }
 _STATUS_OF = {code: status for status, code in STATUS_CODES.items()}
 
@@ -115,7 +118,7 @@ def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
         raise InvalidTask(f"priority must be an integer in ±1,000,000, got {task.priority!r}")
     if task.priority:
         options += ["prio", task.priority]
-    options += _due(task)
+    options += _due(task) + expiry_options(task)
     if task.idempotency_key:
         if len(task.idempotency_key) > 256:
             raise InvalidTask("idempotency_key must be at most 256 characters")
@@ -222,8 +225,8 @@ def in_batch_order(
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The dequeue script's answer: the leases, the tasks a rate limit put off or a limit
-    held, and the ms until the queue's next timed event (-1: none)."""
+    """The dequeue script's answer: the leases, the tasks a rate limit put off, a limit or
+    a pause held or that expired, and the ms until the queue's next timed event (-1: none)."""
 
     queue: str
     leases: list[Lease]
@@ -231,10 +234,12 @@ class Fetched:
     held_by_concurrency: int
     held_by_breaker: int
     next_event_ms: int
+    held_by_pause: int = 0
+    expired: int = 0
 
 
 def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
-    fields = iter(reply[5 : 5 + 9 * int(reply[1])])
+    fields = iter(reply[7 : 7 + 9 * int(reply[1])])
     leases = [
         Lease(
             queue,
@@ -252,7 +257,7 @@ def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
             *(fields,) * 9, strict=True
         )
     ]
-    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0])
+    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0], reply[5], reply[6])
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,36 +332,6 @@ def decode_tokens(flat: Sequence[Any]) -> list[Token]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """The stats script's answer: counts per status (expired tasks not counted; ``queued``
-    includes held ones, by reason in ``held``) and the oldest queued task's age (s)."""
-
-    queue: str
-    queued: int
-    scheduled: int
-    active: int
-    succeeded: int
-    failed: int
-    cancelled: int
-    oldest_age: float | None
-    held_by_rate_limit: int = 0
-    held_by_concurrency: int = 0
-    held_by_breaker: int = 0
-
-    @property
-    def held(self) -> dict[str, int]:
-        """Queued tasks held by a limit: by ``rate_limit``, ``concurrency``, ``breaker``."""
-        by = (self.held_by_rate_limit, self.held_by_concurrency, self.held_by_breaker)
-        return dict(zip(("rate_limit", "concurrency", "breaker"), by, strict=True))
-
-
-def decode_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
-    q, sch, act, ok, failed, cxl, oldest, throttled, by_cc, by_cb = reply
-    age = None if oldest < 0 else oldest / 1000
-    return QueueStats(queue, q, sch, act, ok, failed, cxl, age, throttled, by_cc, by_cb)
-
-
 def _time(value: bytes | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
@@ -391,6 +366,7 @@ def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
         cancel_requested=b"cxl" in h,
         worker=h[b"wkr"].decode() if b"wkr" in h else None,
         trace_context=orjson.loads(h[b"trace"]) if b"trace" in h else {},
+        expires_at=_time(h.get(b"exp")),
     )
 
 

@@ -41,6 +41,7 @@ EVENT_STATUS = {
     "succeeded": "succeeded",
     "failed": "failed",
     "cancelled": "cancelled",
+    "expired": "expired",
     "cancel_requested": "active",
     "retrying": "scheduled",
     "returned": "queued",
@@ -59,6 +60,8 @@ EVENT_STATUS = {
     "schedule_deleted": "deleted",
     "schedule_misfired": "running",
     "schedule_skipped": "running",
+    "queue_paused": "paused",
+    "queue_resumed": "running",
 }
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 

@@ -43,7 +43,7 @@ class Keys:
         return f"{self.queue(queue)}prios"
 
     def index(self, queue: str, name: str) -> str:
-        """``scheduled``, ``active``, ``succeeded``, ``failed`` or ``cancelled``."""
+        """``scheduled``, ``active``, ``succeeded``, ``failed``, ``cancelled`` or ``expired``."""
         return f"{self.queue(queue)}{name}"
 
     def idempotency(self, queue: str, key: str) -> str:
@@ -63,6 +63,16 @@ class Keys:
     def type_breakers(self, queue: str) -> str:
         """The set of ``queue``'s task types that have a breaker record."""
         return f"{self.queue(queue)}cbs"
+
+    def paused(self, queue: str) -> str:
+        """The set of what of ``queue`` is paused: ``|*`` the whole queue, ``|TYPE`` a task
+        type (the dequeue script reads it together with the open breakers' set)."""
+        return f"{self.queue(queue)}paused"
+
+    def pauses(self, queue: str) -> str:
+        """Why each pause of ``queue`` was made: field ``*`` (the whole queue) or a task
+        type, each a JSON record (reason, at, by). Kept by the pause and resume scripts."""
+        return f"{self.queue(queue)}pauses"
 
     def throughput(self, queue: str, hour: int) -> str:
         """Tasks that succeeded and failed in each minute of ``hour`` (hours since the

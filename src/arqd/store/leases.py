@@ -60,6 +60,8 @@ class Leases:
             s.queue_max_retries,
             s.failed_max,
             s.failed_ttl,
+            s.result_ttl,
+            s.finished_index_max,
             len(limits),
             *limit_args,
         ]

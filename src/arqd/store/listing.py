@@ -19,6 +19,7 @@ ORDER = (
     TaskStatus.FAILED,
     TaskStatus.SUCCEEDED,
     TaskStatus.CANCELLED,
+    TaskStatus.EXPIRED,
 )
 MAX_OFFSET = 2**31  # far past any index Redis keeps for a queue, well inside its integers
 

@@ -41,6 +41,8 @@ NAMES = (
     "schedule_due",
     "schedule_fire",
     "schedule_upsert",
+    "pause",
+    "resume",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

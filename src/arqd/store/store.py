@@ -7,6 +7,7 @@
     store.limits   circuit breakers and rate limits (limits.py)
     store.history  tasks finished per minute of each queue (history.py)
     store.schedules  schedules: stored, polled and fired (schedules.py)
+    store.control  pausing and resuming queues and task types (control.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -23,6 +24,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from arqd.core.settings import Settings
 from arqd.store.connection import RedisClient
+from arqd.store.control import Control
 from arqd.store.events import Events
 from arqd.store.history import History
 from arqd.store.keys import Keys
@@ -74,6 +76,7 @@ class Store:
         self.limits = Limits(self.scripts, keys, settings)
         self.history = History(nodes, keys)
         self.schedules = Schedules(self.scripts, keys, settings)
+        self.control = Control(self.scripts, keys, settings)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

@@ -10,10 +10,11 @@ from typing import Any
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task
 from arqd.store import codec
-from arqd.store.codec import ArgList, Cancelled, Enqueued, QueueStats, Retried
+from arqd.store.codec import ArgList, Cancelled, Enqueued, Retried
 from arqd.store.connection import RedisClient
 from arqd.store.grouping import EnqueueGroups
 from arqd.store.keys import Keys
+from arqd.store.queue_stats import QueueStats, decode_stats
 from arqd.store.scripts import Scripts
 
 REGISTER_EVERY = 10.0  # seconds: a queue's name is added to the set again this often
@@ -118,12 +119,12 @@ class Tasks:
         return codec.decode_retried(queue, task_id, reply)
 
     async def stats(self, queue: str) -> QueueStats:
-        """Counts by status and held tasks by reason (see ``codec.QueueStats``)."""
+        """Counts by status and held tasks by reason (see ``queue_stats.QueueStats``)."""
         s = self.settings
         reply = await self.scripts.run(
             "stats", [self.keys.queue(queue)], s.result_ttl, s.failed_ttl
         )
-        return codec.decode_stats(queue, reply)
+        return decode_stats(queue, reply)
 
     async def queues(self) -> list[str]:
         """Every queue ever enqueued to, by name."""

@@ -33,6 +33,8 @@ ACTION_ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/schedules/{{name}}/pause", schedules.pause, methods=["POST"]),
     Route(f"{PREFIX}/schedules/{{name}}/resume", schedules.resume, methods=["POST"]),
     Route(f"{PREFIX}/schedules/{{name}}/trigger", schedules.trigger, methods=["POST"]),
+    Route(f"{PREFIX}/queues/{{queue}}/pause", actions.pause, methods=["POST"]),
+    Route(f"{PREFIX}/queues/{{queue}}/resume", actions.resume, methods=["POST"]),
 ]
 ROUTES: list[BaseRoute] = [
     Route(PREFIX, pages.overview),

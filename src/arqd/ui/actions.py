@@ -90,6 +90,25 @@ async def _reset(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str])
     return _back("/ui/breakers")
 
 
+async def _pause(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
+    """Pause the queue, or one task type of it (the form's ``type``), with a reason."""
+    queue, task_type = request.path_params["queue"], form.get("type") or None
+    await ui.client.queues.pause(queue, task_type, form.get("reason", ""), viewer.actor)
+    await ui.client.audit(viewer.actor, "pause", _control_target(queue, task_type), 1)
+    return _back(f"/ui/queues/{queue}")
+
+
+async def _resume(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
+    queue, task_type = request.path_params["queue"], form.get("type") or None
+    await ui.client.queues.resume(queue, task_type, form.get("reason", ""))
+    await ui.client.audit(viewer.actor, "resume", _control_target(queue, task_type), 1)
+    return _back(f"/ui/queues/{queue}")
+
+
+def _control_target(queue: str, task_type: str | None) -> str:
+    return f"queue:{queue}" + (f":{task_type}" if task_type else "")
+
+
 async def _bulk(request: Request, ui: Ui, viewer: Viewer, form: dict[str, str]) -> Response:
     """Retry, cancel or delete every task of a queue's status index, of a type if given,
     that was in that state when the page was shown (see ``bulk``)."""
@@ -115,3 +134,5 @@ cancel = action(_cancel)
 copy = action(_copy)
 reset_breaker = action(_reset)
 bulk_action = action(_bulk)
+pause = action(_pause)
+resume = action(_resume)

@@ -1,5 +1,5 @@
 """Actions on every task a filter selects: retry the failed tasks (of a type), cancel the
-scheduled or queued ones, delete the finished ones (succeeded, failed or cancelled).
+scheduled or queued ones, delete the finished ones (succeeded, failed, cancelled or expired).
 
 The form says when its page was shown (``before``, ms), and only tasks already in the
 state by then are acted on: a task that failed before the page was shown is retried, not
@@ -25,7 +25,7 @@ SCAN_PAGE = 500
 OPERATIONS = {
     "retry": (TaskStatus.FAILED,),
     "cancel": (TaskStatus.SCHEDULED, TaskStatus.QUEUED),
-    "delete": (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED),
+    "delete": tuple(status for status in TaskStatus if status.is_finished),
 }
 
 

@@ -59,10 +59,11 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
     if status is not None and status not in STATUSES:
         return ui.refuse(request, viewer, 400, f"Unknown status {status!r}.")
     task_type, needle = query.get("type") or None, query.get("q", "").strip()[:MAX_SEARCH]
-    (stats,), found, seen = await asyncio.gather(
+    (stats,), found, seen, paused = await asyncio.gather(
         ui.client.stats(name),
         _tasks(ui, name, status, task_type, query.get("cursor"), needle),
         ui.client.throughput(name),
+        ui.client.queues.paused(name),
     )
     filters = {k: v for k, v in (("status", status), ("type", task_type), ("q", needle)) if v}
     following = (
@@ -71,6 +72,7 @@ async def queue(request: Request, ui: Ui, viewer: Viewer) -> Response:
     context = {
         "queue": name,
         "stats": stats,
+        "pause": paused,
         "chart": day_chart(seen),
         "bulk_actions": actions_for(status) if status else [],
         "statuses": STATUSES,

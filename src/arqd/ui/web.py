@@ -49,6 +49,8 @@ STATUS_MARKS = {
     "succeeded": "✓",
     "failed": "✕",
     "cancelled": "⊘",
+    "expired": "⌛",
+    "paused": "⏸",
     "closed": "✓",
     "open": "✕",
     "half_open": "◐",

@@ -52,13 +52,18 @@ class AttemptMetrics:
 
     def put_off(self, fetched: Fetched) -> None:
         """Tasks a dequeue left queued: put off by a rate limit (``arq_rate_limited_requests
-        {scope="task"}``), or held by a concurrency limit or a breaker (``arq_tasks_held``)."""
+        {scope="task"}``), held by a concurrency limit, a breaker or a pause (``arq_tasks_held``),
+        or ended expired (``arq_tasks_expired``)."""
         if fetched.throttled:
             self.metrics.rate_limited.labels("task").inc(fetched.throttled)
         if fetched.held_by_concurrency:
             self._held(fetched.queue, "concurrency").inc(fetched.held_by_concurrency)
         if fetched.held_by_breaker:
             self._held(fetched.queue, "breaker").inc(fetched.held_by_breaker)
+        if fetched.held_by_pause:
+            self._held(fetched.queue, "paused").inc(fetched.held_by_pause)
+        if fetched.expired:
+            self.metrics.tasks_expired.labels(fetched.queue).inc(fetched.expired)
 
     def _held(self, queue: str, reason: str) -> Counter:
         return self.metrics.tasks_held.labels(queue, reason)

@@ -65,11 +65,14 @@ async def ready(state: State) -> Response:
 
 @router.get("/queues", response_model=None, responses={**ok(200, QueuesOut, ""), **errors(503)})
 async def queues(state: State) -> Response:
-    """Counts per status for every queue, the age of its oldest queued task, and where it
-    lives (its Redis Cluster hash slot and the server holding it)."""
-    stats = await state.client.stats()
-    places = await asyncio.gather(*(state.client.placement(s.queue) for s in stats))
-    return json_response({"queues": [queue_json(s, p) for s, p in zip(stats, places, strict=True)]})
+    """Counts per status for every queue, the age of its oldest queued task, where it
+    lives (its Redis Cluster hash slot and the server holding it), and what of it is paused."""
+    client = state.client
+    stats = await client.stats()
+    places = await asyncio.gather(*(client.placement(s.queue) for s in stats))
+    pauses = await client.queues.states([s.queue for s in stats])
+    rows = zip(stats, places, pauses, strict=True)
+    return json_response({"queues": [queue_json(s, p, paused) for s, p, paused in rows]})
 
 
 @router.get("/workers", response_model=None, responses={**ok(200, WorkersOut, ""), **errors(503)})

@@ -7,7 +7,8 @@
 --   q:<prio>    list   ready task ids of one priority, LPUSH to enqueue, RPOP to take (FIFO)
 --   scheduled   zset   delayed and backing-off task ids, score = due time (ms)
 --   active      zset   leased task ids, score = lease deadline (ms)
---   succeeded / failed / cancelled   zset   finished task ids, score = finish time (ms)
+--   succeeded / failed / cancelled / expired   zset   finished task ids, score = finish
+--               time (ms); expired: tasks whose deadline (field 'exp') passed before they started
 --   events      stream every transition, capped (MAXLEN ~)
 --   wake        list   a token that wakes a worker blocked in BLPOP
 --   idem:<key>  string idempotency key -> task id, with its own TTL
@@ -20,13 +21,16 @@
 --   m:<hour>    hash   tasks finished per minute of one hour (see count_finished)
 --   sc:<name>   hash   a schedule: def, ver, next, paused, reason, last, ltask, runs...
 --   scnext      zset   the queue's schedules that are not paused, score = next fire (ms)
+--   paused      set    what is paused: '|*' the whole queue, '|<type>' a task type (its
+--                      tasks are held in held:<type>); dequeue reads it with cbopen (SUNION)
+--   pauses      hash   what is paused ('*' or the type) -> JSON {reason, at (ms), by}
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
 local QUEUED, SCHEDULED, ACTIVE = 'q', 'w', 'a'
-local SUCCEEDED, FAILED, CANCELLED = 'ok', 'f', 'x'
+local SUCCEEDED, FAILED, CANCELLED, EXPIRED = 'ok', 'f', 'x', 'e'
 local STATUS_NAME = {q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded',
-                     f = 'failed', x = 'cancelled'}
+                     f = 'failed', x = 'cancelled', e = 'expired'}
 
 -- ZADD / ZREM of many members in a few calls (unpack has a limit; 256 a call is far below).
 local function zadd_all(key, score, ids)

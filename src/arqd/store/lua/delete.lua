@@ -1,12 +1,13 @@
 -- Delete finished tasks of one status before their result TTL runs out (the dashboard's
 -- "delete every succeeded task"). A task in another state by now, or gone, is left alone.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
--- ARGV[1]  the status deleted: succeeded, failed or cancelled (its finished index)
+-- ARGV[1]  the status deleted: succeeded, failed, cancelled or expired (its finished index)
 -- ARGV[2]  events stream cap
 -- ARGV[3..] task ids
 -- Returns  how many were deleted
 local prefix, status, maxlen = KEYS[1], ARGV[1], ARGV[2]
-local code = ({succeeded = SUCCEEDED, failed = FAILED, cancelled = CANCELLED})[status]
+local code = ({succeeded = SUCCEEDED, failed = FAILED, cancelled = CANCELLED,
+               expired = EXPIRED})[status]
 if not code then
   return redis.error_reply('ERR delete: not a finished status: ' .. status)
 end

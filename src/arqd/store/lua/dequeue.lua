@@ -3,7 +3,10 @@
 -- script, so there is no instant at which it is in neither. Tasks over their type's
 -- concurrency limit, or whose type's breaker is open, are held (released when a slot
 -- frees or the breaker lets a trial through); tasks over their rate limit wait in
--- `throttled` for the slot reserved for them. Other types keep flowing.
+-- `throttled` for the slot reserved for them. Other types keep flowing. A paused queue
+-- ('|*' in `paused`) leases nothing, though lapsed leases are reclaimed and due tasks
+-- become ready; tasks of a paused type are held. A task past its deadline ('exp') is never
+-- started: it ends expired when it falls due or when it is taken.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  count (the worker's free slots)
 -- ARGV[2]  lease length ms
@@ -11,10 +14,12 @@
 -- ARGV[4]  events stream cap
 -- ARGV[5]  default max retries (for tasks whose lease lapsed)
 -- ARGV[6]  dead-letter cap, ARGV[7] dead-letter TTL ms
--- ARGV[8]  number of limited types L, then per type:
+-- ARGV[8]  result TTL ms and ARGV[9] finished index cap, of expired tasks
+-- ARGV[10] number of limited types L, then per type:
 --          type, rate interval ms (0: no rate limit), burst, concurrency limit (0: none)
 -- Returns  {ms until the next timed event (-1: none), N, tasks put off by a rate limit,
 --           tasks held by a concurrency limit, tasks held by an open breaker,
+--           tasks held by a pause of their type, tasks expired,
 --           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace,
 --           ms it waited ready}
 local prefix = KEYS[1]
@@ -23,9 +28,22 @@ local worker, maxlen = ARGV[3], ARGV[4]
 local default_retries = tonumber(ARGV[5])
 local now, now_text = now_ms()
 local limits = {}
-for i = 9, 8 + 4 * tonumber(ARGV[8]), 4 do
+for i = 11, 10 + 4 * tonumber(ARGV[10]), 4 do
   limits[ARGV[i]] = {interval = tonumber(ARGV[i + 1]), burst = tonumber(ARGV[i + 2]),
                      conc = tonumber(ARGV[i + 3])}
+end
+local out = {-1, 0, 0, 0, 0, 0, 0}
+local THROTTLED, HELD_CC, HELD_CB, HELD_PAUSE, EXPIRED_N = 3, 4, 5, 6, 7
+
+-- A task whose deadline passed before it started ends expired (its hash is kept for the
+-- result TTL, and its id in the capped `expired` index).
+local function expire(id, key, task_type, att)
+  redis.call('HSET', key, 's', EXPIRED, 'ftime', now_text)
+  redis.call('PEXPIRE', key, ARGV[8])
+  index_finished(prefix, 'expired', id, now, tonumber(ARGV[9]), false)
+  emit(prefix, maxlen, id, 'expired', task_type, att or '0')
+  out[EXPIRED_N] = out[EXPIRED_N] + 1
+  return true
 end
 
 -- Take the members of the sorted set at `key` whose time has come (at most `limit`,
@@ -75,8 +93,10 @@ end)
 --    tasks whose rate-limit slot has come return to the front.
 local first_scheduled = take_due(prefix .. 'scheduled', '1000', function(id)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'prio', 'att')
-  if f[1] then
+  local f = redis.call('HMGET', key, 't', 'prio', 'att', 'exp')
+  if f[4] and tonumber(f[4]) <= now then
+    expire(id, key, f[1], f[3])
+  elseif f[1] then
     redis.call('HSET', key, 's', QUEUED)
     push_ready(prefix, id, f[2] or '0', false)
     emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
@@ -87,38 +107,53 @@ local first_throttled = take_due(throttled_key, '1000', function(id)
   push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
 end)
 
--- 3. Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
+-- 3. What holds tasks back, in one read (every command a script calls costs thousands of
+--    instructions, and both sets are almost always missing): types whose breaker is open
+--    or half-open (cbopen), and pauses ('paused': '|*' the whole queue, '|<type>' a type).
+local breaking, paused, queue_paused = {}, nil, false
+for _, member in ipairs(redis.call('SUNION', prefix .. 'cbopen', prefix .. 'paused')) do
+  if string.byte(member) == 124 then  -- '|': no task type's name starts so
+    paused = paused or {}
+    paused[string.sub(member, 2)] = true
+  else
+    breaking[member] = true
+  end
+end
+queue_paused = paused and paused['*'] or false
+
+--    Held tasks whose obstacle is gone: concurrency slots free (a safety net: finishing
 --    releases them too). Breakers whose open period has passed turn half-open now, held
 --    task or not (common.lua, breaker_settle), and a half-open one with its trial slot
 --    free releases one held task to be the trial. The end of an open period is a timed
---    event: an idle worker wakes for it.
+--    event: an idle worker wakes for it. Nothing is released while paused.
 local next_release = math.huge
 for task_type, lim in pairs(limits) do
-  if lim.conc > 0 then
+  if lim.conc > 0 and not queue_paused and not (paused and paused[task_type]) then
     local free = lim.conc - tonumber(redis.call('HGET', prefix .. 'running', task_type) or 0)
     if free > 0 then
       release_held(prefix, task_type, free)
     end
   end
 end
-local breaking = {}  -- types whose breaker is open or half-open: only these are checked
-for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
-  breaking[task_type] = true
+for task_type in pairs(breaking) do  -- only these are checked: closed ones let all through
   local state, event, open_until, trial = breaker_settle(prefix .. 'cb:' .. task_type, now)
   if event then
     emit(prefix, maxlen, '', event, task_type, 0)
   end
   if state == 1 then
     next_release = math.min(next_release, open_until)
-  elseif state == 2 and not trial then
+  elseif state == 2 and not trial and not queue_paused and not (paused and paused[task_type]) then
     release_held(prefix, task_type, 1)
   end
 end
 
 -- Whether a popped task may run now: nil if it may; if not, it is held or throttled, and
--- the answer is the place of its count in the reply (THROTTLED, HELD_CC or HELD_CB).
-local THROTTLED, HELD_CC, HELD_CB = 3, 4, 5
+-- the answer is the place of its count in the reply (THROTTLED, HELD_*).
 local function admit(id, key, task_type)
+  if paused and paused[task_type] then
+    redis.call('RPUSH', prefix .. 'held:' .. task_type, id)
+    return HELD_PAUSE
+  end
   local lim = limits[task_type]
   if lim and lim.conc > 0 and
       tonumber(redis.call('HGET', prefix .. 'running', task_type) or 0) >= lim.conc then
@@ -162,15 +197,14 @@ local function admit(id, key, task_type)
 end
 
 -- 4. Take ready tasks, highest priority first, FIFO within a priority, and lease them
---    with a new fencing token per attempt.
-local out = {-1, 0, 0, 0, 0}
+--    with a new fencing token per attempt; none while the queue is paused.
 local deadline = now + lease
 local leased = {}  -- into the active set in one ZADD, below
 local budget = count * 4 + 100
 local task_prefix = prefix .. 't:'
-local unlimited = next(limits) == nil and next(breaking) == nil  -- every task is admitted
+local unlimited = next(limits) == nil and next(breaking) == nil and not paused
 local drained = false  -- no priority has ready tasks left
-while out[2] < count and budget > 0 do
+while not queue_paused and out[2] < count and budget > 0 do
   local top = redis.call('ZREVRANGE', prefix .. 'prios', '0', '0')[1]
   if not top then
     drained = true
@@ -185,11 +219,12 @@ while out[2] < count and budget > 0 do
   for _, id in ipairs(ids) do
     local key = task_prefix .. id
     local f = redis.call('HMGET', key, 't', 'd', 'maxr', 'tmo', 'trace', 'due', 'c',
-                         'tok', 'att')
-    local refused = f[1] and not unlimited and admit(id, key, f[1])
+                         'tok', 'att', 'exp')
+    local gone = f[10] and tonumber(f[10]) <= now and expire(id, key, f[1], f[9])
+    local refused = not gone and f[1] and not unlimited and admit(id, key, f[1])
     if refused then
       out[refused] = out[refused] + 1
-    elseif f[1] then
+    elseif f[1] and not gone then
       local token, att = tonumber(f[8] or 0) + 1, tonumber(f[9] or 0) + 1
       local att_text = string.format('%d', att)  -- %d: cheaper than Redis's %.17g
       redis.call('HSET', key, 's', ACTIVE, 'stime', now_text, 'wkr', worker,
@@ -212,7 +247,7 @@ zadd_all(active_key, string.format('%d', deadline), leased)
 --    task throttled to a slot sooner than any before it wakes another worker too: this
 --    one may be busy at that time, and idle ones learn the slot only from a dequeue.
 local woken = false
-if not drained and redis.call('EXISTS', prefix .. 'prios') == 1 then
+if not drained and not queue_paused and redis.call('EXISTS', prefix .. 'prios') == 1 then
   wake(prefix)
   woken = true
 end

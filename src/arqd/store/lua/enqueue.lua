@@ -8,7 +8,7 @@
 --          (a due time, ms since the epoch by Redis's clock: scheduled if it is still to
 --          come, else ready), idem (idempotency key) with ittl (its TTL ms); every other
 --          pair (max_retries, timeout, result TTL, trace...) is a field stored as it is,
---          as are prio and idem.
+--          as are prio and idem; expin (ms from now) is stored as exp, a deadline.
 -- Returns  Redis's time (ms), which every task of the call was created at; 1 if the queue
 --          had no event stream (a new queue, or a Redis that lost its data), else 0; then, for
 --          each task that was there already (an idempotency key returned an earlier task,
@@ -74,6 +74,9 @@ for position = 1, n do
         delay = tonumber(value) - now
       elseif name == 'ittl' then
         idem_ttl = value
+      elseif name == 'expin' then  -- expires this many ms from now: stored as a deadline
+        fields[#fields + 1] = 'exp'
+        fields[#fields + 1] = string.format('%d', now + tonumber(value))
       else
         if name == 'prio' then
           prio_text = value

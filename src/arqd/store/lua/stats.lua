@@ -4,9 +4,10 @@
 -- time, or for a task finished with a result TTL of its own, its expiry less the default
 -- TTL (finish.lua): either way, expired once the score is older than the default TTL.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
--- ARGV[1]  default result TTL ms (succeeded, cancelled), ARGV[2] dead-letter TTL ms
+-- ARGV[1]  default result TTL ms (succeeded, cancelled, expired), ARGV[2] dead-letter TTL ms
 -- Returns  {queued, scheduled, active, succeeded, failed, cancelled, oldest queued age ms
---           (-1: none), throttled, held by a concurrency limit, held by a breaker}
+--           (-1: none), throttled, held by a concurrency limit, held by a breaker, held by
+--           a pause of their type, expired, 1 if the whole queue is paused else 0}
 --          queued counts ready, throttled and held tasks, and the age is of the oldest of
 --          them: the next of each ready list, the first and last of each held list, and
 --          the first throttled (each list is about oldest first; the cost stays bounded).
@@ -33,9 +34,9 @@ end
 local throttled = redis.call('ZCARD', prefix .. 'throttled')
 consider(redis.call('ZRANGE', prefix .. 'throttled', '0', '0')[1])
 
--- A type's held list: by its breaker while that is open or half-open, else by its
--- concurrency limit.
-local held = {concurrency = 0, breaker = 0}
+-- A type's held list: by a pause of the type while it lasts, by its breaker while that
+-- is open or half-open, else by its concurrency limit.
+local held = {concurrency = 0, breaker = 0, pause = 0}
 local seen = {}
 local function count_held(task_type, reason)
   if seen[task_type] then
@@ -50,13 +51,21 @@ local function count_held(task_type, reason)
     consider(redis.call('LINDEX', list, '-1'))
   end
 end
+local queue_paused = 0
+for _, member in ipairs(redis.call('SMEMBERS', prefix .. 'paused')) do
+  if member == '|*' then
+    queue_paused = 1
+  else
+    count_held(string.sub(member, 2), 'pause')
+  end
+end
 for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
   count_held(task_type, 'breaker')
 end
 for _, task_type in ipairs(redis.call('HKEYS', prefix .. 'running')) do
   count_held(task_type, 'concurrency')
 end
-queued = queued + throttled + held.concurrency + held.breaker
+queued = queued + throttled + held.concurrency + held.breaker + held.pause
 
 local function live(status, ttl)
   local index = prefix .. status
@@ -66,4 +75,5 @@ end
 
 return {queued, redis.call('ZCARD', prefix .. 'scheduled'), redis.call('ZCARD', prefix .. 'active'),
   live('succeeded', ARGV[1]), live('failed', ARGV[2]), live('cancelled', ARGV[1]),
-  oldest and math.max(0, now - oldest) or -1, throttled, held.concurrency, held.breaker}
+  oldest and math.max(0, now - oldest) or -1, throttled, held.concurrency, held.breaker,
+  held.pause, live('expired', ARGV[1]), queue_paused}
