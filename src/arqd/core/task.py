@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from arqd.core.dedupe import Dedupe
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id
 
@@ -104,6 +105,7 @@ class NewTask:
     idempotency_key: str | None = None
     result_ttl: float | None = None
     trace_context: dict[str, str] | None = None
+    dedupe: Dedupe | None = None  # see arqd.core.dedupe
     id: str = field(default_factory=new_task_id)
 
 
