@@ -4,6 +4,9 @@ returns the task the key kept while the mode says it blocks, and every such refu
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from arqd.client import Client, NewTask
@@ -15,7 +18,8 @@ from arqd.core.task import Task, TaskStatus
 from arqd.store.codec import error_json
 from arqd.store.store import Store
 from arqd.sync import SyncClient
-from conftest import eventually
+from arqd.worker import Registry
+from conftest import StartWorker, eventually
 
 QUEUE = "default"
 
@@ -199,3 +203,33 @@ def test_the_sync_client_deduplicates_too(settings: Settings) -> None:
         assert sync.enqueue("job", 2, dedupe=throttle).id == first.id
         with pytest.raises(InvalidTask, match="debounce"):
             sync.enqueue("job", 3, delay=1, dedupe=Dedupe("x", "debounce", window=1))
+
+
+async def test_ten_debounced_enqueues_within_a_second_run_once_with_the_last_payload(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    ran: list[tuple[int, float]] = []
+    done = asyncio.Event()
+    registry = Registry()
+
+    @registry.task()
+    async def rebuild(payload: int) -> None:
+        ran.append((payload, time.monotonic()))
+        done.set()
+
+    await start_worker(registry)
+    debounce = Dedupe("rebuild", "debounce", window=0.8)
+    kept = set()
+    for n in range(10):  # one every 0.1 s: each well within the window of the one before
+        last = time.monotonic()
+        kept.add((await client.enqueue("rebuild", n, dedupe=debounce)).id)
+        if n < 9:
+            await asyncio.sleep(0.1)
+    await asyncio.wait_for(done.wait(), 10)
+    (task_id,) = kept
+    assert (await client.wait(task_id, timeout=10)).status is TaskStatus.SUCCEEDED
+    assert [payload for payload, _ in ran] == [9]
+    assert ran[0][1] >= last + 0.8 - 0.01  # due a window after the last enqueue
+    (stats,) = await client.stats(QUEUE)
+    assert (stats.succeeded, stats.queued, stats.scheduled, stats.active) == (1, 0, 0, 0)
+    assert len(await deduplicated(store)) == 9
