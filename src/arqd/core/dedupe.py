@@ -1,7 +1,7 @@
 """Deduplication: a key that makes later enqueues return the task it kept, by mode.
 
 The enqueue script decides atomically (``store/lua/enqueue.lua``); ``blocks`` is that
-decision in Python, the reference ``tests/unit/test_dedupe_model.py`` checks the modes
+decision in Python, the reference ``tests/integration/test_dedupe_model.py`` checks the modes
 against. Windows are in seconds, as every duration a producer gives.
 
     mode             a later enqueue with the same key returns the kept task while it is
