@@ -116,7 +116,7 @@ class Client:
 
     async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
         """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
-        eta, max_retries, timeout, idempotency_key, result_ttl)."""
+        eta, max_retries, timeout, idempotency_key, dedupe, result_ttl)."""
         return await self.enqueue_task(NewTask(task_type, payload, **options))
 
     async def enqueue_task(self, task: NewTask) -> Task:

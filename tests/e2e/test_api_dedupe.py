@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from websockets.asyncio.client import connect
+
+from e2e.live import AUTH, LiveServer
 
 
 async def post(http: httpx.AsyncClient, body: Any) -> httpx.Response:
@@ -30,6 +34,23 @@ async def test_a_blocked_dedupe_key_returns_the_kept_task_with_200(
     assert batch.status_code == 201, batch.text
     ids = [t["id"] for t in batch.json()["tasks"]]
     assert ids[0] == ids[1]
+
+
+async def test_a_refusal_is_a_deduplicated_event_on_the_socket(
+    live: LiveServer, http: httpx.AsyncClient
+) -> None:
+    body = {"type": "echo", "delay": 60, "dedupe": {"key": "ws", "mode": "until_started"}}
+    kept = (await post(http, body)).json()["id"]
+    refused = await post(http, body)
+    assert refused.status_code == 200
+    url = f"{live.ws_url}/events?task_id={kept}&last_event_id=0-0"
+    async with connect(url, additional_headers=AUTH) as ws:
+        messages = [orjson.loads(await ws.recv()) for _ in range(2)]
+    assert [m["event"] for m in messages] == ["scheduled", "deduplicated"]
+    event = messages[1]
+    assert (event["task_id"], event["status"], event["attempt"]) == (kept, "scheduled", 0)
+    assert event["dedupe"]["mode"] == "until_started"
+    assert event["dedupe"]["refused_id"] not in (kept, "")
 
 
 @pytest.mark.parametrize(
