@@ -85,6 +85,9 @@ async def test_until_started_keeps_a_waiting_task_until_it_starts(
     scheduled = await client.enqueue("sync", 5, delay=60, dedupe=Dedupe("sync-b", "until_started"))
     again = await client.enqueue("sync", 6, dedupe=Dedupe("sync-b", "until_started"))
     assert (again.id, again.status) == (scheduled.id, TaskStatus.SCHEDULED)
+    # The key outlives the task's delay by the idempotency TTL (it only bounds memory).
+    keep = await store.redis.pttl(store.keys.dedupe(QUEUE, "sync-b"))
+    assert store.settings.idempotency_ttl < keep <= store.settings.idempotency_ttl + 60_000
     events = await deduplicated(store)
     assert [(e["task"], e["status"]) for e in events] == [
         (first.id, "queued"),

@@ -329,8 +329,8 @@ end
 -- dd:<key> names the task it kept; whether that task still blocks a new enqueue is read
 -- from its hash each time (arqd.core.dedupe.blocks holds the rule), so nothing cleans
 -- keys up: a kept task that finished, expired or was deleted blocks nothing. A throttle
--- or debounce key lives its window; an until_* key ms past the latest enqueue that used
--- it (and its task's delay), which only bounds its memory.
+-- or debounce key lives its window; an until_* key at least ms past the latest enqueue
+-- that used it (and that enqueue's delay), which only bounds its memory.
 local DEDUPE_MODES = {s = 'until_started', f = 'until_finished', t = 'throttle', d = 'debounce'}
 
 -- The kept task's id when it blocks: a 'deduplicated' event names it (with its status,
@@ -352,8 +352,11 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
         redis.call('HSET', task_key, 'd', data, 'due', due)
         redis.call('ZADD', prefix .. 'scheduled', due, kept)
         redis.call('PEXPIRE', key, ms)
-      elseif mode ~= 't' then
-        redis.call('PEXPIRE', key, string.format('%d', tonumber(ms) + math.max(delay, 0)))
+      elseif mode ~= 't' then  -- kept ms past this enqueue too (never less than it had)
+        local keep = tonumber(ms) + math.max(delay, 0)
+        if redis.call('PTTL', key) < keep then
+          redis.call('PEXPIRE', key, string.format('%d', keep))
+        end
       end
       redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', kept,
                  'event', 'deduplicated', 'type', f[2], 'attempt', f[3] or '0',
