@@ -58,10 +58,10 @@ def test_dedupe_is_one_option_pair_and_none_without_it() -> None:
     plain = enqueue_args(NewTask("job", id="a"), 1000, KEEP_MS)
     assert plain == ["a", "job", b"null", 0]
     cases = {
-        Dedupe("k:1", "until_started"): f"s{KEEP_MS}:k:1",
-        Dedupe("k", "until_finished"): f"f{KEEP_MS}:k",
-        Dedupe("k", "throttle", 2.5): "t2500:k",
-        Dedupe("k", "debounce", 0.001): "d1:k",
+        Dedupe("k:1", "until_started"): f"until_started:{KEEP_MS}:k:1",
+        Dedupe("k", "until_finished"): f"until_finished:{KEEP_MS}:k",
+        Dedupe("k", "throttle", 2.5): "throttle:2500:k",
+        Dedupe("k", "debounce", 0.001): "debounce:1:k",
     }
     for dedupe, spec in cases.items():
         assert enqueue_args(NewTask("job", dedupe=dedupe, id="a"), 1000, KEEP_MS) == [

@@ -1,6 +1,6 @@
 """A task's deduplication as the enqueue script takes it: one option pair, ``dd`` and
-``<mode letter><ms>:<key>`` (see ``lua/enqueue.lua``), so an enqueue that uses none of
-it costs the script nothing.
+``<mode>:<ms>:<key>`` (see ``dedupe`` in ``lua/common.lua``), so an enqueue that uses
+none of it costs the script nothing.
 
 The ms are the window of throttle and debounce; for the until_* modes, how long the key
 outlives the latest enqueue that used it (and the task's delay), the idempotency TTL: a
@@ -12,13 +12,6 @@ from __future__ import annotations
 from arqd.core.dedupe import Dedupe, DedupeMode
 from arqd.core.errors import InvalidTask
 from arqd.core.task import NewTask
-
-LETTERS = {
-    DedupeMode.UNTIL_STARTED: "s",
-    DedupeMode.UNTIL_FINISHED: "f",
-    DedupeMode.THROTTLE: "t",
-    DedupeMode.DEBOUNCE: "d",
-}
 
 
 def dedupe_option(task: NewTask, keep_ms: int) -> list[str | int]:
@@ -34,4 +27,4 @@ def dedupe_option(task: NewTask, keep_ms: int) -> list[str | int]:
             "a debounced task is due a window after its last enqueue: no delay or eta"
         )
     ms = dedupe.window_ms if dedupe.mode.windowed else keep_ms
-    return ["dd", f"{LETTERS[dedupe.mode]}{ms}:{dedupe.key}"]
+    return ["dd", f"{dedupe.mode.value}:{ms}:{dedupe.key}"]

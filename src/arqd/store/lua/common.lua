@@ -325,19 +325,17 @@ local function release_slot(prefix, maxlen, key, task_type, now, cc, trial)
   end
 end
 
--- Deduplication, enqueue.lua's 'dd' option: spec "<mode letter><ms>:<key>" (store/dedupe.py).
+-- Deduplication, enqueue.lua's 'dd' option: spec "<mode>:<ms>:<key>" (store/dedupe.py).
 -- dd:<key> names the task it kept; whether that task still blocks a new enqueue is read
 -- from its hash each time (arqd.core.dedupe.blocks holds the rule), so nothing cleans
 -- keys up: a kept task that finished, expired or was deleted blocks nothing. A throttle
 -- or debounce key lives its window; an until_* key at least ms past the latest enqueue
 -- that used it (and that enqueue's delay), which only bounds its memory.
-local DEDUPE_MODES = {s = 'until_started', f = 'until_finished', t = 'throttle', d = 'debounce'}
-
--- The kept task's id when it blocks: a 'deduplicated' event names it (with its status,
--- the mode and the refused id), and a debounced one takes `data` and is due a window
--- from now. Else false, with the key set to `id`. Either way the delay the new task gets.
+-- Returns the kept task's id when it blocks: a 'deduplicated' event names it (with its
+-- status, the mode and the refused id), and a debounced one takes `data` and is due a
+-- window from now. Else false, with the key set to `id`. Then the new task's delay.
 local function dedupe(prefix, maxlen, spec, id, data, now, delay)
-  local mode, ms, name = string.match(spec, '^(%a)(%d+):(.*)$')
+  local mode, ms, name = string.match(spec, '^([%l_]+):(%d+):(.*)$')
   local key = prefix .. 'dd:' .. name
   local kept = redis.call('GET', key)
   if kept then
@@ -345,14 +343,15 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
     local f = redis.call('HMGET', task_key, 's', 't', 'att', 'stime')
     local s = f[1]
     local waiting = (s == QUEUED or s == SCHEDULED) and not f[4]
-    if mode == 't' and s or mode == 's' and waiting or mode == 'd' and waiting and s == SCHEDULED
-        or mode == 'f' and (s == QUEUED or s == SCHEDULED or s == ACTIVE) then
-      if mode == 'd' then
+    if mode == 'throttle' and s or mode == 'until_started' and waiting
+        or mode == 'debounce' and waiting and s == SCHEDULED
+        or mode == 'until_finished' and (s == QUEUED or s == SCHEDULED or s == ACTIVE) then
+      if mode == 'debounce' then
         local due = string.format('%d', now + tonumber(ms))
         redis.call('HSET', task_key, 'd', data, 'due', due)
         redis.call('ZADD', prefix .. 'scheduled', due, kept)
         redis.call('PEXPIRE', key, ms)
-      elseif mode ~= 't' then  -- kept ms past this enqueue too (never less than it had)
+      elseif mode ~= 'throttle' then  -- kept ms past this enqueue too (never less than it had)
         local keep = tonumber(ms) + math.max(delay, 0)
         if redis.call('PTTL', key) < keep then
           redis.call('PEXPIRE', key, string.format('%d', keep))
@@ -360,13 +359,13 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
       end
       redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', kept,
                  'event', 'deduplicated', 'type', f[2], 'attempt', f[3] or '0',
-                 'status', STATUS_NAME[s], 'mode', DEDUPE_MODES[mode], 'refused', id)
+                 'status', STATUS_NAME[s], 'mode', mode, 'refused', id)
       return kept, delay
     end
   end
-  if mode == 'd' or mode == 't' then
+  if mode == 'debounce' or mode == 'throttle' then
     redis.call('SET', key, id, 'PX', ms)
-    return false, mode == 'd' and tonumber(ms) or delay
+    return false, mode == 'debounce' and tonumber(ms) or delay
   end
   redis.call('SET', key, id, 'PX', string.format('%d', tonumber(ms) + math.max(delay, 0)))
   return false, delay

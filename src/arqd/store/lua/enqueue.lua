@@ -7,7 +7,7 @@
 --          Options: prio (priority), delay (ms; the task is scheduled, not ready), at
 --          (a due time, ms since the epoch by Redis's clock: scheduled if it is still to
 --          come, else ready), idem (idempotency key) with ittl (its TTL ms), dd (dedupe:
---          "<mode letter><ms>:<key>", see dedupe in common.lua); every other
+--          "<mode>:<ms>:<key>", see dedupe in common.lua); every other
 --          pair (max_retries, timeout, result TTL, trace...) is a field stored as it is,
 --          as are prio and idem.
 -- Returns  Redis's time (ms), which every task of the call was created at; 1 if the queue
