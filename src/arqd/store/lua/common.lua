@@ -24,8 +24,13 @@
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
 local QUEUED, SCHEDULED, ACTIVE = 'q', 'w', 'a'
 local SUCCEEDED, FAILED, CANCELLED = 'ok', 'f', 'x'
-local STATUS_NAME = {q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded',
-                     f = 'failed', x = 'cancelled'}
+
+-- A status code's name. A function, not a table: every definition a script names runs on
+-- each call of it, and a table built on every enqueue call costs it (bench.scriptcost).
+local function status_name(code)
+  return ({q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded', f = 'failed',
+           x = 'cancelled'})[code]
+end
 
 -- ZADD / ZREM of many members in a few calls (unpack has a limit; 256 a call is far below).
 local function zadd_all(key, score, ids)
@@ -359,7 +364,7 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
       end
       redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', kept,
                  'event', 'deduplicated', 'type', f[2], 'attempt', f[3] or '0',
-                 'status', STATUS_NAME[s], 'mode', mode, 'refused', id)
+                 'status', status_name(s), 'mode', mode, 'refused', id)
       return kept, delay
     end
   end
