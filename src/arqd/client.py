@@ -120,8 +120,8 @@ class Client:
         await self.close()
 
     async def enqueue(self, task_type: str, payload: Any = None, **options: Any) -> Task:
-        """Enqueue one task. Options are the fields of ``NewTask`` (queue, priority, delay,
-        eta, max_retries, timeout, idempotency_key, result_ttl, expires_in, expire_at)."""
+        """Enqueue one task. Options are ``NewTask``'s fields (queue, priority, delay, eta,
+        max_retries, timeout, idempotency_key, dedupe, result_ttl, expires_in, expire_at)."""
         return await self.enqueue_task(NewTask(task_type, payload, **options))
 
     async def enqueue_task(self, task: NewTask) -> Task:

@@ -28,6 +28,7 @@ def snapshot(task: NewTask, queue: str, defaults: tuple[int, float]) -> Task:
     """The task as its enqueue writes it, before Redis's answer (``settle``): with its
     effective max retries and timeout (its own, else ``defaults``, its type's)."""
     delayed = bool(task.delay and round(task.delay * 1000)) or task.eta is not None
+    delayed = delayed or (task.dedupe is not None and task.dedupe.mode == "debounce")
     return Task(
         id=task.id,
         type=task.type,

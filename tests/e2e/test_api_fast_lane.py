@@ -38,6 +38,14 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("/tasks", b'{"type": "echo", "max_retries": 0, "timeout": 0.5}', JSON),
     ("/tasks", b'{"type": "echo", "idempotency_key": "k-1"}', JSON),
     ("/tasks", b'{"type": "echo", "idempotency_key": "k-1"}', JSON),  # the repeat: 200
+    ("/tasks", b'{"type": "echo", "dedupe": {"key": "d", "mode": "throttle", "window": 60}}', JSON),
+    ("/tasks", b'{"type": "echo", "dedupe": {"key": "d", "mode": "throttle", "window": 60}}', JSON),
+    (
+        "/tasks",
+        b'{"type": "echo", "dedupe": {"key": "d", "mode": "until_started", "window": 1}}',
+        JSON,
+    ),
+    ("/tasks", b'{"type": "echo", "dedupe": {"key": "d", "mode": "never"}}', JSON),
     ("/tasks", b'{"type": "echo"}', {"Content-Type": "application/vnd.api+json"}),
     ("/tasks", b'{"type": "echo"}', {"Content-Type": "application/json; charset=utf-8"}),
     ("/tasks", b'{"type": "echo"}', {"Content-Type": "text/plain"}),  # 415

@@ -115,7 +115,7 @@ def test_task_hash_decodes_to_a_task() -> None:
 
 def test_the_scripts_and_the_codec_agree_on_status_codes() -> None:
     common = (files("arqd.store") / "lua" / "common.lua").read_text()
-    names = re.search(r"local STATUS_NAME = \{(.*?)\}", common, re.S)
+    names = re.search(r"local function status_name\(code\)\n  return \(\{(.*?)\}\)", common, re.S)
     assert names is not None
     in_lua = dict(re.findall(r"(\w+) = '(\w+)'", names.group(1)))
     assert {code.decode(): status.value for status, code in STATUS_CODES.items()} == in_lua

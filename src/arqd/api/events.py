@@ -67,6 +67,9 @@ def event_json(event: StreamEvent) -> dict[str, Any]:
         "attempt": int(fields.get(b"attempt", b"0")),
         "timestamp": datetime.fromtimestamp(ms / 1000, UTC),
     }
+    if b"mode" in fields:  # a deduplicated event: the enqueue it refused
+        refused = fields[b"refused"].decode()
+        message["dedupe"] = {"mode": fields[b"mode"].decode(), "refused_id": refused}
     if b"error" in fields:
         error = orjson.loads(fields[b"error"])
         message["error"] = {"type": error.get("type"), "message": error.get("message")}

@@ -10,10 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from starlette.responses import Response
 
 from arqd.client import BreakerInfo, QueueStats, WorkerInfo
+from arqd.core.dedupe import MAX_KEY, Dedupe, check_window, mode_of
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id, task_ids
 from arqd.core.task import (
@@ -62,6 +71,35 @@ def _to_come(value: datetime | None) -> datetime | None:
     return value
 
 
+class DedupeIn(BaseModel):
+    """A dedupe key: while it blocks, an enqueue with it returns the task it kept (200).
+    ``until_started``: while that task waits and has never started; ``until_finished``:
+    until it has finished; ``throttle``: for ``window`` seconds after it was enqueued;
+    ``debounce``: it is due ``window`` seconds after the latest enqueue, with that one's
+    payload. ``window`` is required by throttle and debounce, refused by the others."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    key: str = Field(min_length=1, max_length=MAX_KEY)
+    mode: Literal["until_started", "until_finished", "throttle", "debounce"]  # strict: no enum
+    window: float | None = Field(
+        default=None, ge=0.001, le=MAX_SECONDS, allow_inf_nan=False, validate_default=True
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _fits_mode(cls, window: float | None, info: ValidationInfo) -> float | None:
+        if "mode" in info.data:  # else the mode's own error says what is wrong
+            try:
+                check_window(mode_of(info.data["mode"]), window)
+            except InvalidTask as exc:
+                raise ValueError(str(exc)) from None
+        return window
+
+    def to_dedupe(self) -> Dedupe:
+        return Dedupe(self.key, self.mode, self.window)
+
+
 class TaskIn(BaseModel):
     """A task to enqueue. Durations are in seconds."""
 
@@ -84,6 +122,14 @@ class TaskIn(BaseModel):
     expire_at: Annotated[AwareDatetime | None, AfterValidator(_to_come)] = Field(
         default=None, strict=False, description="Never started after this time (ISO 8601)"
     )
+    dedupe: DedupeIn | None = None
+
+    @field_validator("dedupe")
+    @classmethod
+    def _no_delay_to_debounce(cls, dedupe: DedupeIn | None, info: ValidationInfo) -> Any:
+        if dedupe and dedupe.mode == "debounce" and info.data.get("delay"):
+            raise ValueError("a debounced task is due a window after its last enqueue: no delay")
+        return dedupe
 
     def to_new_task(self, task_id: str | None = None) -> NewTask:
         return NewTask(
@@ -95,6 +141,7 @@ class TaskIn(BaseModel):
             max_retries=self.max_retries,
             timeout=self.timeout,
             idempotency_key=self.idempotency_key,
+            dedupe=self.dedupe.to_dedupe() if self.dedupe else None,
             id=task_id or new_task_id(),
             expires_in=self.expires_in,
             expire_at=self.expire_at,

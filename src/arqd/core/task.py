@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from arqd.core.dedupe import Dedupe
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id
 
@@ -109,6 +110,7 @@ class NewTask:
     idempotency_key: str | None = None
     result_ttl: float | None = None
     trace_context: dict[str, str] | None = None
+    dedupe: Dedupe | None = None  # see arqd.core.dedupe
     id: str = field(default_factory=new_task_id)
     expires_in: float | None = None
     """Seconds from enqueue (by Redis's clock) after which it is never started."""

@@ -40,6 +40,7 @@ from arqd.core.task import (
     check_task_id,
 )
 from arqd.store.deadlines import expiry_options
+from arqd.store.dedupe import dedupe_option
 
 ArgList = list[str | bytes | int | float]
 
@@ -123,7 +124,7 @@ def _options(task: NewTask, idempotency_ttl_ms: int) -> ArgList:
         if len(task.idempotency_key) > 256:
             raise InvalidTask("idempotency_key must be at most 256 characters")
         options += ["idem", task.idempotency_key, "ittl", idempotency_ttl_ms]
-    return options + _stored_options(task)
+    return options + dedupe_option(task, idempotency_ttl_ms) + _stored_options(task)
 
 
 def _stored_options(task: NewTask) -> ArgList:

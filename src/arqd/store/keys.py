@@ -50,6 +50,10 @@ class Keys:
         """The task id an idempotency key of ``queue`` names, while the key lives."""
         return f"{self.queue(queue)}idem:{key}"
 
+    def dedupe(self, queue: str, key: str) -> str:
+        """The task a dedupe key of ``queue`` kept (see ``arqd.core.dedupe``)."""
+        return f"{self.queue(queue)}dd:{key}"
+
     def events(self, queue: str) -> str:
         return f"{self.queue(queue)}events"
 

@@ -12,6 +12,7 @@
 --   events      stream every transition, capped (MAXLEN ~)
 --   wake        list   a token that wakes a worker blocked in BLPOP
 --   idem:<key>  string idempotency key -> task id, with its own TTL
+--   dd:<key>    string dedupe key -> the task it kept, with a TTL (see dedupe below)
 --   throttled   zset   ready tasks waiting for their rate-limit slot, score = slot time (ms)
 --   held:<type> list   ready tasks held by a concurrency limit or an open breaker
 --   running     hash   task type -> attempts running now (types with a concurrency limit)
@@ -29,8 +30,13 @@
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
 local QUEUED, SCHEDULED, ACTIVE = 'q', 'w', 'a'
 local SUCCEEDED, FAILED, CANCELLED, EXPIRED = 'ok', 'f', 'x', 'e'
-local STATUS_NAME = {q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded',
-                     f = 'failed', x = 'cancelled', e = 'expired'}
+
+-- A status code's name. A function, not a table: every definition a script names runs on
+-- each call of it, and a table built on every enqueue call costs it (bench.scriptcost).
+local function status_name(code)
+  return ({q = 'queued', w = 'scheduled', a = 'active', ok = 'succeeded', f = 'failed',
+           x = 'cancelled', e = 'expired'})[code]
+end
 
 -- ZADD / ZREM of many members in a few calls (unpack has a limit; 256 a call is far below).
 local function zadd_all(key, score, ids)
@@ -328,4 +334,50 @@ local function release_slot(prefix, maxlen, key, task_type, now, cc, trial)
   if trial then
     type_breaker_record(prefix, maxlen, task_type, 'neutral', now, 0, 0, trial)
   end
+end
+
+-- Deduplication, enqueue.lua's 'dd' option: spec "<mode>:<ms>:<key>" (store/dedupe.py).
+-- dd:<key> names the task it kept; whether that task still blocks a new enqueue is read
+-- from its hash each time (arqd.core.dedupe.blocks holds the rule), so nothing cleans
+-- keys up: a kept task that finished, expired or was deleted blocks nothing. A throttle
+-- or debounce key lives its window; an until_* key at least ms past the latest enqueue
+-- that used it (and that enqueue's delay), which only bounds its memory.
+-- Returns the kept task's id when it blocks: a 'deduplicated' event names it (with its
+-- status, the mode and the refused id), and a debounced one takes `data` and is due a
+-- window from now. Else false, with the key set to `id`. Then the new task's delay.
+local function dedupe(prefix, maxlen, spec, id, data, now, delay)
+  local mode, ms, name = string.match(spec, '^([%l_]+):(%d+):(.*)$')
+  local key = prefix .. 'dd:' .. name
+  local kept = redis.call('GET', key)
+  if kept then
+    local task_key = prefix .. 't:' .. kept
+    local f = redis.call('HMGET', task_key, 's', 't', 'att', 'stime')
+    local s = f[1]
+    local waiting = (s == QUEUED or s == SCHEDULED) and not f[4]
+    if mode == 'throttle' and s or mode == 'until_started' and waiting
+        or mode == 'debounce' and waiting and s == SCHEDULED
+        or mode == 'until_finished' and (s == QUEUED or s == SCHEDULED or s == ACTIVE) then
+      if mode == 'debounce' then
+        local due = string.format('%d', now + tonumber(ms))
+        redis.call('HSET', task_key, 'd', data, 'due', due)
+        redis.call('ZADD', prefix .. 'scheduled', due, kept)
+        redis.call('PEXPIRE', key, ms)
+      elseif mode ~= 'throttle' then  -- kept ms past this enqueue too (never less than it had)
+        local keep = tonumber(ms) + math.max(delay, 0)
+        if redis.call('PTTL', key) < keep then
+          redis.call('PEXPIRE', key, string.format('%d', keep))
+        end
+      end
+      redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', maxlen, '*', 'task', kept,
+                 'event', 'deduplicated', 'type', f[2], 'attempt', f[3] or '0',
+                 'status', status_name(s), 'mode', mode, 'refused', id)
+      return kept, delay
+    end
+  end
+  if mode == 'debounce' or mode == 'throttle' then
+    redis.call('SET', key, id, 'PX', ms)
+    return false, mode == 'debounce' and tonumber(ms) or delay
+  end
+  redis.call('SET', key, id, 'PX', string.format('%d', tonumber(ms) + math.max(delay, 0)))
+  return false, delay
 end

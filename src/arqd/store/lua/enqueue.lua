@@ -6,13 +6,14 @@
 --          (none for a task with no options, the common case: four arguments a task).
 --          Options: prio (priority), delay (ms; the task is scheduled, not ready), at
 --          (a due time, ms since the epoch by Redis's clock: scheduled if it is still to
---          come, else ready), idem (idempotency key) with ittl (its TTL ms); every other
+--          come, else ready), idem (idempotency key) with ittl (its TTL ms), dd (dedupe:
+--          "<mode>:<ms>:<key>", see dedupe in common.lua); every other
 --          pair (max_retries, timeout, result TTL, trace...) is a field stored as it is,
 --          as are prio and idem; expin (ms from now) is stored as exp, a deadline.
 -- Returns  Redis's time (ms), which every task of the call was created at; 1 if the queue
 --          had no event stream (a new queue, or a Redis that lost its data), else 0; then, for
---          each task that was there already (an idempotency key returned an earlier task,
---          or this very enqueue was sent before), its position in this call (1-based)
+--          each task that was there already (an idempotency or dedupe key returned an earlier
+--          task, or this very enqueue was sent before), its position in this call (1-based)
 --          and the id found. Every other task was created.
 -- The caller adds the queue to the set of queue names (another slot) before its first
 -- enqueue, so a feed over every queue knows a queue before the queue's first event, and
@@ -66,6 +67,7 @@ for position = 1, n do
   else
     local fields = {'t', task_type, 'd', data, 'c', now_text}
     local prio_text, delay, idem, idem_ttl = '0', 0, nil, nil
+    local dd = nil
     for j = at + 4, at + 3 + 2 * tonumber(k), 2 do
       local name, value = ARGV[j], ARGV[j + 1]
       if name == 'delay' then
@@ -77,6 +79,8 @@ for position = 1, n do
       elseif name == 'expin' then  -- expires this many ms from now: stored as a deadline
         fields[#fields + 1] = 'exp'
         fields[#fields + 1] = string.format('%d', now + tonumber(value))
+      elseif name == 'dd' then
+        dd = value
       else
         if name == 'prio' then
           prio_text = value
@@ -100,6 +104,12 @@ for position = 1, n do
     end
     if not earlier and (made[id] or some_exist and redis.call('EXISTS', key) == 1) then
       earlier = id
+    end
+    if not earlier and dd then
+      earlier, delay = dedupe(prefix, maxlen, dd, id, data, now, delay)
+      if earlier and idem then  -- a repeat of this enqueue returns the task it got
+        redis.call('SET', prefix .. 'idem:' .. idem, earlier, 'PX', idem_ttl)
+      end
     end
     if earlier then
       out[#out + 1] = position

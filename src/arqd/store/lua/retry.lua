@@ -14,9 +14,9 @@ if not state then
   return 'missing'
 end
 if state ~= FAILED and state ~= CANCELLED then
-  return STATUS_NAME[state]
+  return status_name(state)
 end
-redis.call('ZREM', prefix .. STATUS_NAME[state], id)
+redis.call('ZREM', prefix .. status_name(state), id)
 redis.call('PERSIST', key)
 redis.call('HDEL', key, 'ftime', 'cxl', 'error')
 local _, now_text = now_ms()

@@ -12,7 +12,7 @@ if not state then
   return 'missing'
 end
 if state ~= SCHEDULED then
-  return STATUS_NAME[state]
+  return status_name(state)
 end
 redis.call('ZREM', prefix .. 'scheduled', id)
 local _, now_text = now_ms()
