@@ -21,6 +21,7 @@ from conftest import WorkerProcess
 KILL_EVERY = 10.0  # seconds
 
 
+@pytest.mark.timeout(300)  # a two-minute run, then the checks
 @pytest.mark.topologies("standalone", "cluster")
 async def test_each_tick_runs_once_while_workers_are_killed(
     store: Store, settings: Settings, workers: list[WorkerProcess], topology: str
