@@ -96,6 +96,7 @@ class Client:
         self.settings = store.settings
         self.defaults = TypeDefaults(store, store.settings)
         self.schedules = ScheduleControl(self)  # create, read, pause, trigger schedules
+        self.logs = store.reports.read  # logs(task_id, queue=None): its lines, oldest first
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:

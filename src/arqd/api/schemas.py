@@ -107,6 +107,31 @@ class ErrorOut(BaseModel):
     traceback: str | None
 
 
+class ProgressOut(BaseModel):
+    """What the task's last attempt said of its progress (``ctx.progress``)."""
+
+    value: Any = Field(description="A fraction (0.42) or any JSON the handler gave")
+    message: str | None
+    attempt: int
+    updated_at: datetime
+
+
+class LogLineOut(BaseModel):
+    """One line an attempt logged (``ctx.log``, or ``logging`` inside the handler)."""
+
+    attempt: int
+    time: datetime
+    level: str
+    message: str
+
+
+class TaskLogsOut(BaseModel):
+    """The log lines kept of each attempt, oldest first (``ARQD_TASK_LOG_LINES`` each)."""
+
+    task_id: str
+    lines: list[LogLineOut]
+
+
 class TaskOut(BaseModel):
     """A task as stored. Times are ISO 8601 (UTC); durations in seconds."""
 
@@ -128,6 +153,7 @@ class TaskOut(BaseModel):
     idempotency_key: str | None
     cancel_requested: bool
     worker: str | None
+    progress: ProgressOut | None
 
 
 class TaskListOut(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id
+from arqd.core.reports import Progress
 
 # The patterns are written with ^ and $ because they are also published: FastAPI's Query and
 # Path patterns (pydantic's Rust regex engine) and the OpenAPI schema (ECMA-262), where $ is
@@ -79,6 +80,7 @@ class Task:
     cancel_requested: bool = False
     worker: str | None = None
     trace_context: dict[str, str] = field(default_factory=dict)
+    progress: Progress | None = None  # what its last attempt reported (ctx.progress)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 strings."""
@@ -86,6 +88,8 @@ class Task:
         for key, value in data.items():
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
+        if self.progress is not None:
+            data["progress"]["updated_at"] = self.progress.updated_at.isoformat()
         return data
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from arqd.core.reports import progress_json
 from arqd.core.task import Task
 
 
@@ -40,6 +41,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "idempotency_key": task.idempotency_key,
         "cancel_requested": task.cancel_requested,
         "worker": task.worker,
+        "progress": progress_json(task.progress),
     }
 
 

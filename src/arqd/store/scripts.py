@@ -41,6 +41,7 @@ NAMES = (
     "schedule_due",
     "schedule_fire",
     "schedule_upsert",
+    "progress",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

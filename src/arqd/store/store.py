@@ -7,6 +7,7 @@
     store.limits   circuit breakers and rate limits (limits.py)
     store.history  tasks finished per minute of each queue (history.py)
     store.schedules  schedules: stored, polled and fired (schedules.py)
+    store.reports  running attempts' progress and log lines (reports.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -29,6 +30,7 @@ from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
 from arqd.store.nodes import Node, Nodes
+from arqd.store.reports import Reports
 from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
@@ -74,6 +76,7 @@ class Store:
         self.limits = Limits(self.scripts, keys, settings)
         self.history = History(nodes, keys)
         self.schedules = Schedules(self.scripts, keys, settings)
+        self.reports = Reports(self.scripts, keys, settings, self.tasks)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""
