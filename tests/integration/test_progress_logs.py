@@ -10,6 +10,7 @@ import threading
 import time
 
 import orjson
+import pytest
 
 from arqd.client import Client
 from arqd.core.reports import encode_line, encode_progress
@@ -20,6 +21,7 @@ from arqd.worker import Registry, TaskContext
 from arqd.worker.reporting import INTERVAL
 from conftest import StartWorker, WorkerProcess, eventually
 
+pytestmark = pytest.mark.topologies()  # progress.lua and the lists on every topology
 log = logging.getLogger("handlers")
 
 
@@ -296,3 +298,24 @@ async def test_logs_survive_a_killed_worker(
     assert (found.progress.value, found.progress.message) == (0.5, "halfway")
     key = store.keys.task_log("default", task.id, 1)
     assert await store.redis.pttl(key) > 0  # expires, though no answer came
+
+
+async def test_deleting_a_task_deletes_its_log_lists(
+    client: Client, store: Store, start_worker: StartWorker
+) -> None:
+    registry = Registry()
+
+    @registry.task()
+    async def noted(payload: None, ctx: TaskContext) -> str:
+        ctx.log("a line")
+        return "ok"
+
+    await start_worker(registry)
+    task = await client.enqueue("noted")
+    await client.wait(task.id, timeout=10)
+    key = store.keys.task_log("default", task.id, 1)
+    assert await store.redis.exists(key)
+    ttl = await store.redis.pttl(key)
+    assert store.settings.result_ttl - 60_000 < ttl <= store.settings.result_ttl  # the task's
+    assert await client.delete("default", "succeeded", [task.id]) == 1
+    assert not await store.redis.exists(key)
