@@ -175,7 +175,9 @@ class AttemptReport:
 class AttemptLogHandler(logging.Handler):
     """On the root logger while a worker runs: a record logged inside an attempt (a
     handler's ``logging`` call, in its task or its thread) becomes a line of its log.
-    arqd's own records are not the task's."""
+    arqd's own records are not the task's. Where logging is not configured, a record this
+    handler alone would see still reaches ``logging.lastResort`` (stderr), as it would
+    without it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -183,13 +185,26 @@ class AttemptLogHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: the report's
         context = CURRENT.get()
-        if context is None or context.reporting is None or _arqd_own(record.name):
-            return False
-        context.log(self.format(record), record.levelname)
+        if context is not None and context.reporting is not None and not _arqd_own(record.name):
+            context.log(self.format(record), record.levelname)
+        last = logging.lastResort
+        if last is not None and record.levelno >= last.level and self._alone(record.name):
+            last.handle(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+    def _alone(self, name: str) -> bool:
+        """No other handler on the way from the record's logger to the root."""
+        if logging.root.handlers != [self]:
+            return False
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None and logger is not logging.root:
+            if logger.handlers:
+                return False
+            logger = logger.parent
+        return True
 
 
 def _arqd_own(name: str) -> bool:
@@ -207,8 +222,7 @@ class LogCapture:
     def start(cls) -> None:
         with cls._lock:
             cls._users += 1
-            if cls._users == 1:
-                logging.getLogger().addHandler(cls.handler)
+            logging.getLogger().addHandler(cls.handler)  # once: adding it again does nothing
 
     @classmethod
     def stop(cls) -> None:
