@@ -173,3 +173,14 @@ def test_ui_render_times_each_page_in_chromium(tmp_path: Path) -> None:
         load_median, load_max, server_median, server_max = times
         assert 0 < load_median <= load_max < 30_000
         assert 0 <= server_median <= server_max <= load_max
+
+
+def test_the_progress_benchmark_counts_writes_and_events(redis_server: RedisServer) -> None:
+    args = ["--calls", "2000", "--redis-url", redis_server.url]
+    done = run_module("bench.progress", args, timeout=120)
+    rows = [line.split() for line in done.stdout.splitlines() if " writes " in line]
+    assert len(rows) == 4
+    for row in rows:
+        writes, events = int(row[row.index("writes") - 1]), int(row[row.index("events") - 1])
+        assert 1 <= writes <= 12
+        assert events == writes  # each write carried something new
