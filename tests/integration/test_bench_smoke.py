@@ -7,6 +7,7 @@ an installed package). No timing thresholds: this machine's speed is not under t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,9 +179,8 @@ def test_ui_render_times_each_page_in_chromium(tmp_path: Path) -> None:
 def test_the_progress_benchmark_counts_writes_and_events(redis_server: RedisServer) -> None:
     args = ["--calls", "2000", "--redis-url", redis_server.url]
     done = run_module("bench.progress", args, timeout=120)
-    rows = [line.split() for line in done.stdout.splitlines() if " writes " in line]
-    assert len(rows) == 4
-    for row in rows:
-        writes, events = int(row[row.index("writes") - 1]), int(row[row.index("events") - 1])
-        assert 1 <= writes <= 12
+    rows = re.findall(r"(\d+) writes +(\d+) events", done.stdout)
+    assert len(rows) == 4, done.stdout
+    for writes, events in rows:
+        assert 1 <= int(writes) <= 12
         assert events == writes  # each write carried something new
