@@ -72,8 +72,9 @@ class Runner:
             lease.attempt,
             profile.policy.max_retries,
             self._breaker,
-            reporting=self.reporting,
-            token=lease.token,
+            None,  # positional: keyword arguments cost a dataclass __init__ half again
+            self.reporting,
+            lease.token,
         )
         plan = Plan(lease, profile, context)
         attempt = self._attempt(plan)
