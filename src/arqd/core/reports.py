@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 ELLIPSIS = "…"  # ends a message cut to its byte cap (3 bytes in UTF-8)
+MAX_PROGRESS_BYTES = 65_536  # a progress is written every 150 ms: it stays small
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,15 @@ class LogLine:
 
 
 def encode_progress(value: Any, message: str | None, attempt: int, ms: int) -> bytes:
-    """The progress as stored; raises TypeError when ``value`` is not JSON."""
+    """The progress as stored; raises TypeError when ``value`` is not JSON, ValueError
+    when it takes more than ``MAX_PROGRESS_BYTES``."""
     try:
-        return orjson.dumps({"value": value, "message": message, "attempt": attempt, "time": ms})
+        data = orjson.dumps({"value": value, "message": message, "attempt": attempt, "time": ms})
     except orjson.JSONEncodeError as exc:
         raise TypeError(f"progress must be JSON: {exc}") from None
+    if len(data) > MAX_PROGRESS_BYTES:
+        raise ValueError(f"progress of {len(data)} bytes: keep it under {MAX_PROGRESS_BYTES}")
+    return data
 
 
 def decode_progress(raw: bytes | None) -> Progress | None:

@@ -153,6 +153,9 @@ class AttemptReport:
         except (RedisError, OSError) as exc:
             log.warning("task %s: progress and logs not written: %s", c.task_id, exc)
             return False
+        except Exception:  # a report must never cost the attempt its answer
+            log.exception("task %s: progress and logs not written", c.task_id)
+            return False
         if not written:
             self._refused = True
             log.warning("task %s: progress and logs refused, the lease was lost", c.task_id)
@@ -186,7 +189,10 @@ class AttemptLogHandler(logging.Handler):
     def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: the report's
         context = CURRENT.get()
         if context is not None and context.reporting is not None and not _arqd_own(record.name):
-            context.log(self.format(record), record.levelname)
+            try:
+                context.log(self.format(record), record.levelname)
+            except Exception:  # a bad record (its arguments do not fit): as logging does
+                self.handleError(record)
         last = logging.lastResort
         if last is not None and record.levelno >= last.level and self._alone(record.name):
             last.handle(record)
