@@ -13,11 +13,13 @@ import orjson
 import pytest
 
 from arqd.client import Client
+from arqd.core.lease import Lease
 from arqd.core.reports import encode_line, encode_progress
 from arqd.core.settings import Settings
 from arqd.core.task import TaskStatus
+from arqd.store.connection import connect
 from arqd.store.store import Store
-from arqd.worker import Registry, TaskContext
+from arqd.worker import Registry, TaskContext, Worker
 from arqd.worker.reporting import INTERVAL
 from conftest import StartWorker, WorkerProcess, eventually
 
@@ -167,27 +169,21 @@ async def test_logging_inside_an_async_handler_is_the_attempt_s_only(
 
 
 async def test_lines_are_capped_per_attempt_in_count_and_bytes(
-    settings: Settings, redis_url: str, start_worker: StartWorker
+    settings: Settings, redis_url: str
 ) -> None:
     capped = settings.model_copy(update={"task_log_lines": 5, "task_log_line_bytes": 20})
-    from arqd.store.connection import connect
-
     store = Store(connect(redis_url), capped)
     client = Client(store)
     registry = Registry()
-    attempts: list[int] = []
 
     @registry.task(max_retries=1)
     async def chatty(payload: None, ctx: TaskContext) -> str:
-        attempts.append(ctx.attempt)
         for n in range(12):
             ctx.log(f"attempt {ctx.attempt} line {n}")
         ctx.log("é" * 30)
         if ctx.attempt == 1:
             raise RuntimeError("again")
         return "ok"
-
-    from arqd.worker import Worker
 
     worker = Worker(registry, store)
     running = asyncio.create_task(worker.run(install_signals=False))
@@ -209,28 +205,37 @@ async def test_lines_are_capped_per_attempt_in_count_and_bytes(
 
 async def test_a_write_with_a_stale_token_changes_nothing(store: Store, client: Client) -> None:
     task = await client.enqueue("anything")
-    (lease,) = (await store.leases.dequeue("default", 1, "w1")).leases
+    (first,) = (await store.leases.dequeue("default", 1, "worker-that-will-die")).leases
     line = encode_line(1, 1, "INFO", "first", 100)
     assert await store.reports.write(
-        "default", task.id, lease.token, encode_progress(1, None, 1, 1), [line]
+        "default", task.id, first.token, encode_progress(1, None, 1, 1), [line]
     )
+    leased: list[Lease] = []
+
+    async def releases() -> bool:
+        leased[:] = (await store.leases.dequeue("default", 1, "second-worker")).leases
+        return bool(leased)
+
+    await eventually(releases)  # once the first lease lapses
+    assert leased[0].token != first.token
     before = await client.get(task.id)
-    events = len(await _events(store, task.id, "progress"))
-    stale = b"not-the-token"
+    counts = [len(await _events(store, task.id, name)) for name in ("progress", "log")]
     late = encode_line(1, 2, "INFO", "late", 100)
     refused = await store.reports.write(
-        "default", task.id, stale, encode_progress(2, "late", 1, 2), [late], "succeeded"
+        "default", task.id, first.token, encode_progress(2, "late", 1, 2), [late], "succeeded"
     )
     assert refused is False
     assert await client.get(task.id) == before
     assert [line.message for line in await client.logs(task.id)] == ["first"]
-    assert len(await _events(store, task.id, "progress")) == events
-    assert len(await _events(store, task.id, "log")) == 1
+    assert [len(await _events(store, task.id, name)) for name in ("progress", "log")] == counts
     key = store.keys.task_log("default", task.id, 1)
-    assert await store.redis.pttl(key) > settings_ttl(store) - 60_000
+    assert await store.redis.pttl(key) > running_ttl(store) - 60_000  # not the result TTL
+    # The attempt that holds the lease now writes.
+    now = encode_progress(0.1, None, 2, 3)
+    assert await store.reports.write("default", task.id, leased[0].token, now, [])
 
 
-def settings_ttl(store: Store) -> int:
+def running_ttl(store: Store) -> int:
     return max(store.settings.result_ttl, store.settings.failed_ttl)
 
 
