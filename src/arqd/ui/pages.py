@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from arqd.core.errors import TaskNotFound
+from arqd.core.reports import LogLine
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
 from arqd.ui.bulk import actions_for
@@ -136,14 +138,12 @@ async def render_task(
 ) -> Response:
     """The task page; ``copy`` holds the copy form's values and errors when it is shown
     again after a refused enqueue."""
-    history, lines = await asyncio.gather(
-        ui.client.task_history(found), ui.client.logs(found.id, found.queue)
-    )
+    history, lines = await asyncio.gather(ui.client.task_history(found), _log_tail(ui, found))
     traced = trace_id(found.trace_context)
     context = {
         "task": found,
         "progress": progress_view(found.progress),
-        "log_lines": lines[-LOG_TAIL:],
+        "log_lines": lines,
         "log_tail": LOG_TAIL,
         "steps": timeline(history),
         "trace_id": traced,
@@ -152,6 +152,14 @@ async def render_task(
         "live": urlencode({"queue": found.queue, "task": found.id}),
     }
     return ui.render(request, viewer, "task.html", context, status)
+
+
+async def _log_tail(ui: Ui, task: Task) -> list[LogLine]:
+    """The task's newest ``LOG_TAIL`` lines (none if it expired since it was read)."""
+    try:
+        return (await ui.client.logs(task.id, task.queue))[-LOG_TAIL:]
+    except TaskNotFound:
+        return []
 
 
 @page
