@@ -182,5 +182,5 @@ def test_the_progress_benchmark_counts_writes_and_events(redis_server: RedisServ
     rows = re.findall(r"(\d+) writes +(\d+) events", done.stdout)
     assert len(rows) == 4, done.stdout
     for writes, events in rows:
-        assert 1 <= int(writes) <= 12
+        assert 1 <= int(writes) <= 20  # one every 150 ms over about a second, and the last
         assert events == writes  # each write carried something new

@@ -77,6 +77,7 @@ async def test_ten_thousand_progress_calls_make_a_handful_of_writes(
 ) -> None:
     registry = Registry()
     seen: list[TaskContext] = []
+    took: list[float] = []
 
     @registry.task()
     async def busy(payload: int, ctx: TaskContext) -> str:
@@ -86,6 +87,7 @@ async def test_ten_thousand_progress_calls_make_a_handful_of_writes(
             if n % 100 == 0:  # 10,000 calls spread over about a second
                 await asyncio.sleep(max(0.0, started + n / payload - time.monotonic()))
         seen.append(ctx)
+        took.append(time.monotonic() - started)
         return "ok"
 
     await start_worker(registry)
@@ -95,8 +97,9 @@ async def test_ten_thousand_progress_calls_make_a_handful_of_writes(
     assert done.progress is not None
     assert (done.progress.value, done.progress.message) == (1.0, "step 10000")
     assert orjson.loads(events[-1][b"data"])["value"] == 1.0  # the last value, exactly
-    # About a second at one write per INTERVAL, and the last write before the answer.
-    assert len(events) <= 1 / INTERVAL + 3, len(events)
+    # One write per INTERVAL over the calls (about a second, longer on a loaded machine),
+    # and the last write before the answer.
+    assert len(events) <= took[0] / INTERVAL + 2, (len(events), took)
     report = seen[0].report
     assert report is not None
     assert report.writes == len(events)
