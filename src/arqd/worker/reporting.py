@@ -68,6 +68,7 @@ class AttemptReport:
         self._armed = False  # a writer runs, or its start is on its way to the loop
         self._closed = False  # the attempt ended: later calls are dropped
         self._refused = False  # the lease was lost: nothing more is written
+        self._logged = False  # a line was logged: the last write sets the lists' TTL
         self._writer: asyncio.Task[None] | None = None
         self._hurry = asyncio.Event()
         self._next = 0.0  # monotonic time of the next write allowed
@@ -92,6 +93,7 @@ class AttemptReport:
             if self._closed or self._refused:
                 return
             self._lines.append(line)
+            self._logged = True
             if len(self._lines) > s.task_log_lines:  # the list would trim it anyway
                 del self._lines[0]
             start = self._arm()
@@ -153,9 +155,10 @@ class AttemptReport:
         except (RedisError, OSError) as exc:
             log.warning("task %s: progress and logs not written: %s", c.task_id, exc)
             return False
-        except Exception:  # a report must never cost the attempt its answer
+        except Exception:  # a report must never cost the attempt its answer (nor loop)
             log.exception("task %s: progress and logs not written", c.task_id)
-            return False
+            self._refused = True
+            return True
         if not written:
             self._refused = True
             log.warning("task %s: progress and logs refused, the lease was lost", c.task_id)
@@ -172,7 +175,8 @@ class AttemptReport:
         if outcome is None or self._refused:
             return
         progress, lines = self._take()
-        await self._send(progress, lines, outcome)
+        if progress is not None or self._logged:  # progress alone has no list to expire
+            await self._send(progress, lines, outcome)
 
 
 class AttemptLogHandler(logging.Handler):
