@@ -79,16 +79,6 @@ class BreakerInfo:
     open_until: datetime | None
     trial: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.name.lower(),
-            "state_value": int(self.state),
-            "failures": self.failures,
-            "open_until": self.open_until.isoformat() if self.open_until else None,
-            "trial_running": self.trial,
-        }
-
 
 class Client:
     """Async client. ``Client.from_settings()`` connects as the environment says."""
@@ -99,6 +89,7 @@ class Client:
         self.defaults = TypeDefaults(store, store.settings)
         self.schedules = ScheduleControl(self)  # create, read, pause, trigger schedules
         self.queues = QueueControl(store)  # pause and resume queues and task types
+        self.logs = store.reports.read  # logs(task_id, queue=None): its lines, oldest first
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:

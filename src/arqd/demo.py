@@ -4,6 +4,8 @@
 - ``sleep`` waits ``{"seconds": x}`` (default 1), then returns ``{"slept": x}``.
 - ``fail`` raises a retryable error; with ``{"times": n}`` only the first n attempts fail,
   so a later attempt succeeds (if the task's retries allow one).
+- ``steps`` takes ``{"steps": n, "seconds": x}`` (default 5 steps of 0.5 s), reporting its
+  progress and logging a line at each step (see the README's "Progress and logs").
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ class DemoFailure(Exception):
 
 class SleepPayload(BaseModel):
     seconds: float = Field(default=1.0, ge=0, le=3600)
+
+
+class StepsPayload(BaseModel):
+    steps: int = Field(default=5, ge=1, le=10_000)
+    seconds: float = Field(default=0.5, ge=0, le=3600)
 
 
 class FailPayload(BaseModel):
@@ -51,3 +58,15 @@ async def fail(payload: FailPayload | None, ctx: TaskContext) -> dict[str, int]:
     if times is None or ctx.attempt <= times:
         raise DemoFailure(f"demo failure on attempt {ctx.attempt}")
     return {"succeeded_on_attempt": ctx.attempt}
+
+
+@registry.task()
+async def steps(payload: StepsPayload | None, ctx: TaskContext) -> dict[str, int]:
+    """Work through ``steps`` steps of ``seconds`` each, saying how far it got."""
+    plan = payload or StepsPayload()
+    ctx.log(f"starting {plan.steps} steps")
+    for step in range(1, plan.steps + 1):
+        await asyncio.sleep(plan.seconds)
+        ctx.progress(step / plan.steps, f"step {step} of {plan.steps}")
+        ctx.log(f"step {step} done")
+    return {"steps": plan.steps}

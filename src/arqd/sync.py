@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from arqd.client import Client, QueueStats, TaskPage, WorkerInfo
 from arqd.core.errors import TaskNotFound
+from arqd.core.reports import LogLine
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.enqueueing import created_at, prepare, settle, snapshot
@@ -80,6 +81,10 @@ class SyncClient:
 
     def get(self, task_id: str, queue: str | None = None) -> Task | None:
         return self._run(self._client.get(task_id, queue))
+
+    def logs(self, task_id: str, queue: str | None = None) -> list[LogLine]:
+        """The lines each attempt of the task logged, oldest first (see ``Client.logs``)."""
+        return self._run(self._client.logs(task_id, queue))
 
     def list_tasks(
         self,

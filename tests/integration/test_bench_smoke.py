@@ -7,6 +7,7 @@ an installed package). No timing thresholds: this machine's speed is not under t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,13 @@ def test_ui_render_times_each_page_in_chromium(tmp_path: Path) -> None:
         load_median, load_max, server_median, server_max = times
         assert 0 < load_median <= load_max < 30_000
         assert 0 <= server_median <= server_max <= load_max
+
+
+def test_the_progress_benchmark_counts_writes_and_events(redis_server: RedisServer) -> None:
+    args = ["--calls", "2000", "--redis-url", redis_server.url]
+    done = run_module("bench.progress", args, timeout=120)
+    rows = re.findall(r"(\d+) writes +(\d+) events", done.stdout)
+    assert len(rows) == 4, done.stdout
+    for writes, events in rows:
+        assert 1 <= int(writes) <= 20  # one every 150 ms over about a second, and the last
+        assert events == writes  # each write carried something new

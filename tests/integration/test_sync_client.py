@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from arqd.core.errors import InvalidTask, PayloadTooLarge
+from arqd.core.errors import InvalidTask, PayloadTooLarge, TaskNotFound
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, TaskStatus
 from arqd.store.connection import connect_sync
@@ -132,3 +132,10 @@ def test_scripts_flushed_from_redis_are_loaded_again(
     task = sync_client.enqueue("job", 2)
 
     assert sync_client.get(task.id) is not None
+
+
+def test_logs_of_a_task_that_has_not_run_are_empty(sync_client: SyncClient) -> None:
+    task = sync_client.enqueue("quiet", None)
+    assert sync_client.logs(task.id) == []
+    with pytest.raises(TaskNotFound):
+        sync_client.logs("no-such-task")

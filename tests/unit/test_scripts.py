@@ -50,7 +50,9 @@ def test_every_event_a_script_emits_implies_a_status() -> None:
         lua = (files("arqd.store") / "lua" / f"{name}.lua").read_text()
         emitted |= set(re.findall(r"emit\(prefix, maxlen, [^,]+, '(\w+)'", lua))
         emitted |= set(re.findall(r"'(breaker_[a-z_]+)'", lua))  # the breaker machine's
+        emitted |= set(re.findall(r"'event', '(\w+)'", lua))  # written by XADD itself
     assert {"queued", "active", "succeeded", "breaker_opened", "breaker_reset"} <= emitted
+    assert {"progress", "log"} <= emitted
     assert emitted <= set(EVENT_STATUS)
 
 

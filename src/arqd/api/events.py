@@ -37,6 +37,7 @@ from arqd.api import problems
 from arqd.api.schemas import dumps
 from arqd.api.state import ApiState
 from arqd.api.ws_protocol import CLOSE_WAIT_SECONDS
+from arqd.core.reports import decode_lines, decode_progress, line_json, progress_json
 from arqd.core.task import QUEUE_PATTERN
 from arqd.feeds import EVENT_ID, EventFeed, Gap, StreamEvent, SystemFeed
 
@@ -73,7 +74,18 @@ def event_json(event: StreamEvent) -> dict[str, Any]:
     if b"error" in fields:
         error = orjson.loads(fields[b"error"])
         message["error"] = {"type": error.get("type"), "message": error.get("message")}
+    if b"data" in fields:  # progress and log events (see reporting_json)
+        message.update(reporting_json(message["event"], fields))
     return message
+
+
+def reporting_json(event: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """A ``progress`` event's progress, or a ``log`` event's lines (and ``more``: how many
+    earlier lines of its batch it leaves out; ``GET /tasks/{id}/logs`` has them)."""
+    if event == "progress":
+        return {"progress": progress_json(decode_progress(fields[b"data"]))}
+    lines = [line_json(line) for line in decode_lines(fields[b"data"])]
+    return {"lines": lines, "more": int(fields.get(b"more", b"0"))}
 
 
 def gap_json(gap: Gap, label: str = "queue") -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from arqd.api.schemas import MAX_SECONDS, QueueName, TaskTypeName
+from arqd.api.schemas import QueueName, TaskTypeName
+from arqd.api.task_parts import MAX_SECONDS
 from arqd.core.schedules import Schedule, ScheduleState
 
 MisfireName = Literal["coalesce", "skip", "all"]

@@ -21,8 +21,8 @@ from pydantic import (
 )
 from starlette.responses import Response
 
+from arqd.api.task_parts import MAX_SECONDS, DedupeIn, ProgressOut
 from arqd.client import BreakerInfo, QueueStats, WorkerInfo
-from arqd.core.dedupe import MAX_KEY, Dedupe, check_window, mode_of
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id, task_ids
 from arqd.core.task import (
@@ -38,7 +38,6 @@ from arqd.core.wire import task_json as task_json
 from arqd.queue_control import MAX_REASON, PauseState
 
 MAX_BATCH = 1000
-MAX_SECONDS = 366 * 86_400.0  # delays and timeouts beyond a year are mistakes, not plans
 
 
 def _checked(check: Any) -> AfterValidator:
@@ -69,35 +68,6 @@ def _to_come(value: datetime | None) -> datetime | None:
     if value is not None and value <= datetime.now(UTC):
         raise ValueError("expire_at has passed: a task that may never start is refused")
     return value
-
-
-class DedupeIn(BaseModel):
-    """A dedupe key: while it blocks, an enqueue with it returns the task it kept (200).
-    ``until_started``: while that task waits and has never started; ``until_finished``:
-    until it has finished; ``throttle``: for ``window`` seconds after it was enqueued;
-    ``debounce``: it is due ``window`` seconds after the latest enqueue, with that one's
-    payload. ``window`` is required by throttle and debounce, refused by the others."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    key: str = Field(min_length=1, max_length=MAX_KEY)
-    mode: Literal["until_started", "until_finished", "throttle", "debounce"]  # strict: no enum
-    window: float | None = Field(
-        default=None, ge=0.001, le=MAX_SECONDS, allow_inf_nan=False, validate_default=True
-    )
-
-    @field_validator("window")
-    @classmethod
-    def _fits_mode(cls, window: float | None, info: ValidationInfo) -> float | None:
-        if "mode" in info.data:  # else the mode's own error says what is wrong
-            try:
-                check_window(mode_of(info.data["mode"]), window)
-            except InvalidTask as exc:
-                raise ValueError(str(exc)) from None
-        return window
-
-    def to_dedupe(self) -> Dedupe:
-        return Dedupe(self.key, self.mode, self.window)
 
 
 class TaskIn(BaseModel):
@@ -192,6 +162,7 @@ class TaskOut(BaseModel):
     cancel_requested: bool
     worker: str | None
     expires_at: datetime | None = Field(description="Its deadline: not started by then, expired")
+    progress: ProgressOut | None
 
 
 class TaskListOut(BaseModel):

@@ -94,6 +94,8 @@ class Settings(BaseModel):
     replica_acks: int = _env("ARQD_REPLICA_ACKS", 0, ge=0, le=100)
     replica_ack_timeout: int = _env("ARQD_REPLICA_ACK_TIMEOUT", 1_000, gt=0)
     max_payload_bytes: int = _env("ARQD_MAX_PAYLOAD_BYTES", 1_048_576, gt=0)
+    task_log_lines: int = _env("ARQD_TASK_LOG_LINES", 1000, gt=0, le=1_000_000)
+    task_log_line_bytes: int = _env("ARQD_TASK_LOG_LINE_BYTES", 2048, ge=16, le=1_048_576)
     log_level: str = _env("ARQD_LOG_LEVEL", "INFO", pattern=r"^(?i)(debug|info|warning|error)$")
     log_format: str = _env("ARQD_LOG_FORMAT", "text", pattern=r"^(text|json)$")
 

@@ -11,6 +11,7 @@ from typing import Any
 from arqd.core.dedupe import Dedupe
 from arqd.core.errors import InvalidTask
 from arqd.core.ids import new_task_id
+from arqd.core.reports import Progress
 
 # The patterns are written with ^ and $ because they are also published: FastAPI's Query and
 # Path patterns (pydantic's Rust regex engine) and the OpenAPI schema (ECMA-262), where $ is
@@ -85,6 +86,7 @@ class Task:
     worker: str | None = None
     trace_context: dict[str, str] = field(default_factory=dict)
     expires_at: datetime | None = None
+    progress: Progress | None = None  # what its last attempt reported (ctx.progress)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 strings."""
@@ -92,6 +94,8 @@ class Task:
         for key, value in data.items():
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
+        if self.progress is not None:
+            data["progress"]["updated_at"] = self.progress.updated_at.isoformat()
         return data
 
 

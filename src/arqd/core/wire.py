@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from arqd.core.reports import progress_json
 from arqd.core.task import Task
 
 
@@ -41,6 +42,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "cancel_requested": task.cancel_requested,
         "worker": task.worker,
         "expires_at": task.expires_at,
+        "progress": progress_json(task.progress),
     }
 
 

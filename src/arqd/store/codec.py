@@ -10,7 +10,7 @@ are one letter, so a small task's hash fits a 48-byte allocation (not 64):
     c      created ms            due    scheduled-at ms       stime  last start ms
     ftime  finished ms           result result JSON           error  last error JSON
     idem   idempotency key       trace  trace context JSON    wkr    worker id
-    cxl    "1" once cancellation of a running task was requested
+    cxl    "1" once cancellation of a running task was requested    pg  progress JSON
     exp    deadline ms: a task not started by then ends expired
 
 The status is a code of a letter or two (``STATUS_CODES``; the scripts name them in
@@ -30,6 +30,7 @@ import orjson
 
 from arqd.core.errors import InvalidTask, PayloadTooLarge
 from arqd.core.lease import Answer, Lease
+from arqd.core.reports import decode_progress
 from arqd.core.task import (
     ErrorInfo,
     NewTask,
@@ -368,6 +369,7 @@ def decode_task(queue: str, task_id: str, h: Mapping[bytes, bytes]) -> Task:
         worker=h[b"wkr"].decode() if b"wkr" in h else None,
         trace_context=orjson.loads(h[b"trace"]) if b"trace" in h else {},
         expires_at=_time(h.get(b"exp")),
+        progress=decode_progress(h.get(b"pg")),
     )
 
 

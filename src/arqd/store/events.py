@@ -47,6 +47,9 @@ EVENT_STATUS = {
     "returned": "queued",
     "lease_expired": "queued",
     "deleted": "deleted",
+    "deduplicated": "queued",  # written with the kept task's own status: never read here
+    "progress": "active",  # a running attempt's progress (field data: its JSON)
+    "log": "active",  # a running attempt's new log lines (data: a JSON array)
     "breaker_opened": "open",
     "breaker_half_open": "half_open",
     "breaker_closed": "closed",

@@ -36,6 +36,10 @@ class Keys:
     def task(self, queue: str, task_id: str) -> str:
         return f"{self.queue(queue)}t:{task_id}"
 
+    def task_log(self, queue: str, task_id: str, attempt: int) -> str:
+        """The log lines of one attempt of a task (a capped list; see ``reports``)."""
+        return f"{self.queue(queue)}lg:{task_id}:{attempt}"
+
     def ready(self, queue: str, priority: int | str) -> str:
         return f"{self.queue(queue)}q:{priority}"
 

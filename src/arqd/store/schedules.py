@@ -123,9 +123,7 @@ class Schedules:
 
     async def _read(self, names: Sequence[tuple[str, str]]) -> list[ScheduleState]:
         """The schedules of (name, queue) pairs that exist, with their last run's status."""
-        hashes = await asyncio.gather(
-            *(self._hash(self.keys.schedule(q, n)) for n, q in names)
-        )
+        hashes = await asyncio.gather(*(self._hash(self.keys.schedule(q, n)) for n, q in names))
         states = [state for h in hashes if (state := _state(h)) is not None]
         statuses = await asyncio.gather(*(self._status(state) for state in states))
         return [replace(s, last_status=status) for s, status in zip(states, statuses, strict=True)]

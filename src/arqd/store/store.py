@@ -8,6 +8,7 @@
     store.history  tasks finished per minute of each queue (history.py)
     store.schedules  schedules: stored, polled and fired (schedules.py)
     store.control  pausing and resuming queues and task types (control.py)
+    store.reports  running attempts' progress and log lines (reports.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -31,6 +32,7 @@ from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
 from arqd.store.nodes import Node, Nodes
+from arqd.store.reports import Reports
 from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
@@ -77,6 +79,7 @@ class Store:
         self.history = History(nodes, keys)
         self.schedules = Schedules(self.scripts, keys, settings)
         self.control = Control(self.scripts, keys, settings)
+        self.reports = Reports(self.scripts, keys, settings, self.tasks)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

@@ -18,7 +18,7 @@ from arqd.api import problems
 from arqd.api.events import event_json, gap_json
 from arqd.api.schemas import dumps, queue_json
 from arqd.client import Client
-from arqd.core.task import QUEUE_PATTERN
+from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN
 from arqd.feeds import EVENT_ID, EventFeed, Gap
 from arqd.ui.charts import CHART_KINDS, Charts
 from arqd.ui.views import VIEWS, LiveView
@@ -96,10 +96,15 @@ async def live(websocket: WebSocket) -> None:
         return
     queue = websocket.query_params.get("queue") or None
     last = websocket.query_params.get("last_event_id") or None
-    if (queue and not QUEUE_PATTERN.fullmatch(queue)) or (last and not EVENT_ID.fullmatch(last)):
+    task = websocket.query_params.get("task") or None  # a task's page: its events only
+    if (
+        (queue and not QUEUE_PATTERN.fullmatch(queue))
+        or (last and not EVENT_ID.fullmatch(last))
+        or (task and not TASK_ID_PATTERN.fullmatch(task))
+    ):
         await websocket.close(POLICY_VIOLATION)
         return
-    feed = ui.state.feeds.events(queue, last_event_id=last)
+    feed = ui.state.feeds.events(queue, task, last_event_id=last)
     try:
         await feed.start()
     except problems.UNAVAILABLE:

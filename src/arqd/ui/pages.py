@@ -11,10 +11,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from arqd.core.errors import TaskNotFound
+from arqd.core.reports import LogLine
 from arqd.core.task import QUEUE_PATTERN, TASK_ID_PATTERN, Task, TaskStatus
 from arqd.resilience.breaker import State
 from arqd.ui.bulk import actions_for
 from arqd.ui.charts import SPARK_MINUTES, day_chart, sparkline
+from arqd.ui.reports import progress_view
 from arqd.ui.search import Found, search
 from arqd.ui.timeline import timeline, trace_id
 from arqd.ui.views import breakers_context, workers_context
@@ -22,6 +25,7 @@ from arqd.ui.web import Ui, Viewer, page
 
 PAGE_SIZE = 50
 MAX_SEARCH = 200  # characters of search text
+LOG_TAIL = 200  # a task page's newest log lines (GET /tasks/{id}/logs has them all)
 STATUSES = [status.value for status in TaskStatus]
 
 
@@ -136,10 +140,13 @@ async def render_task(
 ) -> Response:
     """The task page; ``copy`` holds the copy form's values and errors when it is shown
     again after a refused enqueue."""
-    history = await ui.client.task_history(found)
+    history, lines = await asyncio.gather(ui.client.task_history(found), _log_tail(ui, found))
     traced = trace_id(found.trace_context)
     context = {
         "task": found,
+        "progress": progress_view(found.progress),
+        "log_lines": lines,
+        "log_tail": LOG_TAIL,
         "steps": timeline(history),
         "trace_id": traced,
         "trace_link": ui.state.settings.trace_link(traced) if traced else None,
@@ -147,6 +154,14 @@ async def render_task(
         "live": urlencode({"queue": found.queue, "task": found.id}),
     }
     return ui.render(request, viewer, "task.html", context, status)
+
+
+async def _log_tail(ui: Ui, task: Task) -> list[LogLine]:
+    """The task's newest ``LOG_TAIL`` lines (none if it expired since it was read)."""
+    try:
+        return (await ui.client.logs(task.id, task.queue))[-LOG_TAIL:]
+    except TaskNotFound:
+        return []
 
 
 @page

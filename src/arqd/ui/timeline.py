@@ -23,8 +23,13 @@ class Step:
     error: str | None
 
 
+REPORTS = (b"progress", b"log")  # what a running attempt says: not steps of its life
+
+
 def timeline(events: Sequence[StreamEvent]) -> list[Step]:
-    """The task's steps, oldest first (events in stream order)."""
+    """The task's steps, oldest first (events in stream order; progress and log lines
+    are shown apart)."""
+    events = [event for event in events if event.fields.get(b"event") not in REPORTS]
     times = [_time(event.id) for event in events]
     steps = []
     for number, event in enumerate(events):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -23,6 +24,7 @@ from arqd.worker.registry import TaskType
 
 if TYPE_CHECKING:
     from arqd.resilience.circuit import CircuitBreaker
+    from arqd.worker.reporting import AttemptReport, Reporting
 
 
 class StopReason(Enum):
@@ -45,6 +47,28 @@ class TaskContext:
     max_retries: int
     breakers: Callable[[str, BreakerPolicy | None], CircuitBreaker] | None = None
     stop_reason: StopReason | None = None
+    reporting: Reporting | None = None
+    token: bytes = b""  # the lease's: progress and log writes are fenced by it
+    report: AttemptReport | None = None  # made at the first progress or log line
+
+    def progress(self, value: Any, message: str | None = None) -> None:
+        """Say how far the attempt got: ``value`` a fraction (0.42) or any JSON, and an
+        optional message. Cheap to call often: writes are coalesced, the last one kept
+        (see ``arqd.worker.reporting``). Safe from a sync handler's thread."""
+        self._report().progress(value, message)
+
+    def log(self, message: str, level: int | str = logging.INFO) -> None:
+        """Add a line to the attempt's log (``GET /tasks/{id}/logs``); ``logging`` calls
+        made inside the handler land there too."""
+        name = logging.getLevelName(level) if isinstance(level, int) else level.upper()
+        self._report().log(name, str(message))
+
+    def _report(self) -> AttemptReport:
+        if self.report is not None:
+            return self.report
+        if self.reporting is None:
+            raise RuntimeError("this context cannot report (it was not made by a Worker)")
+        return self.reporting.report_of(self)
 
     def breaker(self, name: str, policy: BreakerPolicy | None = None) -> CircuitBreaker:
         """The named circuit breaker ``name``, shared by every worker: wrap a dependency

@@ -21,6 +21,7 @@ from arqd.resilience.circuit import CircuitBreaker
 from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.leases import RunningAttempt, RunningSet
 from arqd.worker.registry import Registry
+from arqd.worker.reporting import CURRENT, LogCapture, Reporting
 from arqd.worker.storage import WorkerStore
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Runner:
         self._profiles: dict[str, Profile] = {}
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="arqd-task")
         self._loop = asyncio.get_running_loop()
+        self.reporting = Reporting(store, self._loop)
+        LogCapture.start()  # a handler's logging calls become its task's log lines
 
     def start(self, lease: Lease) -> None:
         """Run an attempt for ``lease``, stopped with ``StopReason.TIMEOUT`` if it overruns."""
@@ -69,6 +72,9 @@ class Runner:
             lease.attempt,
             profile.policy.max_retries,
             self._breaker,
+            None,  # positional: keyword arguments cost a dataclass __init__ half again
+            self.reporting,
+            lease.token,
         )
         plan = Plan(lease, profile, context)
         attempt = self._attempt(plan)
@@ -106,11 +112,14 @@ class Runner:
         """Run one attempt and hand its answer on. Traced, all of it runs inside the
         attempt's span, its log line too, which so carries the span's trace and span ids."""
         started = time.perf_counter()
+        CURRENT.set(plan.context)  # this attempt's task (and its thread) logs to it
         try:
             answer = await run_attempt(plan, self._executor)
         finally:
             self.running.remove(plan.lease.id)
             self.slot_free.set()
+        if plan.context.report is not None:  # its last progress and lines, before its answer
+            await plan.context.report.close(answer.outcome if answer else None)
         if self._spans is not None:
             self._spans.ended(answer)
         if answer is None:
@@ -139,6 +148,7 @@ class Runner:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        LogCapture.stop()
 
 
 def _attempt_metrics(metrics: Metrics | None) -> AttemptMetrics | None:

@@ -62,6 +62,17 @@ class WorkerStore:
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         return await self.store.leases.finish(queue, answers)
 
+    async def report(
+        self,
+        queue: str,
+        task_id: str,
+        token: bytes,
+        progress: bytes | None,
+        lines: Sequence[bytes],
+        outcome: str | None,
+    ) -> bool:
+        return await self.store.reports.write(queue, task_id, token, progress, lines, outcome)
+
     async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
         return await self.store.leases.heartbeat(queue, leases)
 

@@ -1,4 +1,4 @@
-"""Task routes: enqueue (one or a batch), read, list, cancel, retry."""
+"""Task routes: enqueue (one or a batch), read, list, cancel, retry; a task's logs."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from arqd.api.schemas import (
     task_json,
 )
 from arqd.api.state import ApiState, api_state
+from arqd.api.task_parts import TaskLogsOut
 from arqd.core.errors import TaskNotFound, TaskWaitTimeout
+from arqd.core.reports import line_json
 from arqd.core.task import NAME_PATTERN, QUEUE_PATTERN, Task, TaskStatus
 
 State = Annotated[ApiState, Depends(api_state)]
@@ -137,6 +139,18 @@ async def get_task(
     if task is None:
         raise TaskNotFound(task_id)
     return json_response(task_json(task))
+
+
+@router.get(
+    "/tasks/{task_id}/logs",
+    response_model=None,
+    responses={**ok(200, TaskLogsOut, "The task's log lines"), **errors(404, 422, 503)},
+)
+async def get_task_logs(task_id: TaskId, state: State, queue: InQueue = None) -> Response:
+    """The lines each attempt of the task logged, oldest first: ``ctx.log`` and the
+    ``logging`` calls of its handler (live: the task's ``log`` events on ``WS /events``)."""
+    lines = await state.client.logs(task_id, queue)
+    return json_response({"task_id": task_id, "lines": [line_json(line) for line in lines]})
 
 
 async def _await_finish(state: ApiState, task: Task, wait: float) -> Task | None:

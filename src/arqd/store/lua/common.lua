@@ -3,6 +3,7 @@
 -- A queue's keys all start with the prefix passed as KEYS[1], "<app>:{<queue>}:", so they
 -- share one hash tag and every script runs on Redis Cluster. Suffixes (see keys.py):
 --   t:<id>      hash   one task's fields (see codec.py for the field names)
+--   lg:<id>:<n> list   log lines of attempt n of a task, capped (progress.lua)
 --   prios       zset   priority levels that have ready tasks (score = member = priority)
 --   q:<prio>    list   ready task ids of one priority, LPUSH to enqueue, RPOP to take (FIFO)
 --   scheduled   zset   delayed and backing-off task ids, score = due time (ms)

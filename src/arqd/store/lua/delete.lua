@@ -5,6 +5,7 @@
 -- ARGV[2]  events stream cap
 -- ARGV[3..] task ids
 -- Returns  how many were deleted
+-- A deleted task's log lists (lg:<id>:<attempt>, see progress.lua) go with it.
 local prefix, status, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local code = ({succeeded = SUCCEEDED, failed = FAILED, cancelled = CANCELLED,
                expired = EXPIRED})[status]
@@ -18,6 +19,9 @@ for i = 3, #ARGV do
   local f = redis.call('HMGET', key, 's', 't', 'att')
   if f[1] == code then
     redis.call('DEL', key)
+    for n = 1, tonumber(f[3] or '0') do
+      redis.call('DEL', prefix .. 'lg:' .. id .. ':' .. string.format('%d', n))
+    end
     deleted[#deleted + 1] = id
     emit(prefix, maxlen, id, 'deleted', f[2], f[3] or 0)
   end

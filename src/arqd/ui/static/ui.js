@@ -128,9 +128,52 @@
     row.classList.toggle("moved", !wanted);
   }
 
+  // What a running attempt reports: the progress bar, and the log tail (its newest lines).
+  function showProgress(progress) {
+    const value = progress.value;
+    const fraction = typeof value === "number" && value >= 0 && value <= 1 ? value : null;
+    const bar = document.getElementById("progress-bar");
+    if (fraction === null) bar.removeAttribute("value"); else bar.value = fraction;
+    document.getElementById("progress-text").textContent =
+      fraction === null ? JSON.stringify(value) : Math.round(fraction * 100) + "%";
+    document.getElementById("progress-message").textContent = progress.message || "";
+    const when = document.createElement("time");
+    when.setAttribute("datetime", progress.updated_at);
+    localize(when);
+    document.getElementById("progress-when").replaceChildren("attempt " + progress.attempt + " · ", when);
+    document.getElementById("progress").dataset.empty = "false";
+  }
+
+  function addLines(lines) {
+    const list = document.getElementById("log");
+    list.querySelector(".empty")?.remove();
+    for (const line of lines) {
+      const item = document.createElement("li");
+      item.className = "l-" + line.level.toLowerCase();
+      const when = document.createElement("time");
+      when.setAttribute("datetime", line.time);
+      localize(when);
+      const level = document.createElement("span");
+      level.className = "level";
+      level.textContent = line.level;
+      const attempt = document.createElement("span");
+      attempt.className = "attempt";
+      attempt.textContent = "#" + line.attempt;
+      const text = document.createElement("span");
+      text.className = "msg";
+      text.textContent = line.message;
+      item.append(when, " ", level, " ", attempt, " ", text);
+      list.append(item);
+    }
+    const tail = Number(list.dataset.tail) || 200;
+    while (list.children.length > tail) list.firstElementChild.remove();
+  }
+
   let reloading = false;
   function onTaskPage(task, message) {
     if (message.task_id !== task.dataset.task) return;
+    if (message.event === "progress") { showProgress(message.progress); return; }
+    if (message.event === "log") { addLines(message.lines); return; }
     task.querySelector(".status").replaceChildren(badge(message.status));
     const step = document.createElement("li");
     const when = document.createElement("time");
