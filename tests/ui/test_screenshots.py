@@ -1,7 +1,8 @@
-"""Screenshots of the dashboard for the README and docs/: the overview, a queue, a task
-and the workers page, taken in the system's Chromium at 1280x800 from a live server with
-a few queues of tasks. Run with ``UPDATE_SCREENSHOTS=1`` to write them to docs/; without
-it they go to a temporary folder, so the test still proves they can be made."""
+"""Screenshots of the dashboard for the README and docs/: the overview, a queue, a task,
+the workers and the schedules pages, taken in the system's Chromium at 1280x800 from a
+live server with a few queues of tasks and schedules. Run with ``UPDATE_SCREENSHOTS=1`` to
+write them to docs/; without it they go to a temporary folder, so the test still proves
+they can be made."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from arqd.client import NewTask
+from arqd.core.schedules import Schedule
 from e2e.live import API_KEY, LiveServer
 from ui.browser import offline_page
 from ui.conftest import Redis
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ("overview", "queue", "task", "workers")
+PAGES = ("overview", "queue", "task", "workers", "schedules")
 
 
 def fill(redis: Redis) -> str:
@@ -36,6 +38,14 @@ def fill(redis: Redis) -> str:
     for task in tasks[: len(done)]:
         redis.run(client.wait(task.id, timeout=20))
     redis.run(client.store.limits.breaker("smtp", "fail", 1, 600_000))
+    schedules = [
+        Schedule("nightly-report", "echo", cron="30 2 * * *", tz="Europe/Paris", queue="reports"),
+        Schedule("digest", "echo", cron="0 8 * * MON", tz="America/New_York", queue="emails"),
+        Schedule("sync-prices", "echo", every=300, queue="reports", overlap=False),
+    ]
+    for schedule in schedules:
+        redis.run(client.schedules.upsert(schedule))
+    redis.run(client.schedules.pause("digest", "vendor outage"))
     return tasks[len(done) - 1].id
 
 
@@ -46,7 +56,7 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def test_screenshots_of_four_pages(
+def test_screenshots_of_five_pages(
     browser: Browser, ui_server: LiveServer, redis: Redis, tmp_path: Path
 ) -> None:
     out = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
@@ -59,10 +69,11 @@ def test_screenshots_of_four_pages(
             "queue": "/ui/queues/emails",
             "task": f"/ui/tasks/{failed_id}",
             "workers": "/ui/workers",
+            "schedules": "/ui/schedules",
         }
         for name, path in shots.items():
             page.goto(f"{ui_server.url}{path}")
-            if name != "workers":
+            if name not in ("workers", "schedules"):
                 viewer.live()
             expect(page.locator("h1")).to_be_visible()
             page.screenshot(path=out / f"dashboard-{name}.png", full_page=name == "task")

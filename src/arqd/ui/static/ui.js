@@ -2,7 +2,7 @@
 // WebSocket /ui/events (resumed with the last event id on reconnect). No polling.
 "use strict";
 (function () {
-  const MARKS = { scheduled: "◷", queued: "◌", active: "▶", succeeded: "✓", failed: "✕", cancelled: "⊘", expired: "⌛" };
+  const MARKS = { scheduled: "◷", queued: "◌", active: "▶", succeeded: "✓", failed: "✕", cancelled: "⊘", expired: "⊖" };
   const FINISHED = new Set(["succeeded", "failed", "cancelled", "expired"]);
   const COUNTED = ["queued", "scheduled", "active", "succeeded", "failed", "cancelled", "expired"];
   const SHOWN = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" };
