@@ -1,9 +1,10 @@
 """Queue control: pausing and resuming a queue, or one task type of it.
 
-What is paused is in the queue's ``paused`` set (``keys.Keys.paused``: ``|*`` for the
-whole queue, ``|TYPE`` for a type), which the dequeue script reads on every call in the
-same command as the set of open breakers; why, when and by whom in the ``pauses`` hash
-(``keys.Keys.pauses``), a small JSON record each. Pausing and resuming are a script each
+What is paused is marked in the queue's set of what holds tasks back
+(``keys.Keys.held_back``: ``|*`` for the whole queue, ``|TYPE`` for a type, beside the
+types whose breaker is open), which the dequeue script reads in one command a call;
+why, when and by whom in the ``pauses`` hash (``keys.Keys.pauses``), a small JSON record
+each. Pausing and resuming are a script each
 (``pause.lua``, ``resume.lua``), which emit ``queue_paused`` and ``queue_resumed`` on the
 queue's event stream.
 """

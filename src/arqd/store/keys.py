@@ -72,10 +72,11 @@ class Keys:
         """The set of ``queue``'s task types that have a breaker record."""
         return f"{self.queue(queue)}cbs"
 
-    def paused(self, queue: str) -> str:
-        """The set of what of ``queue`` is paused: ``|*`` the whole queue, ``|TYPE`` a task
-        type (the dequeue script reads it together with the open breakers' set)."""
-        return f"{self.queue(queue)}paused"
+    def held_back(self, queue: str) -> str:
+        """The set of what holds ``queue``'s tasks back: its task types whose breaker is
+        open or half-open, and its pauses (``|*`` the whole queue, ``|TYPE`` a task type),
+        read by the dequeue script in one command."""
+        return f"{self.queue(queue)}cbopen"
 
     def pauses(self, queue: str) -> str:
         """Why each pause of ``queue`` was made: field ``*`` (the whole queue) or a task

@@ -19,12 +19,14 @@
 --   running     hash   task type -> attempts running now (types with a concurrency limit)
 --   rl:<type>   string rate limit state (GCRA theoretical arrival time, ms)
 --   cb:<type>   hash   the type's circuit breaker: state (0/1/2), fails, until, trial
---   cbs         set    types that have a breaker record; cbopen: those open or half-open
+--   cbs         set    types that have a breaker record
+--   cbopen      set    what holds tasks back: types whose breaker is open or half-open, and
+--                      pauses, '|*' the whole queue and '|<type>' a task type (whose tasks
+--                      are held in held:<type>); one set, so a dequeue reads both in one
+--                      SMEMBERS (a second read cost 8% of a one-task dequeue: scriptcost)
 --   m:<hour>    hash   tasks finished per minute of one hour (see count_finished)
 --   sc:<name>   hash   a schedule: def, ver, next, paused, reason, last, ltask, runs...
 --   scnext      zset   the queue's schedules that are not paused, score = next fire (ms)
---   paused      set    what is paused: '|*' the whole queue, '|<type>' a task type (its
---                      tasks are held in held:<type>); dequeue reads it with cbopen (SUNION)
 --   pauses      hash   what is paused ('*' or the type) -> JSON {reason, at (ms), by}
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued

@@ -4,7 +4,7 @@
 -- concurrency limit, or whose type's breaker is open, are held (released when a slot
 -- frees or the breaker lets a trial through); tasks over their rate limit wait in
 -- `throttled` for the slot reserved for them. Other types keep flowing. A paused queue
--- ('|*' in `paused`) leases nothing, though lapsed leases are reclaimed and due tasks
+-- ('|*' in `cbopen`) leases nothing, though lapsed leases are reclaimed and due tasks
 -- become ready; tasks of a paused type are held. A task past its deadline ('exp') is never
 -- started: it ends expired when it falls due or when it is taken.
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
@@ -109,9 +109,9 @@ end)
 
 -- 3. What holds tasks back, in one read (every command a script calls costs thousands of
 --    instructions, and both sets are almost always missing): types whose breaker is open
---    or half-open (cbopen), and pauses ('paused': '|*' the whole queue, '|<type>' a type).
+--    or half-open, and pauses ('|*' the whole queue, '|<type>' a type), one set: cbopen.
 local breaking, paused, queue_paused = {}, nil, false
-for _, member in ipairs(redis.call('SUNION', prefix .. 'cbopen', prefix .. 'paused')) do
+for _, member in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
   if string.byte(member) == 124 then  -- '|': no task type's name starts so
     paused = paused or {}
     paused[string.sub(member, 2)] = true

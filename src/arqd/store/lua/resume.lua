@@ -7,7 +7,7 @@
 -- Returns  1 if it was paused until now, 0 if it was not paused
 local prefix, what, reason, maxlen = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 redis.call('HDEL', prefix .. 'pauses', what)
-if redis.call('SREM', prefix .. 'paused', '|' .. what) == 0 then
+if redis.call('SREM', prefix .. 'cbopen', '|' .. what) == 0 then
   return 0
 end
 if what ~= '*' then

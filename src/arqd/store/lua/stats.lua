@@ -52,15 +52,14 @@ local function count_held(task_type, reason)
   end
 end
 local queue_paused = 0
-for _, member in ipairs(redis.call('SMEMBERS', prefix .. 'paused')) do
+for _, member in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
   if member == '|*' then
     queue_paused = 1
-  else
+  elseif string.byte(member) == 124 then  -- '|': a paused type
     count_held(string.sub(member, 2), 'pause')
+  else
+    count_held(member, 'breaker')
   end
-end
-for _, task_type in ipairs(redis.call('SMEMBERS', prefix .. 'cbopen')) do
-  count_held(task_type, 'breaker')
 end
 for _, task_type in ipairs(redis.call('HKEYS', prefix .. 'running')) do
   count_held(task_type, 'concurrency')
