@@ -43,6 +43,7 @@ NAMES = (
     "schedule_upsert",
     "pause",
     "resume",
+    "workflow_start",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

@@ -8,6 +8,7 @@
     store.history  tasks finished per minute of each queue (history.py)
     store.schedules  schedules: stored, polled and fired (schedules.py)
     store.control  pausing and resuming queues and task types (control.py)
+    store.workflows  chains and groups of tasks: started, counted, read (workflows.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -35,6 +36,7 @@ from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
 from arqd.store.workers import Workers
+from arqd.store.workflows import Workflows
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class Store:
         self.history = History(nodes, keys)
         self.schedules = Schedules(self.scripts, keys, settings)
         self.control = Control(self.scripts, keys, settings)
+        self.workflows = Workflows(self.scripts, keys, settings)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

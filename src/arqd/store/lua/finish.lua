@@ -17,6 +17,8 @@
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
+-- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
+-- error callback) is enqueued in this same script (common.lua, workflow_member_done).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
 -- A finished index scores an entry by its finish time; a task finished with a result TTL
 -- of its own, by its expiry less the default TTL instead. So every entry's score is its
@@ -45,7 +47,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     string.gmatch(ARGV[6], ANSWER) do
   delay, threshold, open_ms = tonumber(delay), tonumber(threshold), tonumber(open_ms)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's')
+  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's', 'wf')
   -- A task is in the active set exactly while its state is ACTIVE (dequeue, reclaim
   -- and finish change both together), so the state stands in for a ZREM per answer.
   if f[1] ~= token or f[8] ~= ACTIVE or ended[id] then
@@ -80,12 +82,18 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.succeeded[#finished.succeeded + 1] = id
       end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
+      if f[9] then  -- a workflow's member: its bookkeeping and next step, in this script
+        workflow_member_done(prefix, maxlen, f[9], 's', now, now_text)
+      end
     elseif outcome == 'failed' then
       failed = failed + 1
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', task_type, att, value)
+      if f[9] then
+        workflow_member_done(prefix, maxlen, f[9], 'f', now, now_text)
+      end
     elseif outcome == 'retry' then
       local due = now + delay
       redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
@@ -101,6 +109,9 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.cancelled[#finished.cancelled + 1] = id
       end
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
+      if f[9] then
+        workflow_member_done(prefix, maxlen, f[9], 'x', now, now_text)
+      end
     else
       redis.call('HINCRBY', key, 'att', '-1')
       redis.call('HSET', key, 's', QUEUED)
