@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from arqd.core.errors import InvalidTask, WorkflowNotFound
+from arqd.core.errors import InvalidTask, InvalidTransition, WorkflowNotFound
 from arqd.core.ids import new_task_id
 from arqd.core.task import NewTask, Task, check_queue, check_task_id
 from arqd.core.workflows import Chain, Part, Policy, WorkflowState, chain, group, started, steps
@@ -65,6 +65,18 @@ class WorkflowControl:
         if state is None:
             raise WorkflowNotFound(workflow_id)
         return state
+
+    async def cancel(self, workflow_id: str, queue: str | None = None) -> WorkflowState:
+        """Cancel a running workflow: no later step starts, members not started yet are
+        cancelled, running ones are asked to stop. Raises WorkflowNotFound, or
+        InvalidTransition for a workflow that has ended."""
+        state = await self.get(workflow_id, queue)
+        outcome = await self.store.cancel(state.queue, workflow_id)
+        if not outcome.found:
+            raise WorkflowNotFound(workflow_id)
+        if outcome.ended is not None:
+            raise InvalidTransition(f"workflow {workflow_id} has already ended ({outcome.ended})")
+        return await self.get(workflow_id, state.queue)
 
     async def retry(self, member_id: str, queue: str | None = None) -> Task:
         """Queue a member that failed (or was cancelled) again: a workflow that failed on

@@ -81,3 +81,21 @@ async def test_wrong_workflows_are_problems(http: httpx.AsyncClient) -> None:
     missing = await http.get("/workflows/no-such-workflow")
     assert missing.status_code == 404
     assert missing.json()["type"].endswith("workflow-not-found")
+
+
+async def test_cancel_a_workflow_over_http(http: httpx.AsyncClient) -> None:
+    body = {
+        "steps": [
+            {"group": [{"type": "sleep", "payload": {"seconds": 30}}], "on_failure": "fail"},
+            {"task": {"type": "echo"}},
+        ]
+    }
+    made = (await http.post("/workflows", json=body)).json()
+    await until_status(http, made["id"], "running")
+    answer = await http.post(f"/workflows/{made['id']}/cancel")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "cancelled"
+    done = await until_status(http, made["id"], "cancelled")
+    assert done["steps"][1]["members"][0]["status"] == "pending"
+    again = await http.post(f"/workflows/{made['id']}/cancel")
+    assert again.status_code == 409

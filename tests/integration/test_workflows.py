@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from arqd.client import Client
-from arqd.core.errors import InvalidTask, NonRetryable, WorkflowNotFound
+from arqd.core.errors import InvalidTask, InvalidTransition, NonRetryable, WorkflowNotFound
 from arqd.core.lease import Answer, Lease
 from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.core.workflows import chain, group
@@ -298,3 +298,32 @@ async def test_bad_workflows_are_refused(client: Client) -> None:
         await client.workflows.chain(NewTask("m", delay=1))
     with pytest.raises(WorkflowNotFound):
         await client.workflows.get("nope")
+
+
+@pytest.mark.parametrize("size", [5, 40])  # one LREM a member; the list filtered once
+async def test_cancel_a_workflow(client: Client, store: Store, size: int) -> None:
+    state = await client.workflows.chain(
+        group([NewTask("m", i) for i in range(size)], on_failure="ignore"), NewTask("next")
+    )
+    bystander = await client.enqueue("other")  # behind the members: FIFO
+    running = await leases(store, 2)
+    cancelled = await client.workflows.cancel(state.id)
+    assert cancelled.status == "cancelled"
+    statuses = [m.status for m in cancelled.steps[0].members]
+    assert statuses.count("cancelled") == size - 2
+    assert statuses.count("active") == 2
+    for lease in running:
+        task = await client.get(lease.id)
+        assert task is not None
+        assert task.cancel_requested
+        await store.leases.finish("default", [Answer(lease, "cancelled")])
+    after = await client.workflows.get(state.id)
+    assert {m.status for m in after.steps[0].members} == {"cancelled"}
+    assert after.steps[1].members[0].status == "pending"  # never started
+    (left,) = await leases(store, 1)
+    assert left.id == bystander.id
+    (stats,) = await client.stats("default")
+    assert (stats.queued, stats.cancelled) == (0, size)
+    with pytest.raises(InvalidTransition, match="already ended"):
+        await client.workflows.cancel(state.id)
+    assert await store.redis.pttl(store.keys.workflow("default", state.id)) > 0

@@ -44,6 +44,7 @@ NAMES = (
     "pause",
     "resume",
     "workflow_start",
+    "workflow_cancel",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

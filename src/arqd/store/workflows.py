@@ -10,6 +10,7 @@ in the same call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask, check_queue
@@ -51,6 +52,27 @@ def member_id(workflow_id: str, step: int | str, position: int) -> str:
     return f"{workflow_id}.{step}.{position}"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkflowCancel:
+    """The cancel script's answer: whether the workflow was there, the status it had
+    ended in (None: it was running, and is cancelled now), members cancelled at once and
+    running ones asked to stop."""
+
+    found: bool
+    ended: str | None = None
+    cancelled: int = 0
+    asked: int = 0
+
+
+def decode_cancel(reply: Sequence[bytes | int]) -> WorkflowCancel:
+    kind = text(reply[0])
+    if kind == "missing":
+        return WorkflowCancel(False)
+    if kind == "ended":
+        return WorkflowCancel(True, text(reply[1]))
+    return WorkflowCancel(True, None, int(reply[1]), int(reply[2]))
+
+
 class Workflows:
     """The start is one script; reads are plain commands."""
 
@@ -76,6 +98,13 @@ class Workflows:
         await self.redis.sadd(self.keys.queues(), queue)
         reply = await self.scripts.run_acked("workflow_start", [self.keys.queue(queue)], *args)
         return bool(reply)
+
+    async def cancel(self, queue: str, workflow_id: str) -> WorkflowCancel:
+        """Cancel a running workflow (see workflow_cancel.lua)."""
+        s = self.settings
+        args = (s.events_max, workflow_id, s.finished_index_max, s.result_ttl)
+        reply = await self.scripts.run_acked("workflow_cancel", [self.keys.queue(queue)], *args)
+        return decode_cancel(reply)
 
     async def queue_of(self, workflow_id: str, queues: Sequence[str]) -> str | None:
         """The queue among ``queues`` that holds the workflow (None: none does)."""

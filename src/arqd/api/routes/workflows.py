@@ -43,3 +43,16 @@ async def get_workflow(
 ) -> Response:
     """The workflow with each member's status (ended ones expire with their results)."""
     return json_response((await state.client.workflows.get(workflow_id, queue)).to_dict())
+
+
+@router.post(
+    "/workflows/{workflow_id}/cancel",
+    response_model=None,
+    responses={**ok(200, WorkflowOut, "Cancelled"), **errors(404, 409, 422, 503)},
+)
+async def cancel_workflow(
+    workflow_id: WorkflowId, state: State, queue: Annotated[QueueName | None, Query()] = None
+) -> Response:
+    """Cancel a running workflow: no later step starts, members not started are cancelled,
+    running ones are asked to stop. 409 for a workflow that has ended."""
+    return json_response((await state.client.workflows.cancel(workflow_id, queue)).to_dict())

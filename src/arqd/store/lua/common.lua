@@ -514,13 +514,13 @@ end
 local function workflow_member_done(prefix, maxlen, wf, code, now, now_text)
   local wid, offset = string.match(wf, '^(.*):(%d+)$')
   local wkey = prefix .. 'wf:' .. wid
-  local old = redis.call('GETRANGE', wkey .. ':o', offset, offset)
-  if old ~= '' and old ~= '\0' then
-    return
+  local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'bad', 'ns')
+  local old = w[2] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
+  if not w[2] or old ~= '' and old ~= '\0' then
+    return  -- its workflow expired, or this end was counted already
   end
   redis.call('SETRANGE', wkey .. ':o', offset, code)
-  local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'bad', 'ns')
-  local position = tonumber(offset) - tonumber(w[3] or 0)
+  local position = tonumber(offset) - tonumber(w[3])
   if w[2] ~= 'r' or position < 0 or position >= tonumber(w[4]) then
     return  -- an earlier step's member (retried by hand), or the workflow was cancelled
   end
@@ -539,14 +539,14 @@ end
 local function workflow_member_reopened(prefix, wf)
   local wid, offset = string.match(wf, '^(.*):(%d+)$')
   local wkey = prefix .. 'wf:' .. wid
-  local old = redis.call('GETRANGE', wkey .. ':o', offset, offset)
-  if old == '' or old == '\0' then
+  local w = redis.call('HMGET', wkey, 'st', 'co', 'cn')
+  local old = w[1] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
+  if not w[1] or old == '' or old == '\0' then
     return
   end
   redis.call('SETRANGE', wkey .. ':o', offset, '\0')
-  local w = redis.call('HMGET', wkey, 'st', 'co', 'cn')
-  local position = tonumber(offset) - tonumber(w[2] or 0)
-  if not w[1] or w[1] == 'x' or position < 0 or position >= tonumber(w[3]) then
+  local position = tonumber(offset) - tonumber(w[2])
+  if w[1] == 'x' or position < 0 or position >= tonumber(w[3]) then
     return
   end
   redis.call('HINCRBY', wkey, 'done', '-1')
