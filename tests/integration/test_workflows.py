@@ -268,6 +268,19 @@ async def test_every_way_a_member_ends_moves_the_workflow_on(
         assert follower.payload == ["ok"]
     else:
         assert follower.payload[0]["failed"] == status
+    # The callback (or error callback) ends the workflow as it runs: succeeded, or failed.
+    await finish_leased(store, next_id)
+    final = await client.workflows.get(state.id)
+    assert final.status == ("succeeded" if want == "running" else "failed")
+
+
+async def finish_leased(store: Store, task_id: str) -> None:
+    """Lease ``task_id`` (unless a dequeue already did) and record its success."""
+    await store.leases.dequeue("default", 10, "w3")
+    token = await store.redis.hget(store.keys.task("default", task_id), "tok")
+    assert isinstance(token, bytes)
+    lease = Lease("default", task_id, token, "cb", b"", 1, None, None, None, 0)
+    assert await store.leases.finish("default", [Answer(lease, "succeeded", b"1")]) == [True]
 
 
 async def test_a_10000_member_group_is_created_in_one_call_under_a_second(

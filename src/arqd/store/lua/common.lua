@@ -398,13 +398,13 @@ end
 
 -- A member record: type, payload JSON ('': the previous step's result), prio, maxr,
 -- tmo, rttl, expin (ms; '' when not given), separated by \31; records by \30.
-local WF_F = '([^\30\31]*)'
-local WF_RECORD = WF_F .. string.rep('\31' .. WF_F, 6) .. '\30?'
-
 -- Write one member task (ready now) from its record's fields; returns its priority.
 local function workflow_member(prefix, maxlen, id, wf, fields, prev, now, now_text)
   local t, d, prio, maxr, tmo, rttl, expin = unpack(fields)
-  local hash = {'t', t, 'd', d ~= '' and d or prev, 'c', now_text, 's', QUEUED, 'wf', wf}
+  local hash = {'t', t, 'd', d ~= '' and d or prev, 'c', now_text, 's', QUEUED}
+  if wf then  -- none for the error callback: it is no member
+    hash[#hash + 1], hash[#hash + 2] = 'wf', wf
+  end
   for name, value in pairs({prio = prio, maxr = maxr, tmo = tmo, rttl = rttl}) do
     if value ~= '' then
       hash[#hash + 1], hash[#hash + 2] = name, value
@@ -424,9 +424,11 @@ end
 local function workflow_enqueue(prefix, maxlen, wkey, wid, k, records, offset, prev, now,
                                 now_text)
   local ready, i = {}, 0
-  for a, b, c, d, e, f, g in string.gmatch(records, WF_RECORD) do
+  local field = '([^\30\31]*)'  -- made here, not at the top: every script ending tasks
+  local record = field .. string.rep('\31' .. field, 6) .. '\30?'  -- runs the top level
+  for a, b, c, d, e, f, g in string.gmatch(records, record) do
     local id = wid .. '.' .. k .. '.' .. i
-    local wf = offset and wid .. ':' .. string.format('%d', offset + i) or ''
+    local wf = offset and wid .. ':' .. string.format('%d', offset + i)
     local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,
                                  now_text)
     ready[prio] = ready[prio] or {}
