@@ -349,3 +349,25 @@ async def test_cancel_a_workflow(client: Client, store: Store, size: int) -> Non
     with pytest.raises(InvalidTransition, match="already ended"):
         await client.workflows.cancel(state.id)
     assert await store.redis.pttl(store.keys.workflow("default", state.id)) > 0
+
+
+async def test_a_result_is_kept_until_its_step_ends(client: Client, store: Store) -> None:
+    state = await client.workflows.group(
+        [NewTask("a", 1, result_ttl=0.05), NewTask("a", 2)],
+        on_failure="fail",
+        callback=NewTask("cb"),
+    )
+    first, second = await leases(store, 2)
+    await store.leases.finish("default", [Answer(first, "succeeded", b'"early"')])
+    await asyncio.sleep(0.15)  # past the first member's own result TTL
+    await store.leases.finish("default", [Answer(second, "succeeded", b'"late"')])
+    callback = await client.get(state.steps[1].members[0].id)
+    assert callback is not None
+    assert callback.payload == ["early", "late"]
+    kept = await store.redis.pttl(store.keys.task("default", first.id))
+    assert 0 < kept <= 50  # expiring again, after its own TTL
+
+    async def gone() -> bool:
+        return await client.get(first.id) is None
+
+    await eventually(gone)

@@ -390,7 +390,8 @@ end
 -- ended), fails (error callbacks enqueued), err (the error callback's record), per step k:
 -- n<k> members, o<k> the offset of its first member's byte in wf:<id>:o, p<k> its failure
 -- policy (fail | continue | ignore), g<k> '1' for a group, s<k> its member records until
--- it starts; the current step: k, and its co (offset), cn (members), cp, cg, done, bad.
+-- it starts; the current step: k, and its co (offset), cn (members), cp, cg, and done
+-- (its members that ended).
 -- wf:<id>:o holds a byte per member (offset order): '\0' (or past the end) not ended,
 -- else how it ended: s succeeded, f failed, x cancelled, e expired. A member is counted
 -- when its byte first turns from not ended to ended, so an end recorded twice counts once.
@@ -448,32 +449,35 @@ local function workflow_step(prefix, maxlen, wkey, wid, k, prev, now, now_text)
   workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now, now_text)
   redis.call('HDEL', wkey, 's' .. k)
   redis.call('HSET', wkey, 'k', k, 'co', f[2], 'cn', f[3], 'cp', f[4], 'cg', f[5] or '0',
-             'done', '0', 'bad', '0')
+             'done', '0')
 end
 
 -- What a step that ended passes on: a task's result, or a group's results in order (a
 -- member that did not succeed: null when ignored; {"failed": status, "error": ...} when
--- the policy is continue). The members' results are read from their hashes.
-local function workflow_results(prefix, wid, k, co, cn, policy, group)
+-- the policy is continue), read from the members' hashes; and the positions of those that
+-- did not succeed. A member's hash was kept while its step ran (workflow_member_done): it
+-- expires from now on, after its own result TTL or the workflow's (`ttl`).
+local function workflow_results(prefix, wid, k, co, cn, policy, group, ttl)
   local outcomes = redis.call('GETRANGE', prefix .. 'wf:' .. wid .. ':o', co, co + cn - 1)
-  local parts = {}
+  local parts, failed = {}, {}
   for i = 0, cn - 1 do
     local key = prefix .. 't:' .. wid .. '.' .. k .. '.' .. i
     local code = string.sub(outcomes, i + 1, i + 1)
+    local f = redis.call('HMGET', key, 'result', 'error', 'rttl')
+    redis.call('PEXPIRE', key, f[3] or ttl)
     if code == 's' then
-      parts[#parts + 1] = redis.call('HGET', key, 'result') or 'null'
-    elseif policy == 'continue' then
-      local name = ({f = 'failed', x = 'cancelled', e = 'expired'})[code] or 'failed'
-      parts[#parts + 1] = '{"failed":"' .. name .. '","error":' ..
-                          (redis.call('HGET', key, 'error') or 'null') .. '}'
+      parts[#parts + 1] = f[1] or 'null'
     else
-      parts[#parts + 1] = 'null'
+      failed[#failed + 1] = string.format('%d', i)
+      if policy == 'continue' then
+        local name = ({f = 'failed', x = 'cancelled', e = 'expired'})[code] or 'failed'
+        parts[#parts + 1] = '{"failed":"' .. name .. '","error":' .. (f[2] or 'null') .. '}'
+      else
+        parts[#parts + 1] = 'null'
+      end
     end
   end
-  if group then
-    return '[' .. table.concat(parts, ',') .. ']'
-  end
-  return parts[1]
+  return group and '[' .. table.concat(parts, ',') .. ']' or parts[1], failed
 end
 
 -- The current step's last member ended. Under policy fail with a member that did not
@@ -482,14 +486,9 @@ end
 -- again). Else the next step starts with this one's results, or the workflow succeeded.
 local function workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
   local k, co, cn = tonumber(w[1]), tonumber(w[3]), tonumber(w[4])
-  if tonumber(w[7]) > 0 and w[5] == 'fail' then
-    local outcomes = redis.call('GETRANGE', wkey .. ':o', co, co + cn - 1)
-    local failed = {}
-    for i = 1, cn do
-      if string.sub(outcomes, i, i) ~= 's' then
-        failed[#failed + 1] = string.format('%d', i - 1)
-      end
-    end
+  local ttl = redis.call('HGET', wkey, 'ttl')
+  local result, failed = workflow_results(prefix, wid, k, co, cn, w[5], w[6] == '1', ttl)
+  if #failed > 0 and w[5] == 'fail' then
     local n = redis.call('HINCRBY', wkey, 'fails', '1')
     redis.call('HSET', wkey, 'st', 'f')
     local err = redis.call('HGET', wkey, 'err')
@@ -498,15 +497,12 @@ local function workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
                    table.concat(failed, ',') .. ']}'
       workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now, now_text)
     end
+  elseif k + 1 < tonumber(w[7]) then
+    workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
+    return
   else
-    local result = workflow_results(prefix, wid, k, co, cn, w[5], w[6] == '1')
-    if k + 1 < tonumber(w[8]) then
-      workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
-      return
-    end
     redis.call('HSET', wkey, 'st', 'ok')
   end
-  local ttl = redis.call('HGET', wkey, 'ttl')
   redis.call('PEXPIRE', wkey, ttl)
   redis.call('PEXPIRE', wkey .. ':o', ttl)
 end
@@ -516,7 +512,7 @@ end
 local function workflow_member_done(prefix, maxlen, wf, code, now, now_text)
   local wid, offset = string.match(wf, '^(.*):(%d+)$')
   local wkey = prefix .. 'wf:' .. wid
-  local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'bad', 'ns')
+  local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'ns')
   local old = w[2] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
   if not w[2] or old ~= '' and old ~= '\0' then
     return  -- its workflow expired, or this end was counted already
@@ -526,9 +522,8 @@ local function workflow_member_done(prefix, maxlen, wf, code, now, now_text)
   if w[2] ~= 'r' or position < 0 or position >= tonumber(w[4]) then
     return  -- an earlier step's member (retried by hand), or the workflow was cancelled
   end
-  if code ~= 's' then
-    w[7] = string.format('%d', redis.call('HINCRBY', wkey, 'bad', '1'))
-  end
+  -- Its result is read when the step ends, however long the step runs: kept till then.
+  redis.call('PERSIST', prefix .. 't:' .. wid .. '.' .. w[1] .. '.' .. position)
   if redis.call('HINCRBY', wkey, 'done', '1') == tonumber(w[4]) then
     workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
   end
@@ -552,9 +547,6 @@ local function workflow_member_reopened(prefix, wf)
     return
   end
   redis.call('HINCRBY', wkey, 'done', '-1')
-  if old ~= 's' then
-    redis.call('HINCRBY', wkey, 'bad', '-1')
-  end
   if w[1] ~= 'r' then
     redis.call('HSET', wkey, 'st', 'r')
     redis.call('PERSIST', wkey)
