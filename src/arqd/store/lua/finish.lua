@@ -37,6 +37,19 @@ local function index_by_expiry(status, id, ttl)
   trim_finished(prefix, status, index_cap, false)
 end
 
+-- A workflow's member (field 'wf') counts its end in its workflow, whose next step (or
+-- error callback) this script enqueues (common.lua, workflow_member_done). A member's id
+-- is "<workflow>.<step>.<position>": an id without a dot (every generated id) is no
+-- member, and its task pays no read of the field (bench.scriptcost: finish).
+local function member_done(id, key, code)
+  if string.find(id, '.', 1, true) then
+    local wf = redis.call('HGET', key, 'wf')
+    if wf then
+      workflow_member_done(prefix, maxlen, wf, code, now, now_text)
+    end
+  end
+end
+
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
@@ -47,7 +60,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     string.gmatch(ARGV[6], ANSWER) do
   delay, threshold, open_ms = tonumber(delay), tonumber(threshold), tonumber(open_ms)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's', 'wf')
+  local f = redis.call('HMGET', key, 'tok', 't', 'att', 'prio', 'rttl', 'cc', 'trial', 's')
   -- A task is in the active set exactly while its state is ACTIVE (dequeue, reclaim
   -- and finish change both together), so the state stands in for a ZREM per answer.
   if f[1] ~= token or f[8] ~= ACTIVE or ended[id] then
@@ -82,18 +95,14 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.succeeded[#finished.succeeded + 1] = id
       end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
-      if f[9] then  -- a workflow's member: its bookkeeping and next step, in this script
-        workflow_member_done(prefix, maxlen, f[9], 's', now, now_text)
-      end
+      member_done(id, key, 's')
     elseif outcome == 'failed' then
       failed = failed + 1
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', task_type, att, value)
-      if f[9] then
-        workflow_member_done(prefix, maxlen, f[9], 'f', now, now_text)
-      end
+      member_done(id, key, 'f')
     elseif outcome == 'retry' then
       local due = now + delay
       redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
@@ -109,9 +118,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.cancelled[#finished.cancelled + 1] = id
       end
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
-      if f[9] then
-        workflow_member_done(prefix, maxlen, f[9], 'x', now, now_text)
-      end
+      member_done(id, key, 'x')
     else
       redis.call('HINCRBY', key, 'att', '-1')
       redis.call('HSET', key, 's', QUEUED)
