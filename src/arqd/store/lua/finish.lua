@@ -18,7 +18,7 @@
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- Returns  per answer: 1 accepted, 0 refused
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
--- error callback) is enqueued in this same script (common.lua, workflow_member_done).
+-- error callback) is enqueued in this same script (common.lua, workflows).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
 -- A finished index scores an entry by its finish time; a task finished with a result TTL
 -- of its own, by its expiry less the default TTL instead. So every entry's score is its
@@ -35,19 +35,6 @@ local function index_by_expiry(status, id, ttl)
   local score = now + tonumber(ttl) - tonumber(result_ttl)
   redis.call('ZADD', prefix .. status, string.format('%d', score), id)
   trim_finished(prefix, status, index_cap, false)
-end
-
--- A workflow's member (field 'wf') counts its end in its workflow, whose next step (or
--- error callback) this script enqueues (common.lua, workflow_member_done). A member's id
--- is "<workflow>.<step>.<position>": an id without a dot (every generated id) is no
--- member, and its task pays no read of the field (bench.scriptcost: finish).
-local function member_done(id, key, code)
-  if string.find(id, '.', 1, true) then
-    local wf = redis.call('HGET', key, 'wf')
-    if wf then
-      workflow_member_done(prefix, maxlen, wf, code, now, now_text)
-    end
-  end
 end
 
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
@@ -82,6 +69,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     if f[6] or trial then
       release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     end
+    local member_end = nil  -- how it ended for good: s, f or x (see below)
     if outcome == 'succeeded' then
       succeeded = succeeded + 1
       redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now_text, 'result', value)
@@ -95,14 +83,14 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.succeeded[#finished.succeeded + 1] = id
       end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
-      member_done(id, key, 's')
+      member_end = 's'
     elseif outcome == 'failed' then
       failed = failed + 1
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', task_type, att, value)
-      member_done(id, key, 'f')
+      member_end = 'f'
     elseif outcome == 'retry' then
       local due = now + delay
       redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
@@ -118,13 +106,23 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.cancelled[#finished.cancelled + 1] = id
       end
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
-      member_done(id, key, 'x')
+      member_end = 'x'
     else
       redis.call('HINCRBY', key, 'att', '-1')
       redis.call('HSET', key, 's', QUEUED)
       push_ready(prefix, id, f[4] or '0', true)
       emit(prefix, maxlen, id, 'returned', task_type, att - 1)
       wake(prefix)
+    end
+    -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
+    -- (or error callback) this script enqueues (common.lua, workflows). A member's id is
+    -- "<workflow>.<step>.<position>": an id without a dot (every generated id) is no
+    -- member, and its task pays no read of the field (bench.scriptcost: finish).
+    if member_end and string.find(id, '.', 1, true) then
+      local wf = redis.call('HGET', key, 'wf')
+      if wf then
+        workflows().member_done(prefix, maxlen, wf, member_end, now, now_text)
+      end
     end
     out[#out + 1] = 1
   end

@@ -32,5 +32,5 @@ for k = 0, steps - 1 do
   offset = offset + tonumber(n)
 end
 redis.call('HSET', wkey, unpack(fields))
-workflow_step(prefix, maxlen, wkey, wid, 0, 'null', now, now_text)
+workflows().step(prefix, maxlen, wkey, wid, 0, 'null', now, now_text)
 return 1
