@@ -429,20 +429,18 @@ local function workflows()
   -- step. The error callback is enqueued the same way (k = 'err.<n>', see workflow_end).
   local function workflow_enqueue(prefix, maxlen, wkey, wid, k, records, offset, prev, now,
                                   now_text)
-    local ready, i = {}, 0
-    local field = '([^\30\31]*)'  -- made here, not at the top: every script ending tasks
-    local record = field .. string.rep('\31' .. field, 6) .. '\30?'  -- runs the top level
+    local i = 0
+    local field = '([^\30\31]*)'
+    local record = field .. string.rep('\31' .. field, 6) .. '\30?'
     for a, b, c, d, e, f, g in string.gmatch(records, record) do
       local id = wid .. '.' .. k .. '.' .. i
       local wf = offset and wid .. ':' .. string.format('%d', offset + i)
       local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,
                                    now_text)
-      ready[prio] = ready[prio] or {}
-      ready[prio][#ready[prio] + 1] = id
+      -- One push a member (not push_ready_all's few): a helper named here would be made
+      -- on every call of the scripts that end tasks (bench.scriptcost).
+      push_ready(prefix, id, prio, false)
       i = i + 1
-    end
-    for prio, ids in pairs(ready) do
-      push_ready_all(prefix, ids, prio)
     end
     wake(prefix)
     return i
