@@ -9,7 +9,7 @@ registry = Registry()
 
 @registry.task()
 async def square(x: int) -> int:
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.5)
     return x * x
 
 
