@@ -16,6 +16,9 @@
 --                   retry (value = error JSON, after delay ms), cancelled,
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
+-- ARGV[7]  the ids among them that may be workflow members (a member's id has a dot, a
+--          generated id none: codec.maybe_members), separated by \31; '' (the common
+--          case) when none: the other tasks pay nothing for workflows (bench.scriptcost)
 -- Returns  per answer: 1 accepted, 0 refused
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
 -- error callback) is enqueued in this same script (common.lua, workflows).
@@ -37,6 +40,13 @@ local function index_by_expiry(status, id, ttl)
   trim_finished(prefix, status, index_cap, false)
 end
 
+local members = nil  -- ids that may be workflow members (ARGV[7]); nil: none
+if ARGV[7] ~= '' then
+  members = {}
+  for member in string.gmatch(ARGV[7], '[^\31]+') do
+    members[member] = true
+  end
+end
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
@@ -115,10 +125,8 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
       wake(prefix)
     end
     -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
-    -- (or error callback) this script enqueues (common.lua, workflows). A member's id is
-    -- "<workflow>.<step>.<position>": an id without a dot (every generated id) is no
-    -- member, and its task pays no read of the field (bench.scriptcost: finish).
-    if member_end and string.find(id, '.', 1, true) then
+    -- (or error callback) this script enqueues (common.lua, workflows).
+    if member_end and members and members[id] then
       local wf = redis.call('HGET', key, 'wf')
       if wf then
         workflows().member_done(prefix, maxlen, wf, member_end, now, now_text)
