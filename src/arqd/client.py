@@ -35,6 +35,7 @@ from arqd.store.history import KEPT_MINUTES, Throughput
 from arqd.store.queue_stats import QueueStats
 from arqd.store.store import Memory, Store, Topology
 from arqd.store.workers import WorkerInfo
+from arqd.workflow_control import WorkflowControl
 
 if TYPE_CHECKING:
     from arqd.observability.metrics import Metrics
@@ -90,6 +91,7 @@ class Client:
         self.schedules = ScheduleControl(self)  # create, read, pause, trigger schedules
         self.queues = QueueControl(store)  # pause and resume queues and task types
         self.logs = store.reports.read  # logs(task_id, queue=None): its lines, oldest first
+        self.workflows = WorkflowControl(self)  # chains and groups of tasks
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Client:
@@ -337,8 +339,6 @@ class Client:
     ) -> SystemFeed:
         """Named breakers' transitions and rate-limit refusals, as they happen."""
         return SystemFeed(self.store, sources, last_event_id)
-
-    # Operations.
 
     async def ping(self) -> None:
         """Return when Redis answers; raise redis-py's ConnectionError if it does not."""

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from arqd.api import create_app
 from arqd.client import Client
 from arqd.core.settings import Settings
 from arqd.core.task import NewTask
+from arqd.core.workflows import chain, group
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.keys import Keys
@@ -78,6 +80,7 @@ async def test_no_script_or_route_spans_slots_on_a_cluster(
     worker = await start_worker(client, queues, running)
     try:
         await python_side(client, queues)
+        await workflows_side(client, queues)
         task_ids = await http_side(server, queues)
         keys = client.store.keys
         masters = {
@@ -162,6 +165,32 @@ async def python_side(client: Client, queues: list[str]) -> None:
     following.cancel()
 
 
+async def workflows_side(client: Client, queues: list[str]) -> None:
+    """The workflow scripts on every queue: start (a chain of groups), a member's end in
+    finish, a failure's error callback, a retry that re-opens, a cancel, the reads."""
+    for queue in queues:
+        flow = chain(
+            group([NewTask("echo", 1), NewTask("flaky")], on_failure="fail"),
+            NewTask("echo"),
+            on_error=NewTask("echo"),
+        )
+        state = await client.workflows.start(flow, queue)
+        await eventually(partial(_failed, client, state.id, queue, 1), timeout=20)
+        await client.workflows.retry(state.steps[0].members[1].id, queue)
+        await eventually(partial(_failed, client, state.id, queue, 2), timeout=20)
+        sleeping = group([NewTask("sleep", {"seconds": 30})], on_failure="ignore")
+        running = await client.workflows.start(sleeping, queue)
+        assert (await client.workflows.cancel(running.id)).status == "cancelled"
+
+
+async def _failed(client: Client, workflow_id: str, queue: str, times: int) -> bool:
+    """Failed ``times`` times (flaky always fails, and a retry re-opens it), each error
+    callback run."""
+    state = await client.workflows.get(workflow_id, queue)
+    ran = [m.status for m in state.error_callbacks] == ["succeeded"] * times
+    return state.status == "failed" and ran
+
+
 async def _true(value: bool) -> bool:
     return value
 
@@ -195,6 +224,14 @@ async def http_side(server: LiveServer, queues: list[str]) -> list[str]:
             answer = await http.get(path)
             assert answer.status_code == 200, (path, answer.text)
         assert (await http.post("/breakers/payments/reset")).status_code in (200, 404)
+        for queue in queues:
+            group_step = {"group": [{"type": "echo"}], "on_failure": "fail"}
+            steps = [group_step, {"task": {"type": "echo"}}]
+            made = await http.post("/workflows", json={"steps": steps, "queue": queue})
+            assert made.status_code == 201, made.text
+            path = f"/workflows/{made.json()['id']}"
+            assert (await http.get(path, params={"queue": queue})).status_code == 200
+            assert (await http.post(f"{path}/cancel")).status_code in (200, 409)
     await feeds(server, queues)
     return created
 

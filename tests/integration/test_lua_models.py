@@ -239,7 +239,8 @@ class TypeBreakerRedis:
         outcome = "cancelled" if signal == "neutral" else "succeeded"
         fields = [task.encode(), self.tokens.pop(task), outcome.encode(), b"null", b"0"]
         fields += [signal.encode(), b"%d" % self.threshold, b"%d" % self.open_ms]
-        assert self.call("finish", now, EVENTS_CAP, 100, 100, 60_000, 60_000, b"\x1f".join(fields))
+        answer = b"\x1f".join(fields)
+        assert self.call("finish", now, EVENTS_CAP, 100, 100, 60_000, 60_000, answer, b"")
 
     def state(self) -> tuple[Breaker, int, int]:
         pipe = self.r.pipeline(transaction=False)

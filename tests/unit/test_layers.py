@@ -5,7 +5,7 @@ a line the design draws (the API reaches Redis only through the client; core doe
     api            arqd.api (and arqd.ui): the FastAPI app
     worker         arqd.worker, arqd.demo
     client         arqd.client, arqd.sync, arqd.feeds, arqd.schedule_control,
-                   arqd.queue_control
+                   arqd.queue_control, arqd.workflow_control
     resilience     arqd.resilience
     observability  arqd.observability
     store          arqd.store
@@ -35,6 +35,7 @@ PLACES = {
     "arqd.enqueueing": "client",
     "arqd.schedule_control": "client",
     "arqd.queue_control": "client",
+    "arqd.workflow_control": "client",
     "arqd.worker": "worker",
     "arqd.demo": "worker",
     "arqd.api": "api",

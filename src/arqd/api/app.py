@@ -21,7 +21,7 @@ from arqd.api.fastlane import EnqueueFastLane, enqueue_routes
 from arqd.api.http_metrics import HttpMetrics
 from arqd.api.limits import BodyLimitMiddleware
 from arqd.api.ratelimit import RateLimitMiddleware, RateLimitPolicy
-from arqd.api.routes import breakers, metrics, queues, schedules, system, tasks
+from arqd.api.routes import breakers, metrics, queues, schedules, system, tasks, workflows
 from arqd.api.shedding import LoadShedding
 from arqd.api.state import ApiState
 from arqd.client import FEEDS, REQUESTS, Client, resolve_url
@@ -49,6 +49,7 @@ TAGS = [
     {"name": "system", "description": "Health, queues and workers"},
     {"name": "breakers", "description": "Circuit breakers: their state, and reset"},
     {"name": "queues", "description": "Queue control: pause and resume a queue or a task type"},
+    {"name": "workflows", "description": "Chains and groups of tasks, and their state"},
 ]
 APP_OPTIONS: dict[str, Any] = {
     "telemetry": NO_TELEMETRY,
@@ -61,6 +62,7 @@ ROUTERS = (
     system.router,
     breakers.router,
     schedules.router,
+    workflows.router,
     queues.router,
     events.router,
     system_events.router,

@@ -33,6 +33,7 @@ from arqd.core.errors import (
     ScheduleNotFound,
     TaskNotFound,
     TaskWaitTimeout,
+    WorkflowNotFound,
 )
 
 MEDIA_TYPE = "application/problem+json"
@@ -44,6 +45,7 @@ _ARQD_STATUS: tuple[tuple[type[ArqdError], int, str], ...] = (
     (TaskNotFound, 404, "task-not-found"),
     (BreakerNotFound, 404, "breaker-not-found"),
     (ScheduleNotFound, 404, "schedule-not-found"),
+    (WorkflowNotFound, 404, "workflow-not-found"),
     (InvalidSchedule, 422, "invalid-schedule"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (InvalidTask, 422, "invalid-task"),

@@ -6,6 +6,7 @@ ArqdError
 ├── BreakerNotFound           no circuit breaker by that name has recorded a failure
 ├── InvalidSchedule           a schedule's cron expression, interval, zone or policy is wrong
 ├── ScheduleNotFound          no schedule by that name
+├── WorkflowNotFound          no workflow with that id (it may have expired)
 ├── TaskError                 something about one task
 │   ├── TaskNotFound          no task with that id (it may have expired)
 │   ├── InvalidTask           a request to enqueue is malformed (name, payload, options)
@@ -52,6 +53,13 @@ class ScheduleNotFound(ArqdError):
 
 class TaskError(ArqdError):
     """An error about one task."""
+
+
+class WorkflowNotFound(ArqdError):
+    """No workflow has this id; ended workflows expire with their members' results."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"no workflow with id {workflow_id!r} (it may have expired)")
 
 
 class TaskNotFound(TaskError):

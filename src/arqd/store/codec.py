@@ -85,6 +85,13 @@ def pack_answers(answers: Sequence[Answer]) -> bytes:
     )
 
 
+def maybe_members(answers: Sequence[Answer]) -> bytes:
+    """The ids of answers that may be workflow members (finish.lua's ARGV[7]): a member's
+    id is ``<workflow>.<step>.<position>`` and a generated id has no dot, so a batch of
+    other tasks sends ``b""`` and the script spends nothing on workflows."""
+    return US.join(a.lease.id.encode() for a in answers if "." in a.lease.id)
+
+
 def dumps_payload(payload: Any, limit: int) -> bytes:
     """Serialize a payload to JSON, refusing what is not JSON or is too large."""
     try:

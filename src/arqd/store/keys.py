@@ -96,6 +96,14 @@ class Keys:
         """Sorted set of ``queue``'s schedules by next fire time (ms); paused ones leave it."""
         return f"{self.queue(queue)}scnext"
 
+    def workflow(self, queue: str, workflow_id: str) -> str:
+        """One workflow's hash: status, steps, the current step's counters (see workflows)."""
+        return f"{self.queue(queue)}wf:{workflow_id}"
+
+    def workflow_outcomes(self, queue: str, workflow_id: str) -> str:
+        """A workflow's members' outcomes, one byte each (see workflows)."""
+        return f"{self.queue(queue)}wf:{workflow_id}:o"
+
     def schedules(self) -> str:
         """Hash of every schedule's name to the queue that holds it (a key of its own)."""
         return f"{self.prefix}:schedules"

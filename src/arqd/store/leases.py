@@ -165,6 +165,7 @@ class Leases:
             s.result_ttl,
             s.failed_ttl,
             codec.pack_answers(answers),
+            codec.maybe_members(answers),
         )
         return [r == 1 for r in reply]
 

@@ -44,6 +44,8 @@ NAMES = (
     "pause",
     "resume",
     "progress",
+    "workflow_start",
+    "workflow_cancel",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

@@ -9,6 +9,7 @@
     store.schedules  schedules: stored, polled and fired (schedules.py)
     store.control  pausing and resuming queues and task types (control.py)
     store.reports  running attempts' progress and log lines (reports.py)
+    store.workflows  chains and groups of tasks: started, counted, read (workflows.py)
 
 Every state change is one Lua script (scripts.py), run on one connection shared by every
 coroutine (multiplex.py); every key is named in keys.py.
@@ -37,6 +38,7 @@ from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
 from arqd.store.tasks import Tasks
 from arqd.store.workers import Workers
+from arqd.store.workflows import Workflows
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Store:
         self.schedules = Schedules(self.scripts, keys, settings)
         self.control = Control(self.scripts, keys, settings)
         self.reports = Reports(self.scripts, keys, settings, self.tasks)
+        self.workflows = Workflows(self.scripts, keys, settings)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

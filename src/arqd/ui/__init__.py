@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
 from arqd.api.state import ApiState
-from arqd.ui import actions, pages, schedules, signin
+from arqd.ui import actions, pages, schedules, signin, workflows
 from arqd.ui.live import live
 from arqd.ui.web import HERE, PREFIX, Ui
 
@@ -50,6 +50,7 @@ ROUTES: list[BaseRoute] = [
     Route(f"{PREFIX}/audit", pages.audit),
     Route(f"{PREFIX}/schedules", schedules.schedules),
     Route(f"{PREFIX}/schedules/{{name}}", schedules.schedule),
+    Route(f"{PREFIX}/workflows/{{workflow_id}}", workflows.workflow),
     *ACTION_ROUTES,
     WebSocketRoute(f"{PREFIX}/events", live),
     Mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -123,7 +123,7 @@ async def _view(websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None
         return
     await websocket.accept()
     try:
-        await LiveView(websocket, ui, viewer, view).run()
+        await LiveView(websocket, ui, viewer, view, websocket.query_params).run()
     except WebSocketDisconnect:
         pass
     except problems.UNAVAILABLE:

@@ -166,13 +166,13 @@ async def _log_tail(ui: Ui, task: Task) -> list[LogLine]:
 
 @page
 async def workers(request: Request, ui: Ui, viewer: Viewer) -> Response:
-    context = {**await workers_context(ui.client), "live": urlencode({"view": "workers"})}
+    context = {**await workers_context(ui.client, {}), "live": urlencode({"view": "workers"})}
     return ui.render(request, viewer, "workers.html", context)
 
 
 @page
 async def breakers(request: Request, ui: Ui, viewer: Viewer) -> Response:
-    context = {**await breakers_context(ui.client), "live": urlencode({"view": "breakers"})}
+    context = {**await breakers_context(ui.client, {}), "live": urlencode({"view": "breakers"})}
     return ui.render(request, viewer, "breakers.html", context)
 
 

@@ -1,4 +1,4 @@
-"""The Workers and Breakers pages, kept live over ``WS /ui/events?view=...``.
+"""The Workers, Breakers and workflow pages, kept live over ``WS /ui/events?view=...``.
 
 Neither has events of its own to follow: a worker's heartbeat is no event, and a breaker's
 state is the sum of many. So the server renders the page's table again after events that
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +23,14 @@ from arqd.api.schemas import dumps
 from arqd.client import Client
 from arqd.feeds import EventFeed, StreamEvent, SystemFeed
 from arqd.ui.web import Ui, Viewer
+from arqd.ui.workflows import workflow_context
 
 REFRESH = 2.0  # seconds: heartbeats and lease deadlines change without events
 SETTLE = 0.2  # seconds a burst of events is let finish before the table is rendered again
 REFUSALS_SHOWN = 20
 
 
-async def workers_context(client: Client) -> dict[str, Any]:
+async def workers_context(client: Client, params: Mapping[str, str]) -> dict[str, Any]:
     return {"workers": sorted(await client.workers(), key=lambda w: w.id)}
 
 
@@ -58,25 +59,29 @@ class Refusal:
         )
 
 
-async def breakers_context(client: Client) -> dict[str, Any]:
+async def breakers_context(client: Client, params: Mapping[str, str]) -> dict[str, Any]:
     found, refused = await asyncio.gather(client.breakers(), client.refusals(REFUSALS_SHOWN))
     refusals = [Refusal.of(event) for event in refused]
     return {"breakers": sorted(found, key=lambda b: b.name), "refusals": refusals}
 
 
-Context = Callable[[Client], Awaitable[dict[str, Any]]]
+Context = Callable[[Client, Mapping[str, str]], Awaitable[dict[str, Any]]]
 # view: (its table's template, what it shows, whether the system streams change it)
 VIEWS: dict[str, tuple[str, Context, bool]] = {
     "workers": ("workers_view.html", workers_context, False),
     "breakers": ("breakers_view.html", breakers_context, True),
+    "workflow": ("workflow_view.html", workflow_context, False),
 }
 
 
 class LiveView:
     """One page's socket: its table, rendered again when it may have changed."""
 
-    def __init__(self, websocket: WebSocket, ui: Ui, viewer: Viewer, view: str) -> None:
+    def __init__(
+        self, websocket: WebSocket, ui: Ui, viewer: Viewer, view: str, params: Mapping[str, str]
+    ) -> None:
         self.websocket = websocket
+        self.params = params
         self.ui = ui
         self.viewer = viewer
         self.template, self.context, system = VIEWS[view]
@@ -108,7 +113,7 @@ class LiveView:
     async def _render(self) -> None:
         shown = None
         while True:
-            context = await self.context(self.ui.client)
+            context = await self.context(self.ui.client, self.params)
             html = self.ui.fragment(self.template, self.viewer, context)
             if html != shown:
                 message = {"kind": "view", "html": html}

@@ -26,6 +26,7 @@ from arqd.core.errors import (
     InvalidTransition,
     ScheduleNotFound,
     TaskNotFound,
+    WorkflowNotFound,
 )
 from arqd.ui.session import Session, Sessions
 
@@ -217,6 +218,8 @@ async def guarded(request: Request, ui: Ui, viewer: Viewer, work: Awaitable[Resp
         return ui.refuse(request, viewer, 404, f"No such breaker: {exc}")
     except ScheduleNotFound as exc:
         return ui.refuse(request, viewer, 404, f"No such schedule: {exc}")
+    except WorkflowNotFound as exc:
+        return ui.refuse(request, viewer, 404, f"No such workflow: {exc}")
     except (InvalidTask, InvalidTransition) as exc:
         return ui.refuse(request, viewer, 409, str(exc))
     except problems.UNAVAILABLE:

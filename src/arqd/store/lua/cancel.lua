@@ -6,7 +6,7 @@
 --          or 'finished' when it had already finished
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
-local f = redis.call('HMGET', key, 's', 't', 'prio', 'att', 'rttl')
+local f = redis.call('HMGET', key, 's', 't', 'prio', 'att', 'rttl', 'wf')
 local state = f[1]
 if not state then
   return 'missing'
@@ -31,9 +31,12 @@ elseif state == SCHEDULED then
 else
   return 'finished'
 end
-local now = now_ms()
-redis.call('HSET', key, 's', CANCELLED, 'ftime', now)
+local now, now_text = now_ms()
+redis.call('HSET', key, 's', CANCELLED, 'ftime', now_text)
 redis.call('PEXPIRE', key, f[5] or ARGV[4])
 index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
 emit(prefix, maxlen, id, 'cancelled', f[2], f[4] or 0)
+if f[6] then  -- a workflow's member (common.lua, workflow_member_done)
+  workflows().member_done(prefix, maxlen, f[6], 'x', now, now_text)
+end
 return 'cancelled'

@@ -28,6 +28,8 @@
 --   sc:<name>   hash   a schedule: def, ver, next, paused, reason, last, ltask, runs...
 --   scnext      zset   the queue's schedules that are not paused, score = next fire (ms)
 --   pauses      hash   what is paused ('*' or the type) -> JSON {reason, at (ms), by}
+--   wf:<id>     hash   a workflow (see workflows below and store/workflows.py)
+--   wf:<id>:o   string a workflow's member outcomes, one byte a member (see workflows)
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
@@ -383,4 +385,181 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
   end
   redis.call('SET', key, id, 'PX', string.format('%d', tonumber(ms) + math.max(delay, 0)))
   return false, delay
+end
+
+-- Workflows (store/workflows.py; every member runs on the workflow's queue). A workflow is
+-- steps run one after the other; a step is one task or a group. Hash wf:<id>: st (status:
+-- r running, ok, f failed, x cancelled), ns (steps), ttl (ms the state is kept once it
+-- ended), fails (error callbacks enqueued), err (the error callback's record), per step k:
+-- n<k> members, o<k> the offset of its first member's byte in wf:<id>:o, p<k> its failure
+-- policy (fail | continue | ignore), g<k> '1' for a group, s<k> its member records until
+-- it starts; the current step: k, and its co (offset), cn (members), cp, cg, and done
+-- (its members that ended).
+-- wf:<id>:o holds a byte per member (offset order): '\0' (or past the end) not ended,
+-- else how it ended: s succeeded, f failed, x cancelled, e expired. A member is counted
+-- when its byte first turns from not ended to ended, so an end recorded twice counts once.
+-- A member task's hash field wf is "<workflow id>:<offset>"; its id is <wf id>.<k>.<i>.
+
+-- The workflow helpers, made only by a script call that needs them (workflows() returns
+-- them): a script runs every top-level definition it names on each call, and the scripts
+-- that end tasks name these (bench.scriptcost: finishing or leasing one task a call cost
+-- 3-5% more while they were top-level definitions).
+local function workflows()
+  -- A member record: type, payload JSON ('': the previous step's result), prio, maxr,
+  -- tmo, rttl, expin (ms; '' when not given), separated by \31; records by \30.
+  -- Write one member task (ready now) from its record's fields; returns its priority.
+  local function workflow_member(prefix, maxlen, id, wf, fields, prev, now, now_text)
+    local t, d, prio, maxr, tmo, rttl, expin = unpack(fields)
+    local hash = {'t', t, 'd', d ~= '' and d or prev, 'c', now_text, 's', QUEUED}
+    if wf then  -- none for the error callback: it is no member
+      hash[#hash + 1], hash[#hash + 2] = 'wf', wf
+    end
+    for name, value in pairs({prio = prio, maxr = maxr, tmo = tmo, rttl = rttl}) do
+      if value ~= '' then
+        hash[#hash + 1], hash[#hash + 2] = name, value
+      end
+    end
+    if expin ~= '' then
+      hash[#hash + 1], hash[#hash + 2] = 'exp', string.format('%d', now + tonumber(expin))
+    end
+    redis.call('HSET', prefix .. 't:' .. id, unpack(hash))
+    emit(prefix, maxlen, id, 'queued', t, '0')
+    return prio ~= '' and prio or '0'
+  end
+
+  -- Enqueue step k of workflow `wid` (hash at wkey): its members, given `prev` (the
+  -- previous step's result, JSON) when their record has no payload; it becomes the current
+  -- step. The error callback is enqueued the same way (k = 'err.<n>', see workflow_end).
+  local function workflow_enqueue(prefix, maxlen, wkey, wid, k, records, offset, prev, now,
+                                  now_text)
+    local i = 0
+    local field = '([^\30\31]*)'
+    local record = field .. string.rep('\31' .. field, 6) .. '\30?'
+    for a, b, c, d, e, f, g in string.gmatch(records, record) do
+      local id = wid .. '.' .. k .. '.' .. i
+      local wf = offset and wid .. ':' .. string.format('%d', offset + i)
+      local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,
+                                   now_text)
+      -- One push a member (not push_ready_all's few): a helper named here would be made
+      -- on every call of the scripts that end tasks (bench.scriptcost).
+      push_ready(prefix, id, prio, false)
+      i = i + 1
+    end
+    wake(prefix)
+    return i
+  end
+
+  -- Start step k: its members are enqueued and its counters set.
+  local function workflow_step(prefix, maxlen, wkey, wid, k, prev, now, now_text)
+    local f = redis.call('HMGET', wkey, 's' .. k, 'o' .. k, 'n' .. k, 'p' .. k, 'g' .. k)
+    workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now, now_text)
+    redis.call('HDEL', wkey, 's' .. k)
+    redis.call('HSET', wkey, 'k', k, 'co', f[2], 'cn', f[3], 'cp', f[4], 'cg', f[5] or '0',
+               'done', '0')
+  end
+
+  -- What a step that ended passes on: a task's result, or a group's results in order (a
+  -- member that did not succeed: null when ignored; {"failed": status, "error": ...} when
+  -- the policy is continue), read from the members' hashes; and the positions of those that
+  -- did not succeed. A member's hash was kept while its step ran (workflow_member_done): it
+  -- expires from now on, after its own result TTL or the workflow's (`ttl`).
+  local function workflow_results(prefix, wid, k, co, cn, policy, group, ttl)
+    local outcomes = redis.call('GETRANGE', prefix .. 'wf:' .. wid .. ':o', co, co + cn - 1)
+    local parts, failed = {}, {}
+    for i = 0, cn - 1 do
+      local key = prefix .. 't:' .. wid .. '.' .. k .. '.' .. i
+      local code = string.sub(outcomes, i + 1, i + 1)
+      local f = redis.call('HMGET', key, 'result', 'error', 'rttl')
+      redis.call('PEXPIRE', key, f[3] or ttl)
+      if code == 's' then
+        parts[#parts + 1] = f[1] or 'null'
+      else
+        failed[#failed + 1] = string.format('%d', i)
+        if policy == 'continue' then
+          local name = ({f = 'failed', x = 'cancelled', e = 'expired'})[code] or 'failed'
+          parts[#parts + 1] = '{"failed":"' .. name .. '","error":' .. (f[2] or 'null') .. '}'
+        else
+          parts[#parts + 1] = 'null'
+        end
+      end
+    end
+    return group and '[' .. table.concat(parts, ',') .. ']' or parts[1], failed
+  end
+
+  -- The current step's last member ended. Under policy fail with a member that did not
+  -- succeed, the workflow fails: the error callback (if any) is enqueued with the failed
+  -- positions, under an id of its own per failure (a workflow re-opened by a retry may fail
+  -- again). Else the next step starts with this one's results, or the workflow succeeded.
+  local function workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
+    local k, co, cn = tonumber(w[1]), tonumber(w[3]), tonumber(w[4])
+    local ttl = redis.call('HGET', wkey, 'ttl')
+    local result, failed = workflow_results(prefix, wid, k, co, cn, w[5], w[6] == '1', ttl)
+    if #failed > 0 and w[5] == 'fail' then
+      local n = redis.call('HINCRBY', wkey, 'fails', '1')
+      redis.call('HSET', wkey, 'st', 'f')
+      local err = redis.call('HGET', wkey, 'err')
+      if err then
+        local info = '{"workflow":"' .. wid .. '","step":' .. w[1] .. ',"failed":[' ..
+                     table.concat(failed, ',') .. ']}'
+        workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now, now_text)
+      end
+    elseif k + 1 < tonumber(w[7]) then
+      workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
+      return
+    else
+      redis.call('HSET', wkey, 'st', 'ok')
+    end
+    redis.call('PEXPIRE', wkey, ttl)
+    redis.call('PEXPIRE', wkey .. ':o', ttl)
+  end
+
+  -- A member ended (wf: its hash field; code: s, f, x or e). Counted once; the step's last
+  -- member's end moves the workflow on, in the same script as the member's end.
+  local function workflow_member_done(prefix, maxlen, wf, code, now, now_text)
+    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+    local wkey = prefix .. 'wf:' .. wid
+    local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'ns')
+    local old = w[2] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
+    if not w[2] or old ~= '' and old ~= '\0' then
+      return  -- its workflow expired, or this end was counted already
+    end
+    redis.call('SETRANGE', wkey .. ':o', offset, code)
+    local position = tonumber(offset) - tonumber(w[3])
+    if w[2] ~= 'r' or position < 0 or position >= tonumber(w[4]) then
+      return  -- an earlier step's member (retried by hand), or the workflow was cancelled
+    end
+    -- Its result is read when the step ends, however long the step runs: kept till then.
+    redis.call('PERSIST', prefix .. 't:' .. wid .. '.' .. w[1] .. '.' .. position)
+    if redis.call('HINCRBY', wkey, 'done', '1') == tonumber(w[4]) then
+      workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
+    end
+  end
+
+  -- A member that failed or was cancelled is queued again by hand (retry.lua): it has not
+  -- ended any more. In the current step it is uncounted, and a workflow that failed (or
+  -- succeeded: policy continue or ignore on its last step) there runs again; it moves on
+  -- when the member ends, once, as before. A member of an earlier step changes only its byte.
+  local function workflow_member_reopened(prefix, wf)
+    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+    local wkey = prefix .. 'wf:' .. wid
+    local w = redis.call('HMGET', wkey, 'st', 'co', 'cn')
+    local old = w[1] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
+    if not w[1] or old == '' or old == '\0' then
+      return
+    end
+    redis.call('SETRANGE', wkey .. ':o', offset, '\0')
+    local position = tonumber(offset) - tonumber(w[2])
+    if w[1] == 'x' or position < 0 or position >= tonumber(w[3]) then
+      return
+    end
+    redis.call('HINCRBY', wkey, 'done', '-1')
+    if w[1] ~= 'r' then
+      redis.call('HSET', wkey, 'st', 'r')
+      redis.call('PERSIST', wkey)
+      redis.call('PERSIST', wkey .. ':o')
+    end
+  end
+
+  return {member_done = workflow_member_done, reopened = workflow_member_reopened,
+          step = workflow_step}
 end

@@ -43,6 +43,10 @@ local function expire(id, key, task_type, att)
   index_finished(prefix, 'expired', id, now, tonumber(ARGV[9]), false)
   emit(prefix, maxlen, id, 'expired', task_type, att or '0')
   out[EXPIRED_N] = out[EXPIRED_N] + 1
+  local wf = redis.call('HGET', key, 'wf')  -- read here: expiring is rare
+  if wf then
+    workflows().member_done(prefix, maxlen, wf, 'e', now, now_text)
+  end
   return true
 end
 
@@ -67,7 +71,7 @@ end
 local active_key = prefix .. 'active'
 local first_active = take_due(active_key, '100', function(id)
   local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial')
+  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial', 'wf')
   if not f[1] then
     return
   end
@@ -86,6 +90,9 @@ local first_active = take_due(active_key, '100', function(id)
     index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
     emit(prefix, maxlen, id, 'failed', f[1], att, err)
     count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
+    if f[8] then
+      workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text)
+    end
   end
 end)
 

@@ -16,7 +16,12 @@
 --                   retry (value = error JSON, after delay ms), cancelled,
 --                   returned (handed back unfinished at shutdown; the attempt is not counted)
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
+-- ARGV[7]  the ids among them that may be workflow members (a member's id has a dot, a
+--          generated id none: codec.maybe_members), separated by \31; '' (the common
+--          case) when none: the other tasks pay nothing for workflows (bench.scriptcost)
 -- Returns  per answer: 1 accepted, 0 refused
+-- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
+-- error callback) is enqueued in this same script (common.lua, workflows).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
 -- A finished index scores an entry by its finish time; a task finished with a result TTL
 -- of its own, by its expiry less the default TTL instead. So every entry's score is its
@@ -35,6 +40,13 @@ local function index_by_expiry(status, id, ttl)
   trim_finished(prefix, status, index_cap, false)
 end
 
+local members = nil  -- ids that may be workflow members (ARGV[7]); nil: none
+if ARGV[7] ~= '' then
+  members = {}
+  for member in string.gmatch(ARGV[7], '[^\31]+') do
+    members[member] = true
+  end
+end
 local ended, ended_ids = {}, {}  -- answers accepted: they leave the active set at the end
 local finished = {succeeded = {}, failed = {}, cancelled = {}}  -- index entries, added last
 local clean = {}  -- task types whose breaker this batch has recorded an 'ok' for, last
@@ -67,6 +79,7 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     if f[6] or trial then
       release_slot(prefix, maxlen, key, task_type, now, f[6], trial)
     end
+    local member_end = nil  -- how it ended for good: s, f or x (see below)
     if outcome == 'succeeded' then
       succeeded = succeeded + 1
       redis.call('HSET', key, 's', SUCCEEDED, 'ftime', now_text, 'result', value)
@@ -80,12 +93,14 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.succeeded[#finished.succeeded + 1] = id
       end
       emit(prefix, maxlen, id, 'succeeded', task_type, att)
+      member_end = 's'
     elseif outcome == 'failed' then
       failed = failed + 1
       redis.call('HSET', key, 's', FAILED, 'ftime', now_text, 'error', value)
       redis.call('PEXPIRE', key, failed_ttl)
       finished.failed[#finished.failed + 1] = id
       emit(prefix, maxlen, id, 'failed', task_type, att, value)
+      member_end = 'f'
     elseif outcome == 'retry' then
       local due = now + delay
       redis.call('HSET', key, 's', SCHEDULED, 'due', due, 'error', value)
@@ -101,12 +116,21 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
         finished.cancelled[#finished.cancelled + 1] = id
       end
       emit(prefix, maxlen, id, 'cancelled', task_type, att)
+      member_end = 'x'
     else
       redis.call('HINCRBY', key, 'att', '-1')
       redis.call('HSET', key, 's', QUEUED)
       push_ready(prefix, id, f[4] or '0', true)
       emit(prefix, maxlen, id, 'returned', task_type, att - 1)
       wake(prefix)
+    end
+    -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
+    -- (or error callback) this script enqueues (common.lua, workflows).
+    if member_end and members and members[id] then
+      local wf = redis.call('HGET', key, 'wf')
+      if wf then
+        workflows().member_done(prefix, maxlen, wf, member_end, now, now_text)
+      end
     end
     out[#out + 1] = 1
   end

@@ -8,7 +8,7 @@
 --          task's status when it cannot be retried
 local prefix, id, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local key = prefix .. 't:' .. id
-local f = redis.call('HMGET', key, 's', 't', 'prio')
+local f = redis.call('HMGET', key, 's', 't', 'prio', 'wf')
 local state = f[1]
 if not state then
   return 'missing'
@@ -24,4 +24,7 @@ redis.call('HSET', key, 's', QUEUED, 'att', 0, 'due', now_text)
 push_ready(prefix, id, f[3] or '0', false)
 emit(prefix, maxlen, id, 'queued', f[2], 0)
 wake(prefix)
+if f[4] then  -- a workflow's member: its workflow runs again (common.lua, workflows)
+  workflows().reopened(prefix, f[4])
+end
 return redis.call('HGETALL', key)

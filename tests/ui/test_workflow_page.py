@@ -1,0 +1,48 @@
+"""The workflow page in a real browser: the tree of steps with each member's status, kept
+live over its socket as members run (no request after the page loaded)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from arqd.core.task import NewTask
+from arqd.core.workflows import group
+from e2e.live import API_KEY, LiveServer
+from ui.browser import Offline, offline_page
+from ui.conftest import Redis, signed_in
+
+
+@pytest.fixture
+def browsing(browser: Browser, ui_server: LiveServer) -> Iterator[Offline]:
+    with offline_page(browser) as page:
+        page.sign_in(ui_server, API_KEY)
+        yield page
+
+
+def test_the_workflow_page_shows_the_tree_live(
+    browsing: Offline, ui_server: LiveServer, redis: Redis
+) -> None:
+    flow = group(
+        [NewTask("echo", 1), NewTask("echo", 2)], on_failure="fail", callback=NewTask("echo")
+    )
+    state = redis.run(redis.client.workflows.start(flow, queue="live-flows"))
+    page = browsing.page
+    page.goto(f"{ui_server.url}/ui/workflows/{state.id}")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    loaded = len(browsing.requests)
+    first = page.locator(f'li[data-member="{state.id}.0.0"]')
+    expect(first).to_contain_text("queued")
+    expect(page.locator(f'li[data-member="{state.id}.1.0"]')).to_contain_text("pending")
+    redis.start_worker(["live-flows"])
+    expect(page.locator("#wf-status")).to_contain_text("succeeded", timeout=10_000)
+    expect(page.locator(f'li[data-member="{state.id}.1.0"]')).to_contain_text("succeeded")
+    assert browsing.requests[loaded:] == []  # the socket brought every change
+    browsing.assert_clean()
+
+
+def test_an_unknown_workflow_is_a_404_page(ui_server: LiveServer) -> None:
+    with signed_in(ui_server) as http:
+        assert http.get("/ui/workflows/no-such-flow").status_code == 404
