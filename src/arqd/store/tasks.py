@@ -75,16 +75,22 @@ class Tasks:
         """One enqueue script call of ``count`` tasks on ``queue``, its name added to the set
         of queue names first (see ``QueueNames``)."""
         if self._names.due(queue):
-            await self.redis.sadd(self.keys.queues(), queue)
-            self._names.added(queue)
+            await self._add_name(queue)
         keys = [self.keys.queue(queue)]
         reply: list[Any] = await self.scripts.run_acked(
             "enqueue", keys, self.settings.events_max, count, *args
         )
         if codec.had_no_stream(reply):
-            await self.redis.sadd(self.keys.queues(), queue)
-            self._names.added(queue)
+            await self._add_name(queue)
         return reply
+
+    async def _add_name(self, queue: str) -> None:
+        """Add ``queue`` to the set of queue names, over the shared connection of the set's
+        node (redis-py's cluster client failed now and then when many coroutines opened
+        connections at once: tests/e2e/test_cluster_slots.py)."""
+        names = self.keys.queues()
+        await self.scripts.send(names, "SADD", names, queue)
+        self._names.added(queue)
 
     async def cancel(self, queue: str, task_id: str) -> Cancelled:
         """Cancel a queued or scheduled task; ask the worker running an active one to stop."""
