@@ -59,7 +59,7 @@ class Control:
 
     async def paused(self, queue: str) -> list[Pause]:
         """The pauses of ``queue``: the whole queue's first, then its types' by name."""
-        found = await self.scripts.redis.hgetall(self.keys.pauses(queue))
+        found = await self.scripts.hash(self.keys.pauses(queue))
         pauses = [_pause(text(what), value) for what, value in found.items()]
         return sorted(pauses, key=lambda p: (p.task_type is not None, p.task_type or ""))
 

@@ -60,7 +60,6 @@ class Schedules:
 
     def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
         self.scripts = scripts
-        self.redis = scripts.redis
         self.keys = keys
         self.settings = settings
 
@@ -68,11 +67,11 @@ class Schedules:
         """Store ``schedule`` (its queue set); False when it was there as it is."""
         queue = _queue_of(schedule)
         index = self.keys.schedules()
-        before = await self._send(index, "HGET", schedule.name)
+        before = await self.scripts.on_key("HGET", index, schedule.name)
         if before is not None and text(before) != queue:  # moved to another queue
             await self._change(text(before), schedule.name, "delete")
-        await self._send(self.keys.queues(), "SADD", queue)
-        await self._send(index, "HSET", schedule.name, queue)
+        await self.scripts.on_key("SADD", self.keys.queues(), queue)
+        await self.scripts.on_key("HSET", index, schedule.name, queue)
         definition = orjson.dumps(schedule.to_dict())
         return await self._change(
             queue, schedule.name, "upsert", definition, schedule.version, _ms(next_run)
@@ -86,7 +85,7 @@ class Schedules:
 
     async def delete(self, queue: str, name: str) -> bool:
         deleted = await self._change(queue, name, "delete")
-        await self._send(self.keys.schedules(), "HDEL", name)
+        await self.scripts.on_key("HDEL", self.keys.schedules(), name)
         return deleted
 
     async def _change(self, queue: str, name: str, op: str, *args: Any) -> bool:
@@ -94,19 +93,9 @@ class Schedules:
         events = self.settings.events_max
         return bool(await self.scripts.run("schedule_upsert", keys, events, name, op, *args))
 
-    async def _send(self, key: str, command: str, *args: Any) -> Any:
-        """One command on ``key`` over its node's shared connection (as scripts go)."""
-        return await self.scripts.send(key, command, key, *args)
-
-    async def _hash(self, key: str) -> dict[bytes, bytes]:
-        flat = await self._send(key, "HGETALL")
-        if isinstance(flat, dict):
-            return flat
-        return dict(zip(flat[::2], flat[1::2], strict=True))
-
     async def queue_of(self, name: str) -> str | None:
         """The queue that holds the schedule ``name`` (None: there is none)."""
-        queue = await self._send(self.keys.schedules(), "HGET", name)
+        queue = await self.scripts.on_key("HGET", self.keys.schedules(), name)
         return text(queue) if queue is not None else None
 
     async def get(self, name: str) -> ScheduleState | None:
@@ -118,12 +107,14 @@ class Schedules:
 
     async def all(self) -> list[ScheduleState]:
         """Every schedule, by name."""
-        where = await self._hash(self.keys.schedules())
+        where = await self.scripts.hash(self.keys.schedules())
         return await self._read(sorted((text(n), text(q)) for n, q in where.items()))
 
     async def _read(self, names: Sequence[tuple[str, str]]) -> list[ScheduleState]:
         """The schedules of (name, queue) pairs that exist, with their last run's status."""
-        hashes = await asyncio.gather(*(self._hash(self.keys.schedule(q, n)) for n, q in names))
+        hashes = await asyncio.gather(
+            *(self.scripts.hash(self.keys.schedule(q, n)) for n, q in names)
+        )
         states = [state for h in hashes if (state := _state(h)) is not None]
         statuses = await asyncio.gather(*(self._status(state) for state in states))
         return [replace(s, last_status=status) for s, status in zip(states, statuses, strict=True)]
@@ -132,7 +123,7 @@ class Schedules:
         if state.last_task is None:
             return None
         key = self.keys.task(_queue_of(state.schedule), state.last_task)
-        code = await self._send(key, "HGET", "s")
+        code = await self.scripts.on_key("HGET", key, "s")
         return STATUS_OF.get(code) if isinstance(code, bytes) else None
 
     async def poll(self, queues: Sequence[str]) -> Poll:

@@ -199,5 +199,18 @@ class Scripts:
         """One command on the shared connection of ``key``'s node."""
         return await self.nodes.call(key, *args)
 
+    async def on_key(self, command: str, key: str, *args: Any) -> Any:
+        """``command key *args`` on the shared connection of ``key``'s node: the way to
+        plain commands that many coroutines send at once (redis-py's cluster client failed
+        now and then when they opened connections together)."""
+        return await self.nodes.call(key, command, key, *args)
+
+    async def hash(self, key: str) -> dict[bytes, bytes]:
+        """The hash at ``key`` (``HGETALL`` on_key), as a dict."""
+        flat = await self.on_key("HGETALL", key)
+        if isinstance(flat, dict):
+            return flat
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+
     async def close(self) -> None:
         await self.nodes.close()

@@ -88,8 +88,7 @@ class Tasks:
         """Add ``queue`` to the set of queue names, over the shared connection of the set's
         node (redis-py's cluster client failed now and then when many coroutines opened
         connections at once: tests/e2e/test_cluster_slots.py)."""
-        names = self.keys.queues()
-        await self.scripts.send(names, "SADD", names, queue)
+        await self.scripts.on_key("SADD", self.keys.queues(), queue)
         self._names.added(queue)
 
     async def cancel(self, queue: str, task_id: str) -> Cancelled:

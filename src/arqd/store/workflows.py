@@ -95,7 +95,7 @@ class Workflows:
         for k, step in enumerate(steps):
             records = RS.join(member_record(m, limit, k == 0) for m in step.members)
             args += [step.policy, "1" if step.is_group else "0", len(step.members), records]
-        await self.scripts.send(self.keys.queues(), "SADD", self.keys.queues(), queue)
+        await self.scripts.on_key("SADD", self.keys.queues(), queue)
         reply = await self.scripts.run_acked("workflow_start", [self.keys.queue(queue)], *args)
         return bool(reply)
 
