@@ -56,7 +56,8 @@ class Tick:
 
 
 class Schedules:
-    """Every change is one script on the schedule's queue; reads are plain commands."""
+    """Every change is one script on the schedule's queue; reads are plain commands on the
+    shared connection of their node (``Scripts.on_key``)."""
 
     def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
         self.scripts = scripts
