@@ -217,8 +217,8 @@ class TypeBreakerRedis:
     def take(self, now: int) -> tuple[list[str], int]:
         # One worker slot, leases that never lapse; type T has no limit but its breaker.
         reply = self.call("dequeue", now, *DEQUEUE_ARGS)
-        ids = [reply[i].decode() for i in range(7, len(reply), 9)]
-        for i, task in zip(range(7, len(reply), 9), ids, strict=True):
+        ids = [reply[i].decode() for i in range(8, len(reply), 9)]
+        for i, task in zip(range(8, len(reply), 9), ids, strict=True):
             self.tokens[task] = b"%d" % reply[i + 1]
         assert reply[2:4] == [0, 0]  # nothing throttled or held by a concurrency limit
         return ids, int(reply[4])

@@ -80,10 +80,11 @@ class BlockingEnqueuer:
         s = self.settings
         wait = [("WAIT", s.replica_acks, s.replica_ack_timeout)] if s.replica_acks else []
         send = self._send if isinstance(self.redis, redis.Redis) else self._send_cluster
+        name = codec.enqueue_script(args)
         try:
-            answers = send([tuple(scripts.evalsha("enqueue", keys, args)), *wait])
+            answers = send([tuple(scripts.evalsha(name, keys, args)), *wait])
         except NoScriptError:
-            answers = send([tuple(scripts.eval_source("enqueue", keys, args)), *wait])
+            answers = send([tuple(scripts.eval_source(name, keys, args)), *wait])
         if wait and int(answers[1]) < s.replica_acks:
             raise ReplicasBehind(int(answers[1]), s.replica_acks, s.replica_ack_timeout)
         return answers[0]

@@ -166,6 +166,13 @@ def enqueue_args(task: NewTask, payload_limit: int, idempotency_ttl_ms: int) -> 
     return [task.id, task.type, data, len(options) // 2, *options]
 
 
+def enqueue_script(args: ArgList) -> str:
+    """The script an enqueue call with ``args`` runs: ``enqueue_dedupe`` when a task may
+    have a ``dd`` pair (an id or type spelled ``dd`` too, which costs only the bigger
+    script), else ``enqueue``, which has no dedupe code (see scripts.VARIANTS)."""
+    return "enqueue_dedupe" if "dd" in args else "enqueue"
+
+
 @dataclass(frozen=True, slots=True)
 class EnqueueCall:
     """One enqueue script call: the tasks of one queue, and where they sit in the batch."""
@@ -235,7 +242,9 @@ def in_batch_order(
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """The dequeue script's answer: the leases, the tasks a rate limit put off, a limit or
-    a pause held or that expired, and the ms until the queue's next timed event (-1: none)."""
+    a pause held or that expired, and the ms until the queue's next timed event (-1: none;
+    0 when ``member_left``: the end of a workflow member was left for ``dequeue_members``,
+    the script with the workflow helpers, see dequeue.lua)."""
 
     queue: str
     leases: list[Lease]
@@ -245,10 +254,11 @@ class Fetched:
     next_event_ms: int
     held_by_pause: int = 0
     expired: int = 0
+    member_left: bool = False
 
 
 def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
-    fields = iter(reply[7 : 7 + 9 * int(reply[1])])
+    fields = iter(reply[8 : 8 + 9 * int(reply[1])])
     leases = [
         Lease(
             queue,
@@ -266,7 +276,9 @@ def decode_fetched(queue: str, reply: Sequence[Any]) -> Fetched:
             *(fields,) * 9, strict=True
         )
     ]
-    return Fetched(queue, leases, reply[2], reply[3], reply[4], reply[0], reply[5], reply[6])
+    left = reply[7] == 1
+    next_ms = 0 if left else reply[0]
+    return Fetched(queue, leases, reply[2], reply[3], reply[4], next_ms, reply[5], reply[6], left)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,14 +38,29 @@ class Leases:
         self.scripts = scripts
         self.keys = keys
         self.settings = settings
+        self._member_ends: set[str] = set()  # queues whose next dequeue ends a member
+
+    def _script(self, queue: str) -> str:
+        """``dequeue``, or ``dequeue_members`` where the last one left a workflow member's
+        end to it (see dequeue.lua)."""
+        if queue in self._member_ends:
+            self._member_ends.discard(queue)
+            return "dequeue_members"
+        return "dequeue"
+
+    def _decode(self, queue: str, reply: Any) -> Fetched:
+        fetched = codec.decode_fetched(queue, reply)
+        if fetched.member_left:
+            self._member_ends.add(queue)
+        return fetched
 
     async def dequeue(
         self, queue: str, count: int, worker_id: str, limits: Sequence[Limit] = ()
     ) -> Fetched:
         """Lease up to ``count`` tasks of ``queue``."""
         args = self._dequeue_args(count, worker_id, limits)
-        reply = await self.scripts.run("dequeue", [self.keys.queue(queue)], *args)
-        return codec.decode_fetched(queue, reply)
+        reply = await self.scripts.run(self._script(queue), [self.keys.queue(queue)], *args)
+        return self._decode(queue, reply)
 
     def _dequeue_args(self, count: int, worker_id: str, limits: Sequence[Limit]) -> list[Any]:
         s = self.settings
@@ -93,7 +108,7 @@ class Leases:
         seconds = max(0.01, min(timeout, BLOCK_CAP))
         calls = [
             scripts.evalsha(
-                "dequeue", [self.keys.queue(q)], self._dequeue_args(n, worker_id, limits)
+                self._script(q), [self.keys.queue(q)], self._dequeue_args(n, worker_id, limits)
             )
             for q, n in zip(queues, counts, strict=True)
         ]
@@ -111,7 +126,7 @@ class Leases:
             elif isinstance(reply, Exception):
                 raise reply
             else:
-                out.append(codec.decode_fetched(queue, reply))
+                out.append(self._decode(queue, reply))
         return out
 
     async def _spread_wait(
@@ -143,7 +158,7 @@ class Leases:
             # An error (NOSCRIPT, on a master that never ran the script) leased nothing:
             # its tasks stay queued for the worker's next dequeue.
             pairs = zip(slot_queues[part.slot], answered, strict=True)
-            fetched = [codec.decode_fetched(q, r) for q, r in pairs if not isinstance(r, Exception)]
+            fetched = [self._decode(q, r) for q, r in pairs if not isinstance(r, Exception)]
             if late is not None:
                 late(fetched)
 
@@ -156,8 +171,9 @@ class Leases:
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""
         s = self.settings
+        members = codec.maybe_members(answers)
         reply = await self.scripts.run(
-            "finish",
+            "finish_members" if members else "finish",
             [self.keys.queue(queue)],
             s.events_max,
             s.finished_index_max,
@@ -165,7 +181,7 @@ class Leases:
             s.result_ttl,
             s.failed_ttl,
             codec.pack_answers(answers),
-            codec.maybe_members(answers),
+            members,
         )
         return [r == 1 for r in reply]
 

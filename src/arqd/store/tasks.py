@@ -78,7 +78,7 @@ class Tasks:
             await self._add_name(queue)
         keys = [self.keys.queue(queue)]
         reply: list[Any] = await self.scripts.run_acked(
-            "enqueue", keys, self.settings.events_max, count, *args
+            codec.enqueue_script(args), keys, self.settings.events_max, count, *args
         )
         if codec.had_no_stream(reply):
             await self._add_name(queue)

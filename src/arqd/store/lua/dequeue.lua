@@ -7,6 +7,12 @@
 -- ('|*' in `cbopen`) leases nothing, though lapsed leases are reclaimed and due tasks
 -- become ready; tasks of a paused type are held. A task past its deadline ('exp') is never
 -- started: it ends expired when it falls due or when it is taken.
+-- Two scripts are made from this file (scripts.py): `dequeue_members` with the workflow
+-- helpers, and `dequeue` without them (`workflows` is false), for the common call that
+-- ends no workflow member. When `dequeue` would end one (its deadline passed, or its lease
+-- lapsed), it leaves that task as it was and says so: the caller then calls
+-- `dequeue_members` (scripts hold only the code their call needs: every loaded script's
+-- code is walked by Redis's Lua collector, bench.scriptcost).
 -- KEYS[1]  queue prefix "<app>:{<queue>}:"
 -- ARGV[1]  count (the worker's free slots)
 -- ARGV[2]  lease length ms
@@ -19,7 +25,8 @@
 --          type, rate interval ms (0: no rate limit), burst, concurrency limit (0: none)
 -- Returns  {ms until the next timed event (-1: none), N, tasks put off by a rate limit,
 --           tasks held by a concurrency limit, tasks held by an open breaker,
---           tasks held by a pause of their type, tasks expired,
+--           tasks held by a pause of their type, tasks expired, 1 if a workflow member
+--           was left for dequeue_members (else 0),
 --           then per task: id, token, type, payload, attempt, max_retries, timeout ms, trace,
 --           ms it waited ready}
 local prefix = KEYS[1]
@@ -32,87 +39,91 @@ for i = 11, 10 + 4 * tonumber(ARGV[10]), 4 do
   limits[ARGV[i]] = {interval = tonumber(ARGV[i + 1]), burst = tonumber(ARGV[i + 2]),
                      conc = tonumber(ARGV[i + 3])}
 end
-local out = {-1, 0, 0, 0, 0, 0, 0}
-local THROTTLED, HELD_CC, HELD_CB, HELD_PAUSE, EXPIRED_N = 3, 4, 5, 6, 7
+local out = {-1, 0, 0, 0, 0, 0, 0, 0}
+local THROTTLED, HELD_CC, HELD_CB, HELD_PAUSE, EXPIRED_N, LEFT = 3, 4, 5, 6, 7, 8
 
--- A task whose deadline passed before it started ends expired (its hash is kept for the
--- result TTL, and its id in the capped `expired` index).
-local function expire(id, key, task_type, att)
-  redis.call('HSET', key, 's', EXPIRED, 'ftime', now_text)
-  redis.call('PEXPIRE', key, ARGV[8])
-  index_finished(prefix, 'expired', id, now, tonumber(ARGV[9]), false)
-  emit(prefix, maxlen, id, 'expired', task_type, att or '0')
-  out[EXPIRED_N] = out[EXPIRED_N] + 1
-  local wf = redis.call('HGET', key, 'wf')  -- read here: expiring is rare
-  if wf then
-    workflows().member_done(prefix, maxlen, wf, 'e', now, now_text)
-  end
-  return true
-end
+-- Tasks whose deadline passed before they started: {id, key, type, attempt, where it was
+-- (the ready priority, or false: scheduled)}, ended expired at the end (a list, not a
+-- helper function: every function a script defines is made anew on each call).
+local lapsed = nil
 
--- Take the members of the sorted set at `key` whose time has come (at most `limit`,
--- earliest first) out of it, calling each(id) for every one; returns the earliest score
--- left (nil: none), which the next timed event is worked out from at the end. In the
--- common case nothing is due, and this is one read of the first entry, not a range read:
--- every command a script calls costs thousands of instructions.
-local function take_due(key, limit, each)
+-- The members of the sorted set at `key` whose time has come (at most `limit`, earliest
+-- first), taken out of it (nil: none), and the earliest score left (nil: none), which the
+-- next timed event is worked out from at the end. In the common case nothing is due, and
+-- this is one read of the first entry, not a range read: every command a script calls
+-- costs thousands of instructions. The callers loop over the ids inline: a function per
+-- loop would be made anew on each call (bench.scriptcost).
+local function take_due(key, limit)
   local first = first_score(key)
   if not first or first > now then
-    return first
+    return nil, first
   end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now_text, 'LIMIT', '0', limit)) do
+  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', now_text, 'LIMIT', '0', limit)
+  for _, id in ipairs(ids) do
     redis.call('ZREM', key, id)
-    each(id)
   end
-  return first_score(key)
+  return ids, first_score(key)
 end
 
 -- 1. Leases that lapsed: the worker is gone. Retry at the front, or dead-letter.
 local active_key = prefix .. 'active'
-local first_active = take_due(active_key, '100', function(id)
-  local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial', 'wf')
-  if not f[1] then
-    return
-  end
-  redis.call('HINCRBY', key, 'tok', '1')
-  release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
-  local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
-    message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
-  local att = tonumber(f[2] or 0)
-  if att <= tonumber(f[3] or default_retries) then
-    redis.call('HSET', key, 's', QUEUED, 'error', err)
-    push_ready(prefix, id, f[4] or '0', true)
-    emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
-  else
-    redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now_text)
-    redis.call('PEXPIRE', key, ARGV[7])
-    index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
-    emit(prefix, maxlen, id, 'failed', f[1], att, err)
-    count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
-    if f[8] then
-      workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text)
+local due, first_active = take_due(active_key, '100')
+if due then
+  for _, id in ipairs(due) do
+    local key = prefix .. 't:' .. id
+    local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial', 'wf')
+    local dead = tonumber(f[2] or 0) > tonumber(f[3] or default_retries)
+    if f[8] and dead and not workflows then  -- a member's end: left for dequeue_members
+      redis.call('ZADD', active_key, now_text, id)
+      out[LEFT] = 1
+    elseif f[1] then
+      redis.call('HINCRBY', key, 'tok', '1')
+      release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
+      local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
+        message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
+      local att = tonumber(f[2] or 0)
+      if att <= tonumber(f[3] or default_retries) then
+        redis.call('HSET', key, 's', QUEUED, 'error', err)
+        push_ready(prefix, id, f[4] or '0', true)
+        emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
+      else
+        redis.call('HSET', key, 's', FAILED, 'error', err, 'ftime', now_text)
+        redis.call('PEXPIRE', key, ARGV[7])
+        index_finished(prefix, 'failed', id, now, tonumber(ARGV[6]), true)
+        emit(prefix, maxlen, id, 'failed', f[1], att, err)
+        count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
+        if f[8] then
+          workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text)
+        end
+      end
     end
   end
-end)
+end
 
 -- 2. Scheduled tasks whose time has come become ready, oldest due first; throttled
 --    tasks whose rate-limit slot has come return to the front.
-local first_scheduled = take_due(prefix .. 'scheduled', '1000', function(id)
-  local key = prefix .. 't:' .. id
-  local f = redis.call('HMGET', key, 't', 'prio', 'att', 'exp')
-  if f[4] and tonumber(f[4]) <= now then
-    expire(id, key, f[1], f[3])
-  elseif f[1] then
-    redis.call('HSET', key, 's', QUEUED)
-    push_ready(prefix, id, f[2] or '0', false)
-    emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
+local due, first_scheduled = take_due(prefix .. 'scheduled', '1000')
+if due then
+  for _, id in ipairs(due) do
+    local key = prefix .. 't:' .. id
+    local f = redis.call('HMGET', key, 't', 'prio', 'att', 'exp')
+    if f[4] and tonumber(f[4]) <= now then
+      lapsed = lapsed or {}
+      lapsed[#lapsed + 1] = {id, key, f[1], f[3], false}
+    elseif f[1] then
+      redis.call('HSET', key, 's', QUEUED)
+      push_ready(prefix, id, f[2] or '0', false)
+      emit(prefix, maxlen, id, 'queued', f[1], f[3] or 0)
+    end
   end
-end)
+end
 local throttled_key = prefix .. 'throttled'
-local first_throttled = take_due(throttled_key, '1000', function(id)
-  push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
-end)
+local due, first_throttled = take_due(throttled_key, '1000')
+if due then
+  for _, id in ipairs(due) do
+    push_ready(prefix, id, redis.call('HGET', prefix .. 't:' .. id, 'prio') or '0', true)
+  end
+end
 
 -- 3. What holds tasks back, in one read (every command a script calls costs thousands of
 --    instructions, and both sets are almost always missing): types whose breaker is open
@@ -227,7 +238,11 @@ while not queue_paused and out[2] < count and budget > 0 do
     local key = task_prefix .. id
     local f = redis.call('HMGET', key, 't', 'd', 'maxr', 'tmo', 'trace', 'due', 'c',
                          'tok', 'att', 'exp')
-    local gone = f[10] and tonumber(f[10]) <= now and expire(id, key, f[1], f[9])
+    local gone = f[10] and tonumber(f[10]) <= now
+    if gone then
+      lapsed = lapsed or {}
+      lapsed[#lapsed + 1] = {id, key, f[1], f[9], top}
+    end
     local refused = not gone and f[1] and not unlimited and admit(id, key, f[1])
     if refused then
       out[refused] = out[refused] + 1
@@ -248,6 +263,32 @@ while not queue_paused and out[2] < count and budget > 0 do
 end
 
 zadd_all(active_key, string.format('%d', deadline), leased)
+
+-- A task past its deadline ends expired: its hash is kept for the result TTL, its id in
+-- the capped `expired` index. A workflow member is left where it was for dequeue_members.
+if lapsed then
+  for _, e in ipairs(lapsed) do
+    local id, key = e[1], e[2]
+    local wf = redis.call('HGET', key, 'wf')  -- read here: expiring is rare
+    if wf and not workflows then
+      if e[5] then
+        push_ready(prefix, id, e[5], true)
+      else
+        redis.call('ZADD', prefix .. 'scheduled', now_text, id)
+      end
+      out[LEFT] = 1
+    else
+      redis.call('HSET', key, 's', EXPIRED, 'ftime', now_text)
+      redis.call('PEXPIRE', key, ARGV[8])
+      index_finished(prefix, 'expired', id, now, tonumber(ARGV[9]), false)
+      emit(prefix, maxlen, id, 'expired', e[3], e[4] or '0')
+      out[EXPIRED_N] = out[EXPIRED_N] + 1
+      if wf then
+        workflows().member_done(prefix, maxlen, wf, 'e', now, now_text)
+      end
+    end
+  end
+end
 
 -- 5. More ready work than this worker took: wake another one. Tell this one when the
 --    next timed event (a due task, a lapsing lease, a throttled slot, a breaker) is. A

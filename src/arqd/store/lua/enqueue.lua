@@ -7,7 +7,8 @@
 --          Options: prio (priority), delay (ms; the task is scheduled, not ready), at
 --          (a due time, ms since the epoch by Redis's clock: scheduled if it is still to
 --          come, else ready), idem (idempotency key) with ittl (its TTL ms), dd (dedupe:
---          "<mode>:<ms>:<key>", see dedupe in common.lua); every other
+--          "<mode>:<ms>:<key>", see dedupe in common.lua: sent to `enqueue_dedupe`, this
+--          file with that helper; `enqueue`, without it, is the common call); every other
 --          pair (max_retries, timeout, result TTL, trace...) is a field stored as it is,
 --          as are prio and idem; expin (ms from now) is stored as exp, a deadline.
 -- Returns  Redis's time (ms), which every task of the call was created at; 1 if the queue

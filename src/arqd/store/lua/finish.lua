@@ -18,7 +18,9 @@
 --          breaker signal: '' (the type has no breaker), ok, fail or neutral
 -- ARGV[7]  the ids among them that may be workflow members (a member's id has a dot, a
 --          generated id none: codec.maybe_members), separated by \31; '' (the common
---          case) when none: the other tasks pay nothing for workflows (bench.scriptcost)
+--          case) when none: the other tasks pay nothing for workflows (bench.scriptcost).
+--          Two scripts are made from this file (scripts.py): `finish_members` with the
+--          workflow helpers, called when ARGV[7] names any, and `finish` without them.
 -- Returns  per answer: 1 accepted, 0 refused
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
 -- error callback) is enqueued in this same script (common.lua, workflows).
