@@ -72,7 +72,8 @@ if due then
   for _, id in ipairs(due) do
     local key = prefix .. 't:' .. id
     local f = redis.call('HMGET', key, 't', 'att', 'maxr', 'prio', 'wkr', 'cc', 'trial', 'wf')
-    local dead = tonumber(f[2] or 0) > tonumber(f[3] or default_retries)
+    local att = tonumber(f[2] or 0)
+    local dead = att > tonumber(f[3] or default_retries)  -- its retries are spent
     if f[8] and dead and not workflows then  -- a member's end: left for dequeue_members
       redis.call('ZADD', active_key, now_text, id)
       out[LEFT] = 1
@@ -81,8 +82,7 @@ if due then
       release_slot(prefix, maxlen, key, f[1], now, f[6], f[7])
       local err = cjson.encode({type = 'LeaseExpired', traceback = cjson.null,
         message = 'worker ' .. (f[5] or '?') .. ' stopped renewing its lease'})
-      local att = tonumber(f[2] or 0)
-      if att <= tonumber(f[3] or default_retries) then
+      if not dead then
         redis.call('HSET', key, 's', QUEUED, 'error', err)
         push_ready(prefix, id, f[4] or '0', true)
         emit(prefix, maxlen, id, 'lease_expired', f[1], att, err)
