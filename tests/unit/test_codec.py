@@ -77,9 +77,10 @@ def test_oversized_payload_is_refused() -> None:
 
 
 def test_lease_replies_are_parsed() -> None:
-    reply = [1500, 1, 4, 5, 6, 8, 9, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
+    reply = [1500, 1, 4, 5, 6, 8, 9, 0, b"id1", 7, b"echo", b"{}", 2, b"", b"3000", b"", 12]
     fetched = decode_fetched("q", reply)
     assert fetched.next_event_ms == 1500
+    assert not fetched.member_left
     held = (fetched.throttled, fetched.held_by_concurrency, fetched.held_by_breaker)
     assert held == (4, 5, 6)
     assert (fetched.held_by_pause, fetched.expired) == (8, 9)
@@ -88,6 +89,12 @@ def test_lease_replies_are_parsed() -> None:
     assert lease.max_retries is None
     assert lease.timeout_ms == 3000
     assert lease.waited_ms == 12
+
+
+def test_a_dequeue_that_left_a_member_s_end_asks_for_the_next_at_once() -> None:
+    fetched = decode_fetched("q", [1500, 0, 0, 0, 0, 0, 0, 1])
+    assert fetched.member_left
+    assert fetched.next_event_ms == 0
 
 
 def test_task_hash_decodes_to_a_task() -> None:
