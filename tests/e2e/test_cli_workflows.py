@@ -103,7 +103,7 @@ async def test_show_lists_the_error_callbacks_of_a_failed_workflow(
 
 
 async def test_cancel_cancels_once(client: Client, api_settings: Settings) -> None:
-    await client.workflows.chain(NewTask("echo", 1), NewTask("echo"), queue="flows")
+    other = await client.workflows.chain(NewTask("echo", 1), NewTask("echo"), queue="flows")
     state = await client.workflows.start(
         chain(NewTask("echo", 1), NewTask("echo")), queue="flows", workflow_id="wf-cancel"
     )
@@ -117,6 +117,7 @@ async def test_cancel_cancels_once(client: Client, api_settings: Settings) -> No
         ["wf-cancel.1.0", "pending"],
     ]
     assert (await client.workflows.get(state.id)).status == "cancelled"
+    assert (await client.workflows.get(other.id)).status == "running"  # only the one named
     again = await arqd(api_settings, "cancel", "wf-cancel", "--json")
     line = one_error(again, exits.NO)
     assert line == "error: workflow wf-cancel has already ended (cancelled)"
@@ -125,7 +126,7 @@ async def test_cancel_cancels_once(client: Client, api_settings: Settings) -> No
 async def test_unknown_ids_and_wrong_names_are_one_line_errors(
     client: Client, api_settings: Settings
 ) -> None:
-    await client.workflows.chain(NewTask("echo", 1), queue="flows", on_error=None)
+    await client.workflows.chain(NewTask("echo", 1), queue="flows")  # a queue to look in
     for command in ("show", "cancel"):
         line = one_error(await arqd(api_settings, command, "no-such-flow"), exits.NO)
         assert line == "error: no workflow with id 'no-such-flow' (it may have expired)"
