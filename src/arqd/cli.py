@@ -1,4 +1,5 @@
-"""The ``arqd`` command: worker, serve, enqueue, inspect, bench, embedded.
+"""The ``arqd`` command: worker, serve, enqueue, pause, resume, inspect, bench, embedded,
+workflow (``arqd.cli_workflows``).
 
 How it ends (exit codes, one-line errors) is ``arqd.exits``.
 """
@@ -16,7 +17,7 @@ import typer
 
 from arqd import cli_worker as process
 from arqd import exits
-from arqd.core.errors import ConfigurationError
+from arqd.cli_workflows import workflow_app
 from arqd.core.settings import Settings
 from arqd.core.urls import redacted
 from arqd.exits import CommandErrors
@@ -41,6 +42,7 @@ embedded_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(embedded_app, name="embedded")
+app.add_typer(workflow_app, name="workflow")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -48,13 +50,6 @@ def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigurationError as exc:
-        raise exits.fail(str(exc), exits.USAGE) from None
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -81,7 +76,7 @@ def worker(
     from arqd.worker.storage import open_store
     from arqd.worker.supervision import EmbeddedWatch, Supervisor
 
-    settings = _settings()
+    settings = exits.settings()
     setup_logging(settings.log_level, settings.log_format)
     with CommandErrors(settings) as errors:
         registry = process.load_registry(target)
@@ -117,7 +112,7 @@ def serve(
     reach gets 503 answers until it comes up; a malformed REDIS_URL stops it at once."""
     from arqd.api.server import serve as run_server
 
-    settings = _settings()
+    settings = exits.settings()
     with CommandErrors(settings) as errors:
         registry = process.load_registry(app_target) if app_target else None
         url = errors.connect()
@@ -175,7 +170,7 @@ def enqueue(
     --wait-timeout, once it has finished: exit 0 if it succeeded, 1 if not, 4 if the wait
     ran out)."""
     data = _payload(payload)
-    settings = _settings()
+    settings = exits.settings()
     waiting = _wait_seconds(wait, wait_timeout, old_timeout)
     options = {
         "queue": queue,
@@ -275,7 +270,7 @@ def resume(queue: str, task_type: PausedType = None, reason: Reason = "") -> Non
 
 
 def _control(action: str, queue: str, task_type: str | None, reason: str) -> None:
-    settings = _settings()
+    settings = exits.settings()
     with CommandErrors(settings) as errors:
         state = _run(_controlled(errors.connect(), settings, action, (queue, task_type, reason)))
     from arqd.core.wire import dumps
@@ -301,7 +296,7 @@ def inspect(
 ) -> None:
     """Show queues, their counts and pauses, and live workers (with --watch, until Ctrl-C
     or SIGTERM, which leave the terminal as it was)."""
-    settings = _settings()
+    settings = exits.settings()
     with CommandErrors(settings) as errors:
         _run(_inspect(errors.connect(), settings, watch, interval))
 
@@ -353,7 +348,7 @@ def bench(
     and latency, with progress bars and a summary table. Works under a key prefix of its own."""
     from arqd.benchmark import render, run_benchmark
 
-    settings = _settings()
+    settings = exits.settings()
     with CommandErrors(settings) as errors:
         results = run_benchmark(errors.connect(), tasks, rate, seconds, concurrency)
     _console().print(render(results))
@@ -364,7 +359,7 @@ def embedded_status() -> None:
     """Say whether the embedded server for ARQD_DATA_DIR runs, and its URL."""
     from arqd.store.embedded import EmbeddedServer
 
-    server = EmbeddedServer(_settings().data_dir)
+    server = EmbeddedServer(exits.settings().data_dir)
     if server.is_running():
         typer.echo(f"running: {server.url}")
     else:
@@ -378,7 +373,7 @@ def embedded_stop() -> None:
     using it say so and wait; the next start uses the same port, so they carry on."""
     from arqd.store.embedded import EmbeddedServer
 
-    settings = _settings()
+    settings = exits.settings()
     server = EmbeddedServer(settings.data_dir)
     with CommandErrors(settings):
         stopped = server.stop()

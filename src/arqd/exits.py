@@ -33,7 +33,8 @@ WAIT_RAN_OUT = 4
 
 MEANINGS = {
     OK: "done (enqueue --wait: the task succeeded)",
-    NO: "enqueue --wait: the task failed or was cancelled; embedded status: not running",
+    NO: "enqueue --wait: the task failed or was cancelled; embedded status: not running; "
+    "workflow: no such workflow (cancel: or it has ended)",
     USAGE: "bad usage or configuration: options, JSON, settings (REDIS_URL too), task "
     "names, modules",
     UNREACHABLE: "Redis cannot be reached, or the embedded server cannot start",
@@ -51,6 +52,14 @@ def fail(message: str, code: int) -> typer.Exit:
     """Say ``message`` on stderr, on one line; the Exit to raise with ``code``."""
     typer.echo(f"error: {' '.join(message.split())}", err=True)
     return typer.Exit(code)
+
+
+def settings() -> Settings:
+    """The settings the environment gives; wrong ones end the command (USAGE)."""
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise fail(str(exc), USAGE) from None
 
 
 def redis_url(settings: Settings) -> str:

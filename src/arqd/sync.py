@@ -2,7 +2,8 @@
 
 Enqueueing, the call a blocking producer makes most, goes straight to Redis from the
 calling thread (``BlockingEnqueuer``); everything else runs the async Client on a private
-event loop in a thread of its own.
+event loop in a thread of its own: its methods, and those of its ``workflows``,
+``schedules`` and ``queues`` (``arqd.sync_control``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.store.blocking import BlockingEnqueuer
 from arqd.store.connection import resolve_url
+from arqd.sync_control import SyncQueueControl, SyncScheduleControl, SyncWorkflowControl
 
 T = TypeVar("T")
 
@@ -37,6 +39,10 @@ class SyncClient:
         )
         self._thread.start()
         self._client = self._run(_make(url, self.settings))
+        # The async client's, blocking (``arqd.sync_control``).
+        self.workflows = SyncWorkflowControl(self._client.workflows, self._run)
+        self.schedules = SyncScheduleControl(self._client.schedules, self._run)
+        self.queues = SyncQueueControl(self._client.queues, self._run)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

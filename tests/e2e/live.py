@@ -142,7 +142,7 @@ async def store_for(settings: Settings) -> AsyncIterator[Store]:
     try:
         yield store
     finally:
-        await store.redis.aclose()
+        await store.close()  # its shared connections too (the scripts' and events' reads)
 
 
 async def wait_until(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:

@@ -25,6 +25,8 @@ ONE_SHOT = {
     "inspect": ["inspect"],
     "inspect --watch": ["inspect", "--watch"],
     "bench": ["bench", "--tasks", "10", "--seconds", "1"],
+    "workflow show": ["workflow", "show", "wf-1"],
+    "workflow cancel": ["workflow", "cancel", "wf-1", "--queue", "flows"],
 }
 
 

@@ -20,7 +20,7 @@ from arqd.client import REQUESTS, WORKER, Client
 from arqd.core.settings import Settings
 from arqd.store.connection import connect
 from arqd.store.store import Store
-from arqd.worker import Worker
+from arqd.worker import Registry, Worker
 from conftest import RedisServer
 from e2e.live import API_KEY, LiveServer, settings_for
 from tools import CHROMIUM, require
@@ -43,10 +43,11 @@ class Redis:
         self.client = Client.connect(settings.redis_url or "", settings, REQUESTS)
         self.workers: list[tuple[Worker, asyncio.Future[None]]] = []
 
-    def start_worker(self, queues: list[str]) -> Worker:
-        """A worker of the demo task types on ``queues``, stopped by ``close``."""
+    def start_worker(self, queues: list[str], registry: Registry = demo.registry) -> Worker:
+        """A worker of ``registry``'s task types (the demo's) on ``queues``, stopped by
+        ``close``."""
         store = Store(connect(self.settings.redis_url or "", WORKER), self.settings)
-        worker = Worker(demo.registry, store, queues=queues)
+        worker = Worker(registry, store, queues=queues)
         running = asyncio.run_coroutine_threadsafe(worker.run(install_signals=False), self.loop)
         self.workers.append((worker, asyncio.wrap_future(running, loop=self.loop)))
         return worker

@@ -1,5 +1,6 @@
 """The workflow page in a real browser: the tree of steps with each member's status, kept
-live over its socket as members run (no request after the page loaded)."""
+live over its socket as members run (no request after the page loaded); a failed member's
+Retry button re-opens its workflow, whose callback then runs once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from playwright.sync_api import Browser, expect
 
 from arqd.core.task import NewTask
 from arqd.core.workflows import group
+from conftest import task_events
+from e2e.flaky_tasks import flaky_registry
 from e2e.live import API_KEY, LiveServer
 from ui.browser import Offline, offline_page
 from ui.conftest import Redis, signed_in
@@ -46,3 +49,37 @@ def test_the_workflow_page_shows_the_tree_live(
 def test_an_unknown_workflow_is_a_404_page(ui_server: LiveServer) -> None:
     with signed_in(ui_server) as http:
         assert http.get("/ui/workflows/no-such-flow").status_code == 404
+
+
+def test_the_retry_button_of_a_failed_member_reopens_its_workflow(
+    browsing: Offline, ui_server: LiveServer, redis: Redis
+) -> None:
+    members = [NewTask("echo", 1), NewTask("flaky", 2)]
+    flow = group(members, on_failure="fail", callback=NewTask("echo"))
+    state = redis.run(redis.client.workflows.start(flow, queue="retried-flows"))
+    member, callback = f"{state.id}.0.1", f"{state.id}.1.0"
+    redis.start_worker(["retried-flows"], flaky_registry())
+    page = browsing.page
+    page.goto(f"{ui_server.url}/ui/workflows/{state.id}")
+    browsing.live()
+    expect(page.locator("#wf-status")).to_contain_text("failed", timeout=10_000)
+    expect(page.locator(f'li[data-member="{callback}"]')).to_contain_text("pending")
+
+    page.locator(f'li[data-member="{member}"] a').click()
+    expect(page.locator("h1")).to_have_text(member)
+    expect(page.locator("#task .status")).to_contain_text("failed")
+    page.get_by_role("button", name="Retry").click()
+
+    expect(page).to_have_url(f"{ui_server.url}/ui/tasks/{member}")
+    expect(page.locator("#task .status")).to_contain_text("succeeded", timeout=10_000)
+    page.goto(f"{ui_server.url}/ui/workflows/{state.id}")
+    expect(page.locator("#wf-status")).to_contain_text("succeeded", timeout=10_000)
+    expect(page.locator(f'li[data-member="{callback}"]')).to_contain_text("succeeded")
+    done = redis.run(redis.client.get(callback))
+    assert done is not None
+    assert done.result == [1, 2]
+    events = redis.run(task_events(redis.client.store, "retried-flows", callback))
+    assert events.count("queued") == 1  # the callback ran once
+    (audited, *_) = redis.run(redis.client.audit_log(5))
+    assert (audited.action, audited.target) == ("retry", f"task:retried-flows:{member}")
+    browsing.assert_clean()

@@ -4,8 +4,8 @@ a line the design draws (the API reaches Redis only through the client; core doe
     cli            arqd.cli, arqd.benchmark, arqd.__main__
     api            arqd.api (and arqd.ui): the FastAPI app
     worker         arqd.worker, arqd.demo
-    client         arqd.client, arqd.sync, arqd.feeds, arqd.schedule_control,
-                   arqd.queue_control, arqd.workflow_control
+    client         arqd.client, arqd.sync, arqd.sync_control, arqd.feeds,
+                   arqd.schedule_control, arqd.queue_control, arqd.workflow_control
     resilience     arqd.resilience
     observability  arqd.observability
     store          arqd.store
@@ -30,6 +30,7 @@ PLACES = {
     "arqd.resilience": "resilience",
     "arqd.client": "client",
     "arqd.sync": "client",
+    "arqd.sync_control": "client",
     "arqd.feeds": "client",
     "arqd.defaults": "client",
     "arqd.enqueueing": "client",
