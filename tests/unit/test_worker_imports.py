@@ -1,5 +1,5 @@
-"""A worker process stays light: no web stack, no OpenTelemetry SDK, no prometheus_client
-or rich unless it uses them."""
+"""A worker process stays light: no web stack, no OpenTelemetry SDK or trace API, no
+prometheus_client or rich unless it uses them (bench.compare, worker peak RSS)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import sys
 
 import pytest
 
-HEAVY = ("fastapi", "starlette", "uvicorn", "opentelemetry.sdk", "rich", "prometheus_client")
+HEAVY = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "opentelemetry.sdk",
+    "opentelemetry.trace",
+    "rich",
+    "prometheus_client",
+)
 
 
 def loaded_after(code: str) -> set[str]:
