@@ -31,6 +31,15 @@ class Limit:
     concurrency: int = 0  # at most this many running; 0: no limit
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The finish script's answer: per answer whether it was accepted, and the ids of
+    members of workflows on other queues whose end wrote a notice (for ``relay``)."""
+
+    accepted: list[bool]
+    noticed: list[str]
+
+
 class Leases:
     """Dequeue, heartbeat and finish: each one script call on the queue's keys."""
 
@@ -155,6 +164,11 @@ class Leases:
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""
+        return (await self.finish_batch(queue, answers)).accepted
+
+    async def finish_batch(self, queue: str, answers: Sequence[Answer]) -> Finished:
+        """``finish``, also naming the members of other queues' workflows whose end wrote
+        a notice (for the relay)."""
         s = self.settings
         reply = await self.scripts.run(
             "finish",
@@ -167,7 +181,8 @@ class Leases:
             codec.pack_answers(answers),
             codec.maybe_members(answers),
         )
-        return [r == 1 for r in reply]
+        noticed = [a.lease.id for a, r in zip(answers, reply, strict=True) if r == 2]
+        return Finished([r != 0 for r in reply], noticed)
 
     async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
         """Renew leases; say which were lost to another attempt or asked to cancel."""

@@ -46,6 +46,10 @@ NAMES = (
     "progress",
     "workflow_start",
     "workflow_cancel",
+    "workflow_notices",
+    "workflow_deliver",
+    "workflow_sent",
+    "workflow_noticed",
 )
 
 _DEFINITION = re.compile(r"^local (?:function (\w+)|([\w, ]+?) =)", re.MULTILINE)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -200,6 +201,8 @@ class Answers:
 
     def __init__(self, store: WorkerStore) -> None:
         self.store = store
+        # Told of members of other queues' workflows whose end wrote a notice (the relay).
+        self.on_notices: Callable[[str, list[str]], None] | None = None
         self._waiting: dict[str, list[Answer]] = defaultdict(list)
         self._ready = asyncio.Event()
         self._closed = False
@@ -235,11 +238,13 @@ class Answers:
             if not batch:
                 continue
             try:
-                accepted = await self.store.finish(queue, batch)
+                finished = await self.store.finish(queue, batch)
             except BaseException:
                 self._waiting[queue][:0] = batch
                 raise
-            for answer, ok in zip(batch, accepted, strict=True):
+            if finished.noticed and self.on_notices is not None:
+                self.on_notices(queue, finished.noticed)
+            for answer, ok in zip(batch, finished.accepted, strict=True):
                 if not ok:
                     log.warning(
                         "task %s: answer refused, a newer attempt holds the lease", answer.lease.id

@@ -45,7 +45,7 @@ local function expire(id, key, task_type, att)
   out[EXPIRED_N] = out[EXPIRED_N] + 1
   local wf = redis.call('HGET', key, 'wf')  -- read here: expiring is rare
   if wf then
-    workflows().member_done(prefix, maxlen, wf, 'e', now, now_text)
+    workflows().member_done(prefix, maxlen, wf, 'e', now, now_text, key)
   end
   return true
 end
@@ -91,7 +91,7 @@ local first_active = take_due(active_key, '100', function(id)
     emit(prefix, maxlen, id, 'failed', f[1], att, err)
     count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
     if f[8] then
-      workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text)
+      workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text, key)
     end
   end
 end)

@@ -19,7 +19,8 @@
 -- ARGV[7]  the ids among them that may be workflow members (a member's id has a dot, a
 --          generated id none: codec.maybe_members), separated by \31; '' (the common
 --          case) when none: the other tasks pay nothing for workflows (bench.scriptcost)
--- Returns  per answer: 1 accepted, 0 refused
+-- Returns  per answer: 1 accepted, 0 refused, 2 accepted and a notice written for a member
+--          of a workflow on another queue (the caller relays it: store/relay.py)
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
 -- error callback) is enqueued in this same script (common.lua, workflows).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
@@ -126,13 +127,17 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     end
     -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
     -- (or error callback) this script enqueues (common.lua, workflows).
+    -- A member of another queue's workflow writes a notice instead: its answer is 2.
     if member_end and members and members[id] then
       local wf = redis.call('HGET', key, 'wf')
-      if wf then
-        workflows().member_done(prefix, maxlen, wf, member_end, now, now_text)
+      if wf and workflows().member_done(prefix, maxlen, wf, member_end, now, now_text, key) then
+        out[#out + 1] = 2
+      else
+        out[#out + 1] = 1
       end
+    else
+      out[#out + 1] = 1
     end
-    out[#out + 1] = 1
   end
 end
 zrem_all(prefix .. 'active', ended_ids)
