@@ -82,7 +82,7 @@ class WorkflowControl:
         if outcome.ended is not None:
             raise InvalidTransition(f"workflow {workflow_id} has already ended ({outcome.ended})")
         relay = self.client.store.relay
-        for queue_of_members in await relay.outbox(state.queue, workflow_id):
+        for queue_of_members in (await relay.outbox(state.queue, workflow_id)).noticed:
             await relay.notices(queue_of_members)
         return await self.get(workflow_id, state.queue)
 

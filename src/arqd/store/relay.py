@@ -71,11 +71,23 @@ class Entry:
 
 
 def decode_entry(field: bytes, raw: bytes) -> Entry:
-    kind, queue, wf, rest = raw.split(US, 3)
+    """An entry as common.lua writes it: m, queue, step, the record's 7 fields, wf; or c,
+    queue, type, wf (wf last: a member's on another queue holds the separator too)."""
+    kind, queue, rest = raw.split(US, 2)
     if kind == b"m":
-        step, detail = rest.split(US, 1)
-        return Entry(field, kind, text(queue), field, wf, step, detail)
-    return Entry(field, kind, text(queue), field.removeprefix(b"c:"), wf, b"", rest)
+        parts = rest.split(US, 8)
+        return Entry(field, kind, text(queue), field, parts[8], parts[0], US.join(parts[1:8]))
+    task_type, wf = rest.split(US, 1)
+    return Entry(field, kind, text(queue), field.removeprefix(b"c:"), wf, b"", task_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What an outbox's relay moved: its entries, and the queues where a cancel left
+    notices (their ``notices`` is next)."""
+
+    entries: int = 0
+    noticed: frozenset[str] = frozenset()
 
 
 class Relay:
@@ -93,7 +105,7 @@ class Relay:
         moved = 0
         wids = await self.scripts.on_key("SRANDMEMBER", self.keys.outboxes(queue), BATCH)
         for wid in wids or ():
-            moved += len(await self.outbox(queue, text(wid)))
+            moved += (await self.outbox(queue, text(wid))).entries
         return moved + await self.notices(queue)
 
     async def notices(self, queue: str, members: Sequence[str] | None = None) -> int:
@@ -111,8 +123,11 @@ class Relay:
             values = await self.scripts.on_key("HMGET", key, *members) if members else []
             pairs = [(m.encode(), v) for m, v in zip(members, values, strict=True) if v]
         else:
-            flat = await self.scripts.on_key("HRANDFIELD", key, BATCH, "WITHVALUES") or []
-            pairs = list(zip(flat[::2], flat[1::2], strict=True))
+            found = await self.scripts.on_key("HRANDFIELD", key, BATCH, "WITHVALUES") or []
+            if found and isinstance(found[0], list):  # RESP3: [field, value] pairs
+                pairs = [(member, raw) for member, raw in found]
+            else:
+                pairs = list(zip(found[::2], found[1::2], strict=True))
         return [decode_notice(member, raw) for member, raw in pairs]
 
     async def apply(self, notices: Sequence[Notice]) -> None:
@@ -136,15 +151,15 @@ class Relay:
             args = [part for n in notices[first : first + BATCH] for part in (n.member, n.raw)]
             await self.scripts.run_acked("workflow_noticed", [self.keys.queue(queue)], *args)
 
-    async def outbox(self, home: str, workflow_id: str) -> set[str]:
+    async def outbox(self, home: str, workflow_id: str) -> Sent:
         """Deliver the outbox of workflow ``workflow_id`` on ``home``, then drop what was
-        delivered; the queues where a cancel left notices (their ``notices`` is next)."""
+        delivered."""
         entries = await self.read_outbox(home, workflow_id)
         if not entries:
-            return set()
+            return Sent()
         noticed = await self.deliver(home, workflow_id, entries)
         await self.mark_sent(home, workflow_id, entries)
-        return noticed
+        return Sent(len(entries), frozenset(noticed))
 
     async def read_outbox(self, home: str, workflow_id: str) -> list[Entry]:
         found = await self.scripts.hash(self.keys.workflow_outbox(home, workflow_id))

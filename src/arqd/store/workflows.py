@@ -111,7 +111,11 @@ class Workflows:
             records = RS.join(member_record(m, limit, k == 0, queue) for m in step.members)
             args += [step.policy, "1" if step.is_group else "0", len(step.members), records]
             args.append(step_queues(step, queue))
-        await self.scripts.on_key("SADD", self.keys.queues(), queue)
+        elsewhere = {m.queue for step in steps for m in step.members} | {
+            on_error and on_error.queue
+        }
+        named = sorted({queue} | {q for q in elsewhere if q})
+        await self.scripts.on_key("SADD", self.keys.queues(), *named)
         reply = await self.scripts.run_acked("workflow_start", [self.keys.queue(queue)], *args)
         return bool(reply)
 

@@ -410,7 +410,7 @@ end
 -- A member on another queue (another slot on a Redis Cluster: no script touches both)
 -- travels through outboxes that a relay (store/relay.py) carries over, each step safe to
 -- redo. Its start is an entry in its workflow's wf:<id>:out (field: its id; value
--- m \31 queue \31 wf \31 k \31 its record), and the workflow's id in wfout; the relay
+-- m \31 queue \31 k \31 its record \31 wf: last, it holds \31 too), and the workflow's id in wfout; the relay
 -- creates it on its queue (workflow_deliver.lua: an id there already is left alone), then
 -- drops the entry (workflow_sent.lua). Its wf is "<workflow id>:<offset>\31<home queue>
 -- \31<generation>" (the generation counts retries by hand). Its end, or its retry, writes
@@ -419,7 +419,7 @@ end
 -- the relay applies it on the home queue (workflow_notices.lua: its result kept in
 -- wf:<id>:r, field <offset>; a notice of an older generation than g<offset> there is
 -- stale), then drops it if unchanged (workflow_noticed.lua). A cancel of the workflow
--- writes c:<id> entries (c \31 queue \31 wf \31 type): the relay cancels the member, or
+-- writes c:<id> entries (c \31 queue \31 type \31 wf): the relay cancels the member, or
 -- writes it as cancelled when it was never created, so a late create finds it there.
 
 -- The workflow helpers, made only by a script call that needs them (workflows() returns
@@ -478,7 +478,7 @@ local function workflows()
         out = out or {}
         wf = wf and wf .. '\31' .. string.match(prefix, '{(.*)}:$') .. '\31' .. '0' or ''
         out[#out + 1] = id
-        out[#out + 1] = table.concat({'m', q, wf, k, a, b, c, d, e, f, g}, '\31')
+        out[#out + 1] = table.concat({'m', q, k, a, b, c, d, e, f, g, wf}, '\31')
         takes_prev = takes_prev or b == ''
       else
         local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,

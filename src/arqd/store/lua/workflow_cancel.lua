@@ -37,15 +37,14 @@ for i = 0, tonumber(w[4]) - 1 do
   local byte = there ~= '' and redis.call('GETRANGE', wkey .. ':o', offset, offset)
   if there ~= '' and (byte == '' or byte == '\0') then
     local entry = redis.call('HGET', wkey .. ':out', id)
-    local task_type = entry and string.match(entry, '^m' .. string.rep('\31[^\31]*', 3) ..
-                                             '\31([^\31]*)')
+    local task_type = entry and string.match(entry, '^m\31[^\31]*\31[^\31]*\31([^\31]*)')
     if entry then
       redis.call('HDEL', wkey .. ':out', id)
     end
     local wf = wid .. ':' .. offset .. '\31' .. string.match(prefix, '{(.*)}:$') .. '\31' .. '0'
     outbox = outbox or {}
     outbox[#outbox + 1] = 'c:' .. id
-    outbox[#outbox + 1] = table.concat({'c', there, wf, task_type or ''}, '\31')
+    outbox[#outbox + 1] = table.concat({'c', there, task_type or '', wf}, '\31')
     asked = asked + 1
   elseif f[1] == ACTIVE then
     redis.call('HSET', key, 'cxl', '1')
