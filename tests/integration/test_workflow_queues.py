@@ -255,7 +255,12 @@ async def test_a_relay_stopped_between_its_steps_is_redone_once(
     callback = await client.get("wf1.1.0", HOME)
     assert callback is not None
     assert callback.payload == [0, 10]
-    assert len((await store.leases.dequeue(HOME, 10, "w")).leases) == 1  # enqueued once
+    (cb,) = (await store.leases.dequeue(HOME, 10, "w")).leases  # enqueued once
+    await store.leases.finish(HOME, [Answer(cb, "succeeded", b"1")])
+    # The workflow ended: all of its state expires, the results from elsewhere too.
+    for key in (store.keys.workflow(HOME, "wf1"), store.keys.workflow_remote(HOME, "wf1")):
+        assert await store.redis.pttl(key) > 0
+    assert await store.redis.exists(store.keys.notices(ELSEWHERE)) == 0
 
 
 async def test_a_notice_of_an_older_generation_is_stale(client: Client, store: Store) -> None:

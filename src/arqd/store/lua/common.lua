@@ -567,6 +567,7 @@ local function workflows()
     end
     redis.call('PEXPIRE', wkey, ttl)
     redis.call('PEXPIRE', wkey .. ':o', ttl)
+    redis.call('PEXPIRE', wkey .. ':r', ttl)  -- (results of members on other queues, if any)
   end
 
   -- Count the end of the member at `offset` (code: s, f, x or e) once; the step's last
