@@ -56,6 +56,8 @@ class Relayer:
                 await self.flush()
             except (RedisError, OSError) as exc:
                 log.warning("relay: Redis failed (%s); the next sweep relays it", exc)
+            except Exception:  # a relay is redone by the sweep: it must not stop the worker
+                log.exception("relay failed; the next sweep relays it")
 
     async def flush(self) -> None:
         """Relay what was asked so far."""
