@@ -331,3 +331,26 @@ async def test_a_worker_relays_its_own_ends_and_sweeps_the_rest(
     await start_worker(registry, queues=[HOME, ELSEWHERE], concurrency=4)
     callback = await finished(client, "swept.1.0")  # the outbox swept, the ends relayed
     assert callback.result == list(range(20))
+
+
+async def test_a_chain_of_a_thousand_steps_alternating_queues(client: Client, store: Store) -> None:
+    flow = chain(*[NewTask("m", k, queue=ELSEWHERE if k % 2 else None) for k in range(1000)])
+    state = await client.workflows.start(flow)
+    assert len(state.steps) == 1000
+    for k in range(3):  # each step's member on its queue, relayed on
+        queue = ELSEWHERE if k % 2 else HOME
+        (lease,) = (await store.leases.dequeue(queue, 1, "w")).leases
+        assert lease.id == f"{state.id}.{k}.0"
+        answer = await store.leases.finish_batch(queue, [Answer(lease, "succeeded", b"%d" % k)])
+        # What the worker relays at once: a notice from elsewhere, or, for a member at
+        # home whose end started a step elsewhere, its workflow's outbox.
+        assert (answer.noticed, answer.outboxes) == (
+            ([lease.id], []) if k % 2 else ([], [state.id])
+        )
+        await store.relay.notices(queue, answer.noticed)
+        for workflow_id in answer.outboxes:
+            await store.relay.outbox(queue, workflow_id)
+    fourth = await client.get(f"{state.id}.3.0", ELSEWHERE)
+    assert fourth is not None
+    assert fourth.payload == 3  # its own payload
+    assert (await client.workflows.get(state.id)).step == 3

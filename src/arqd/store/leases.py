@@ -33,11 +33,13 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The finish script's answer: per answer whether it was accepted, and the ids of
-    members of workflows on other queues whose end wrote a notice (for ``relay``)."""
+    """The finish script's answer: per answer whether it was accepted; for the relay
+    (``arqd.store.relay``), the members of workflows on other queues whose end wrote a
+    notice, and the workflows (of this queue) whose next step went to their outbox."""
 
     accepted: list[bool]
     noticed: list[str]
+    outboxes: list[str]
 
 
 class Leases:
@@ -181,8 +183,10 @@ class Leases:
             codec.pack_answers(answers),
             codec.maybe_members(answers),
         )
-        noticed = [a.lease.id for a, r in zip(answers, reply, strict=True) if r == 2]
-        return Finished([r != 0 for r in reply], noticed)
+        answered = list(zip(answers, reply, strict=True))
+        noticed = [a.lease.id for a, r in answered if r == 2]
+        moved = {a.lease.id.rsplit(".", 2)[0] for a, r in answered if r == 3}  # member: W.K.I
+        return Finished([r != 0 for r in reply], noticed, sorted(moved))
 
     async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
         """Renew leases; say which were lost to another attempt or asked to cancel."""

@@ -108,6 +108,13 @@ class Relay:
             moved += (await self.outbox(queue, text(wid))).entries
         return moved + await self.notices(queue)
 
+    async def after(self, queue: str, member: str) -> None:
+        """What a cancel or retry by hand of ``member`` (on ``queue``) left: its notice,
+        if its workflow is on another queue, or its workflow's outbox, if its end started
+        a step with members elsewhere."""
+        await self.notices(queue, [member])
+        await self.outbox(queue, member.rsplit(".", 2)[0])
+
     async def notices(self, queue: str, members: Sequence[str] | None = None) -> int:
         """Apply notices of ``queue``'s members (those of ``members``, or a batch of any)
         on their workflows' queues, relay the outboxes that filled, then drop them."""

@@ -1,7 +1,8 @@
 """A worker's part in relaying workflows across queues (``arqd.store.relay``).
 
 Right after this worker's finish wrote notices (members of other queues' workflows that
-ended), it relays them: their workflows move on one or two round trips later. Its
+ended), or started steps whose members went to an outbox, it relays them: the workflows
+move on one or two round trips later. Its
 scheduler's poll says which of its queues hold notices or outboxes (left by a crash, a
 lapsed lease, an expiry, a cancel or retry whose caller did not relay): those are swept,
 at most once a second. One relay runs at a time, and what was asked meanwhile is relayed
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
+from arqd.store.leases import Finished
 from arqd.worker.storage import WorkerStore
 
 log = logging.getLogger("arqd.relay")
@@ -29,13 +31,16 @@ class Relayer:
     def __init__(self, store: WorkerStore) -> None:
         self.store = store
         self._members: dict[str, set[str]] = defaultdict(set)
+        self._outboxes: set[tuple[str, str]] = set()
         self._sweeps: set[str] = set()
         self._ready = asyncio.Event()
         self._closed = False
 
-    def noticed(self, queue: str, members: Sequence[str]) -> None:
-        """Members of ``queue`` whose end wrote a notice (the finish's answer)."""
-        self._members[queue].update(members)
+    def finished(self, queue: str, finished: Finished) -> None:
+        """What a finish on ``queue`` left: notices of its members, outboxes of its
+        workflows."""
+        self._members[queue].update(finished.noticed)
+        self._outboxes.update((queue, wid) for wid in finished.outboxes)
         self._ready.set()
 
     def sweep(self, queues: Sequence[str]) -> None:
@@ -62,7 +67,10 @@ class Relayer:
     async def flush(self) -> None:
         """Relay what was asked so far."""
         members, self._members = self._members, defaultdict(set)
+        outboxes, self._outboxes = self._outboxes, set()
         sweeps, self._sweeps = self._sweeps, set()
+        for queue, wid in sorted(outboxes):
+            await self.store.relay_outbox(queue, wid)
         for queue, ids in members.items():
             await self.store.relay_notices(queue, sorted(ids))
         for queue in sorted(sweeps):

@@ -19,6 +19,7 @@ from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
+from arqd.store.leases import Finished
 from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.leases import RunningAttempt, RunningSet
 from arqd.worker.registry import Registry
@@ -201,8 +202,8 @@ class Answers:
 
     def __init__(self, store: WorkerStore) -> None:
         self.store = store
-        # Told of members of other queues' workflows whose end wrote a notice (the relay).
-        self.on_notices: Callable[[str, list[str]], None] | None = None
+        # Told of what finishes left for the relay: notices, outboxes (see store.relay).
+        self.on_relay: Callable[[str, Finished], None] | None = None
         self._waiting: dict[str, list[Answer]] = defaultdict(list)
         self._ready = asyncio.Event()
         self._closed = False
@@ -242,8 +243,8 @@ class Answers:
             except BaseException:
                 self._waiting[queue][:0] = batch
                 raise
-            if finished.noticed and self.on_notices is not None:
-                self.on_notices(queue, finished.noticed)
+            if (finished.noticed or finished.outboxes) and self.on_relay is not None:
+                self.on_relay(queue, finished)
             for answer, ok in zip(batch, finished.accepted, strict=True):
                 if not ok:
                     log.warning(

@@ -65,6 +65,9 @@ class WorkerStore:
     async def relay_notices(self, queue: str, members: Sequence[str]) -> int:
         return await self.store.relay.notices(queue, members)
 
+    async def relay_outbox(self, queue: str, workflow_id: str) -> None:
+        await self.store.relay.outbox(queue, workflow_id)
+
     async def relay_sweep(self, queue: str) -> int:
         return await self.store.relay.sweep(queue)
 

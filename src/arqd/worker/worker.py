@@ -114,7 +114,7 @@ class Worker:
         heartbeat = Heartbeat(self.store, runner.running, self.describe, done)
         declared = list(self.registry.schedules.values())
         relayer = Relayer(self.store)
-        runner.answers.on_notices = relayer.noticed
+        runner.answers.on_relay = relayer.finished
         scheduler = self.scheduler = Scheduler(
             self.store, self.queues, declared, self._stopping, relayer.sweep
         )

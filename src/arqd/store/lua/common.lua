@@ -465,7 +465,7 @@ local function workflows()
   -- Enqueue step k of workflow `wid` (hash at wkey): its members, given `prev` (the
   -- previous step's result, JSON) when their record has no payload; it becomes the current
   -- step. The error callback is enqueued the same way (k = 'err.<n>', see workflow_end).
-  -- Members on other queues are written to the outbox instead.
+  -- Members on other queues are written to the outbox instead: then it returns true.
   local function workflow_enqueue(prefix, maxlen, wkey, wid, k, records, offset, prev, now,
                                   now_text)
     local i, here, out, takes_prev = 0, 0, nil, false
@@ -496,16 +496,19 @@ local function workflows()
     if out then
       workflow_outbox(prefix, wkey, wid, k, out, takes_prev, prev)
     end
-    return i
+    return out ~= nil
   end
 
-  -- Start step k: its members are enqueued and its counters set.
+  -- Start step k: its members are enqueued and its counters set. True: some went to the
+  -- outbox.
   local function workflow_step(prefix, maxlen, wkey, wid, k, prev, now, now_text)
     local f = redis.call('HMGET', wkey, 's' .. k, 'o' .. k, 'n' .. k, 'p' .. k, 'g' .. k)
-    workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now, now_text)
+    local out = workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now,
+                                 now_text)
     redis.call('HDEL', wkey, 's' .. k)
     redis.call('HSET', wkey, 'k', k, 'co', f[2], 'cn', f[3], 'cp', f[4], 'cg', f[5] or '0',
                'done', '0')
+    return out
   end
 
   -- What a step that ended passes on: a task's result, or a group's results in order (a
@@ -546,10 +549,12 @@ local function workflows()
   -- succeed, the workflow fails: the error callback (if any) is enqueued with the failed
   -- positions, under an id of its own per failure (a workflow re-opened by a retry may fail
   -- again). Else the next step starts with this one's results, or the workflow succeeded.
+  -- True: what it enqueued went (partly) to the outbox.
   local function workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
     local k, co, cn = tonumber(w[1]), tonumber(w[3]), tonumber(w[4])
     local ttl = redis.call('HGET', wkey, 'ttl')
     local result, failed = workflow_results(prefix, wid, k, co, cn, w[5], w[6] == '1', ttl)
+    local out = false
     if #failed > 0 and w[5] == 'fail' then
       local n = redis.call('HINCRBY', wkey, 'fails', '1')
       redis.call('HSET', wkey, 'st', 'f')
@@ -557,22 +562,24 @@ local function workflows()
       if err then
         local info = '{"workflow":"' .. wid .. '","step":' .. w[1] .. ',"failed":[' ..
                      table.concat(failed, ',') .. ']}'
-        workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now, now_text)
+        out = workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now,
+                               now_text)
       end
     elseif k + 1 < tonumber(w[7]) then
-      workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
-      return
+      return workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
     else
       redis.call('HSET', wkey, 'st', 'ok')
     end
     redis.call('PEXPIRE', wkey, ttl)
     redis.call('PEXPIRE', wkey .. ':o', ttl)
     redis.call('PEXPIRE', wkey .. ':r', ttl)  -- (results of members on other queues, if any)
+    return out
   end
 
   -- Count the end of the member at `offset` (code: s, f, x or e) once; the step's last
   -- member's end moves the workflow on. `data`: the result or error of a member on another
-  -- queue (nil for one of this queue, whose hash holds them).
+  -- queue (nil for one of this queue, whose hash holds them). True: the workflow moved on
+  -- and its outbox got entries.
   local function workflow_count(prefix, maxlen, wid, offset, code, data, now, now_text)
     local wkey = prefix .. 'wf:' .. wid
     local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'ns')
@@ -593,12 +600,12 @@ local function workflows()
       redis.call('PERSIST', prefix .. 't:' .. wid .. '.' .. w[1] .. '.' .. position)
     end
     if redis.call('HINCRBY', wkey, 'done', '1') == tonumber(w[4]) then
-      workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
+      return workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
     end
   end
 
   -- A member on another queue ended (code s, f, x, e) or was retried (r): a notice in its
-  -- queue's wfn, for the relay to apply on its workflow's queue (see above). Returns true.
+  -- queue's wfn, for the relay to apply on its workflow's queue (see above). Returns 'n'.
   local function workflow_notice(prefix, wf, code, key)
     local wid, offset, home, gen = string.match(wf, '^(.*):(%d+)\31([^\31]*)\31(%d+)$')
     local data = ''
@@ -608,19 +615,19 @@ local function workflows()
     end
     redis.call('HSET', prefix .. 'wfn', string.sub(key, #prefix + 3),
                table.concat({home, wid, offset, gen, code, data}, '\31'))
-    return true
+    return 'n'
   end
 
   -- A member ended (wf: its hash field; code: s, f, x or e; key: its hash). Counted once;
   -- the step's last member's end moves the workflow on, in the same script as the member's
-  -- end. A member on another queue than its workflow's writes a notice instead: true.
+  -- end. What is left for the relay: 'n' a member on another queue than its workflow's
+  -- wrote a notice instead; 'o' the workflow moved on and its outbox got entries; or false.
   local function workflow_member_done(prefix, maxlen, wf, code, now, now_text, key)
     if string.find(wf, '\31', 1, true) then
       return workflow_notice(prefix, wf, code, key)
     end
     local wid, offset = string.match(wf, '^(.*):(%d+)$')
-    workflow_count(prefix, maxlen, wid, offset, code, nil, now, now_text)
-    return false
+    return workflow_count(prefix, maxlen, wid, offset, code, nil, now, now_text) and 'o'
   end
 
   -- A member that failed or was cancelled is queued again by hand (retry.lua): it has not
@@ -649,7 +656,7 @@ local function workflows()
   end
 
   -- retry.lua's call for a member (key: its hash). A member on another queue starts a
-  -- new generation and writes a notice instead: true.
+  -- new generation and writes a notice instead: 'n'.
   local function workflow_member_reopened(prefix, wf, key)
     if string.find(wf, '\31', 1, true) then
       local head, gen = string.match(wf, '^(.*\31)(%d+)$')
@@ -659,7 +666,6 @@ local function workflows()
     end
     local wid, offset = string.match(wf, '^(.*):(%d+)$')
     workflow_reopen(prefix, wid, offset)
-    return false
   end
 
   -- A notice of a member on another queue, on its workflow's queue (workflow_notices.lua).

@@ -19,8 +19,9 @@
 -- ARGV[7]  the ids among them that may be workflow members (a member's id has a dot, a
 --          generated id none: codec.maybe_members), separated by \31; '' (the common
 --          case) when none: the other tasks pay nothing for workflows (bench.scriptcost)
--- Returns  per answer: 1 accepted, 0 refused, 2 accepted and a notice written for a member
---          of a workflow on another queue (the caller relays it: store/relay.py)
+-- Returns  per answer: 1 accepted, 0 refused; accepted and left for the relay (the caller
+--          relays it at once: store/relay.py): 2 a notice written (a member of a workflow on
+--          another queue), 3 its workflow's next step has members on other queues
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
 -- error callback) is enqueued in this same script (common.lua, workflows).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
@@ -127,11 +128,13 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     end
     -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
     -- (or error callback) this script enqueues (common.lua, workflows).
-    -- A member of another queue's workflow writes a notice instead: its answer is 2.
+    -- What it left for the relay makes its answer 2 or 3 (see above).
     if member_end and members and members[id] then
       local wf = redis.call('HGET', key, 'wf')
-      if wf and workflows().member_done(prefix, maxlen, wf, member_end, now, now_text, key) then
-        out[#out + 1] = 2
+      local relay = wf and workflows().member_done(prefix, maxlen, wf, member_end, now, now_text,
+                                                   key)
+      if relay then
+        out[#out + 1] = relay == 'n' and 2 or 3
       else
         out[#out + 1] = 1
       end

@@ -38,6 +38,8 @@ for k = 0, steps - 1 do
   end
   offset = offset + tonumber(n)
 end
-redis.call('HSET', wkey, unpack(fields))
+for first = 1, #fields, 512 do  -- unpack has a limit (8,000): a 1,000-step chain passes it
+  redis.call('HSET', wkey, unpack(fields, first, math.min(#fields, first + 511)))
+end
 workflows().step(prefix, maxlen, wkey, wid, 0, 'null', now, now_text)
 return 1
