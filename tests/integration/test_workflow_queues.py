@@ -354,3 +354,26 @@ async def test_a_chain_of_a_thousand_steps_alternating_queues(client: Client, st
     assert fourth is not None
     assert fourth.payload == 3  # its own payload
     assert (await client.workflows.get(state.id)).step == 3
+
+
+async def test_steps_move_on_without_the_sweep(client: Client, start_worker: StartWorker) -> None:
+    """The worker relays what its finishes left at once: with its sweep off, a chain that
+    goes back and forth between two queues still ends."""
+    worker = await start_worker(arithmetic(), queues=[HOME, ELSEWHERE])
+
+    async def scheduling() -> bool:
+        return worker.scheduler is not None
+
+    await eventually(scheduling)
+    assert worker.scheduler is not None
+    worker.scheduler.relay = None
+    flow = chain(
+        NewTask("add_one", 1, queue=ELSEWHERE),  # 2, relayed by the start
+        NewTask("double"),  # 4: a notice from elsewhere
+        group([NewTask("double", queue=ELSEWHERE), NewTask("add_one")], on_failure="fail"),
+        NewTask("total", queue=ELSEWHERE),  # 13: an outbox after a member at home
+        NewTask("echo"),
+    )
+    state = await client.workflows.start(flow)
+    done = await finished(client, state.steps[4].members[0].id)
+    assert done.result == 13
