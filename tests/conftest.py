@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +237,17 @@ class WorkerProcess:
 
     MODULE is looked up in tests/integration."""
 
-    def __init__(self, settings: Settings, module: str, grace_ms: int = 5000, **env: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        module: str,
+        grace_ms: int = 5000,
+        queues: Sequence[str] = (),
+        **env: str,
+    ) -> None:
+        options = [part for queue in queues for part in ("--queue", queue)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "arqd", "worker", module],
+            [sys.executable, "-m", "arqd", "worker", module, *options],
             env=worker_environment(settings, grace_ms, **env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -211,12 +211,16 @@ class Client:
             raise TaskNotFound(task_id)
         if outcome is Cancelled.FINISHED:
             raise InvalidTransition(f"task {task_id} has already finished ({task.status})")
+        if "." in task_id:  # a workflow's member: relay what it left (see store.relay)
+            await self.store.relay.after(task.queue, task_id)
         return await self._require(task_id, task.queue)
 
     async def retry(self, task_id: str, queue: str | None = None) -> Task:
         """Queue a failed (or cancelled) task again with a fresh retry budget."""
         task = await self._require(task_id, queue)
         outcome = await self.store.tasks.retry(task.queue, task_id)
+        if "." in task_id:  # a workflow's member: relay what it left (see store.relay)
+            await self.store.relay.after(task.queue, task_id)
         refusal = "task {id} is {status}; only failed or cancelled tasks can be retried"
         return await self._queued(task_id, outcome, refusal)
 

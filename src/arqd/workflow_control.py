@@ -32,9 +32,14 @@ class WorkflowControl:
         workflow_id = check_task_id(workflow_id or new_task_id())
         if len(workflow_id) > 100:  # its members' ids add a step and a position
             raise InvalidTask("a workflow id has at most 100 characters")
-        planned = steps(workflow, queue)
+        planned = steps(workflow)
         on_error = workflow.on_error if isinstance(workflow, Chain) else None
-        if await self.store.start(queue, workflow_id, planned, on_error):
+        created = await self.store.start(queue, workflow_id, planned, on_error)
+        if any(m.queue not in (None, queue) for step in planned for m in step.members):
+            # Members of the first step on other queues: relayed now (sent again, a start
+            # relays what an interrupted one left).
+            await self.client.store.relay.outbox(queue, workflow_id)
+        if created:
             return started(workflow_id, queue, planned)
         return await self.get(workflow_id, queue)
 
@@ -76,6 +81,9 @@ class WorkflowControl:
             raise WorkflowNotFound(workflow_id)
         if outcome.ended is not None:
             raise InvalidTransition(f"workflow {workflow_id} has already ended ({outcome.ended})")
+        relay = self.client.store.relay
+        for queue_of_members in (await relay.outbox(state.queue, workflow_id)).noticed:
+            await relay.notices(queue_of_members)
         return await self.get(workflow_id, state.queue)
 
     async def retry(self, member_id: str, queue: str | None = None) -> Task:

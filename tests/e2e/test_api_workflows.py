@@ -4,9 +4,14 @@ problems naming what to change."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
+from arqd import demo
+from arqd.store.store import Store
+from arqd.worker import Worker
 from conftest import eventually
 
 
@@ -99,3 +104,32 @@ async def test_cancel_a_workflow_over_http(http: httpx.AsyncClient) -> None:
     assert done["steps"][1]["members"][0]["status"] == "pending"
     again = await http.post(f"/workflows/{made['id']}/cancel")
     assert again.status_code == 409
+
+
+async def test_members_on_other_queues_over_http(http: httpx.AsyncClient, store: Store) -> None:
+    body = {
+        "steps": [
+            {"task": {"type": "echo", "payload": 3, "queue": "http-other"}},
+            {
+                "group": [{"type": "echo", "queue": "http-other"}, {"type": "echo", "payload": 4}],
+                "on_failure": "fail",
+            },
+            {"task": {"type": "echo"}},
+        ]
+    }
+    made = await http.post("/workflows", json=body)
+    assert made.status_code == 201, made.text
+    first = made.json()["steps"][0]["members"][0]
+    assert first["queue"] == "http-other"
+    worker = Worker(demo.registry, store, queues=["http-other"])
+    running = asyncio.create_task(worker.run(install_signals=False))
+    try:
+        done = await until_status(http, made.json()["id"], "succeeded")
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 30)
+    assert [m.get("queue") for m in done["steps"][1]["members"]] == ["http-other", None]
+    last = (await http.get(f"/tasks/{done['steps'][2]['members'][0]['id']}")).json()
+    assert last["result"] == [3, 4]
+    bad = {"steps": [{"task": {"type": "echo", "queue": "no spaces"}}]}
+    assert (await http.post("/workflows", json=bad)).status_code == 422

@@ -167,18 +167,20 @@ async def python_side(client: Client, queues: list[str]) -> None:
 
 async def workflows_side(client: Client, queues: list[str]) -> None:
     """The workflow scripts on every queue: start (a chain of groups), a member's end in
-    finish, a failure's error callback, a retry that re-opens, a cancel, the reads."""
-    for queue in queues:
+    finish, a failure's error callback, a retry that re-opens, a cancel, the reads; every
+    other workflow with members on a queue of another master (the relay's scripts)."""
+    for i, queue in enumerate(queues):
+        there = queue if i % 2 else queues[(i + 2) % len(queues)]
         flow = chain(
-            group([NewTask("echo", 1), NewTask("flaky")], on_failure="fail"),
-            NewTask("echo"),
-            on_error=NewTask("echo"),
+            group([NewTask("echo", 1), NewTask("flaky", queue=there)], on_failure="fail"),
+            NewTask("echo", queue=there),
+            on_error=NewTask("echo", queue=there),
         )
         state = await client.workflows.start(flow, queue)
         await eventually(partial(_failed, client, state.id, queue, 1), timeout=20)
-        await client.workflows.retry(state.steps[0].members[1].id, queue)
+        await client.workflows.retry(state.steps[0].members[1].id, there)
         await eventually(partial(_failed, client, state.id, queue, 2), timeout=20)
-        sleeping = group([NewTask("sleep", {"seconds": 30})], on_failure="ignore")
+        sleeping = group([NewTask("sleep", {"seconds": 30}, queue=there)], on_failure="ignore")
         running = await client.workflows.start(sleeping, queue)
         assert (await client.workflows.cancel(running.id)).status == "cancelled"
 

@@ -1,6 +1,7 @@
-"""The workflow page in a real browser: the tree of steps with each member's status, kept
-live over its socket as members run (no request after the page loaded); a failed member's
-Retry button re-opens its workflow, whose callback then runs once."""
+"""The workflow page in a real browser: the tree of steps with each member's status (and
+its queue, when not the workflow's), kept live over its socket as members run (no request
+after the page loaded); a failed member's Retry button re-opens its workflow, whose
+callback then runs once."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def test_the_workflow_page_shows_the_tree_live(
     browsing: Offline, ui_server: LiveServer, redis: Redis
 ) -> None:
     flow = group(
-        [NewTask("echo", 1), NewTask("echo", 2)], on_failure="fail", callback=NewTask("echo")
+        [NewTask("echo", 1), NewTask("echo", 2, queue="live-elsewhere")],
+        on_failure="fail",
+        callback=NewTask("echo"),
     )
     state = redis.run(redis.client.workflows.start(flow, queue="live-flows"))
     page = browsing.page
@@ -39,7 +42,8 @@ def test_the_workflow_page_shows_the_tree_live(
     first = page.locator(f'li[data-member="{state.id}.0.0"]')
     expect(first).to_contain_text("queued")
     expect(page.locator(f'li[data-member="{state.id}.1.0"]')).to_contain_text("pending")
-    redis.start_worker(["live-flows"])
+    expect(page.locator(f'li[data-member="{state.id}.0.1"]')).to_contain_text("on live-elsewhere")
+    redis.start_worker(["live-flows", "live-elsewhere"])
     expect(page.locator("#wf-status")).to_contain_text("succeeded", timeout=10_000)
     expect(page.locator(f'li[data-member="{state.id}.1.0"]')).to_contain_text("succeeded")
     assert browsing.requests[loaded:] == []  # the socket brought every change

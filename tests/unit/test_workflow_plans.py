@@ -16,7 +16,7 @@ def test_chains_flatten_and_groups_with_a_callback_are_chains() -> None:
     assert isinstance(made, Chain)
     assert made.steps == (a, Group((b, c), "continue"), d)
     assert made.on_error is a
-    planned = steps(made, "default")
+    planned = steps(made)
     assert [(len(s.members), s.is_group, s.policy) for s in planned] == [
         (1, False, "fail"),
         (2, True, "continue"),
@@ -35,7 +35,7 @@ def test_chains_flatten_and_groups_with_a_callback_are_chains() -> None:
 def test_a_plain_group_is_one_step() -> None:
     made = group([NewTask("a")], on_failure="ignore")
     assert isinstance(made, Group)
-    assert steps(made, "q")[0].is_group
+    assert steps(made)[0].is_group
 
 
 @pytest.mark.parametrize(
@@ -44,9 +44,9 @@ def test_a_plain_group_is_one_step() -> None:
         (lambda: group([], on_failure="fail"), "at least one member"),
         (lambda: group([NewTask("a")], on_failure="later"), "on_failure"),  # type: ignore[arg-type]
         (lambda: chain(), "at least one step"),
-        (lambda: steps(chain(NewTask("a", queue="other")), "q"), "workflow's queue"),
-        (lambda: steps(chain(NewTask("a", delay=1)), "q"), "delay"),
-        (lambda: steps(chain(NewTask("a", idempotency_key="k")), "q"), "idempotency_key"),
+        (lambda: steps(chain(NewTask("a", queue="no space"))), "invalid queue name"),
+        (lambda: steps(chain(NewTask("a", delay=1))), "delay"),
+        (lambda: steps(chain(NewTask("a", idempotency_key="k"))), "idempotency_key"),
     ],
 )
 def test_what_a_workflow_cannot_be_is_refused(make: object, message: str) -> None:

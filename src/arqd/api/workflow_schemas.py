@@ -14,8 +14,9 @@ from arqd.core.workflows import MAX_MEMBERS, Chain, Group, Part, chain
 
 
 class MemberIn(BaseModel):
-    """A task of a workflow. It runs on the workflow's queue; without a payload, a task
-    of a later step gets the previous step's result (a group's: the list, in order)."""
+    """A task of a workflow. It runs on the workflow's queue unless it names another;
+    without a payload, a task of a later step gets the previous step's result (a
+    group's: the list, in order)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -26,10 +27,12 @@ class MemberIn(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     result_ttl: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     expires_in: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    queue: QueueName | None = Field(default=None, description="Default: the workflow's queue")
 
     def to_new_task(self) -> NewTask:
         return NewTask(
             type=self.type,
+            queue=self.queue,
             payload=self.payload,
             priority=self.priority,
             max_retries=self.max_retries,
@@ -93,6 +96,7 @@ class WorkflowIn(BaseModel):
 class MemberOut(BaseModel):
     id: str
     status: str = Field(description="A task status, or pending (its step has not started)")
+    queue: str | None = Field(default=None, description="Its queue, if not the workflow's")
 
 
 class StepOut(BaseModel):

@@ -9,8 +9,9 @@ the list of steps the store creates in one script call (``arqd.store.workflows``
 
 A task of a later step with no payload (None) is given the previous step's result: the
 result itself after one task, the list of results in order after a group. A group's
-failure policy is chosen explicitly (``Policy``). Every member runs on the workflow's
-queue (``queue`` given to a member must be that queue).
+failure policy is chosen explicitly (``Policy``). A member runs on the workflow's queue
+unless it names another (``NewTask.queue``): steps then travel through outboxes that a
+relay carries across queues (``arqd.store.relay``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from arqd.core.errors import InvalidTask
-from arqd.core.task import NewTask
+from arqd.core.task import NewTask, check_queue
 
 Policy = Literal["fail", "continue", "ignore"]
 """What a group's members that did not succeed (failed for good, cancelled, expired) do:
@@ -31,8 +32,8 @@ them as ``{"failed": status, "error": ...}`` in its place; ``ignore`` goes on wi
 
 POLICIES: tuple[str, ...] = get_args(Policy)
 MAX_MEMBERS = 100_000  # members of one workflow (every step together)
-# Options a member may carry: a member is ready when its step starts, runs on the
-# workflow's queue and has an id the workflow gives it.
+# Options a member may not carry: a member is ready when its step starts and has an id the
+# workflow gives it.
 _REFUSED = ("delay", "eta", "idempotency_key", "dedupe", "expire_at", "trace_context")
 
 
@@ -97,8 +98,8 @@ def chain(*parts: Part, on_error: NewTask | None = None) -> Chain:
     return Chain(tuple(steps), on_error)
 
 
-def steps(workflow: Part, queue: str) -> list[Step]:
-    """The steps of ``workflow`` on ``queue``, every member checked."""
+def steps(workflow: Part) -> list[Step]:
+    """The steps of ``workflow``, every member checked."""
     parts = workflow.steps if isinstance(workflow, Chain) else (workflow,)
     out = []
     for part in parts:
@@ -108,22 +109,19 @@ def steps(workflow: Part, queue: str) -> list[Step]:
             out.append(Step((part,), False, "fail"))
     for step in out:
         for member in step.members:
-            check_member(member, queue)
+            check_member(member)
     if sum(len(step.members) for step in out) > MAX_MEMBERS:
         raise InvalidTask(f"a workflow has at most {MAX_MEMBERS:,} members")
     return out
 
 
-def check_member(task: NewTask, queue: str) -> None:
-    """Refuse what a member cannot be: on another queue, or with an option of its own
-    that a workflow decides (when it starts, its id)."""
+def check_member(task: NewTask) -> None:
+    """Refuse what a member cannot be: on a queue of invalid name, or with an option of
+    its own that a workflow decides (when it starts, its id)."""
     if not isinstance(task, NewTask):
         raise InvalidTask(f"a workflow's members are NewTask objects, not {type(task).__name__}")
-    if task.queue not in (None, queue):
-        raise InvalidTask(
-            f"task {task.type!r} is on queue {task.queue!r}: every member of a workflow "
-            f"runs on the workflow's queue ({queue!r}) for now"
-        )
+    if task.queue is not None:
+        check_queue(task.queue)
     for name in _REFUSED:
         if getattr(task, name) is not None:
             raise InvalidTask(f"a workflow's member cannot have {name} (task {task.type!r})")
@@ -131,10 +129,12 @@ def check_member(task: NewTask, queue: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class MemberState:
-    """One member task: its id and status (``pending``: its step has not started)."""
+    """One member task: its id and status (``pending``: its step has not started), and
+    its queue when it runs on another than its workflow's."""
 
     id: str
     status: str
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,10 @@ class WorkflowState:
 
     def to_dict(self) -> dict[str, object]:
         def members(found: list[MemberState]) -> list[dict[str, str]]:
-            return [{"id": m.id, "status": m.status} for m in found]
+            return [
+                {"id": m.id, "status": m.status, **({"queue": m.queue} if m.queue else {})}
+                for m in found
+            ]
 
         return {
             "id": self.id,
@@ -181,6 +184,9 @@ def started(workflow_id: str, queue: str, planned: Sequence[Step]) -> WorkflowSt
     found = []
     for k, step in enumerate(planned):
         status = "queued" if k == 0 else "pending"
-        ids = [f"{workflow_id}.{k}.{i}" for i in range(len(step.members))]
-        found.append(StepState(step.is_group, step.policy, [MemberState(i, status) for i in ids]))
+        members = [
+            MemberState(f"{workflow_id}.{k}.{i}", status, None if m.queue == queue else m.queue)
+            for i, m in enumerate(step.members)
+        ]
+        found.append(StepState(step.is_group, step.policy, members))
     return WorkflowState(workflow_id, queue, "running", 0, found, [])

@@ -104,6 +104,23 @@ class Keys:
         """A workflow's members' outcomes, one byte each (see workflows)."""
         return f"{self.queue(queue)}wf:{workflow_id}:o"
 
+    def workflow_outbox(self, queue: str, workflow_id: str) -> str:
+        """A workflow's members to start or cancel on other queues (see ``relay``)."""
+        return f"{self.queue(queue)}wf:{workflow_id}:out"
+
+    def workflow_remote(self, queue: str, workflow_id: str) -> str:
+        """Results of a workflow's members on other queues, and their generations."""
+        return f"{self.queue(queue)}wf:{workflow_id}:r"
+
+    def outboxes(self, queue: str) -> str:
+        """The set of ``queue``'s workflows whose outbox holds entries."""
+        return f"{self.queue(queue)}wfout"
+
+    def notices(self, queue: str) -> str:
+        """How ``queue``'s members of other queues' workflows ended (a hash by member id),
+        until the relay applies them on their workflow's queue (see ``relay``)."""
+        return f"{self.queue(queue)}wfn"
+
     def schedules(self) -> str:
         """Hash of every schedule's name to the queue that holds it (a key of its own)."""
         return f"{self.prefix}:schedules"

@@ -31,6 +31,17 @@ class Limit:
     concurrency: int = 0  # at most this many running; 0: no limit
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The finish script's answer: per answer whether it was accepted; for the relay
+    (``arqd.store.relay``), the members of workflows on other queues whose end wrote a
+    notice, and the workflows (of this queue) whose next step went to their outbox."""
+
+    accepted: list[bool]
+    noticed: list[str]
+    outboxes: list[str]
+
+
 class Leases:
     """Dequeue, heartbeat and finish: each one script call on the queue's keys."""
 
@@ -170,6 +181,11 @@ class Leases:
 
     async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
         """Record how attempts ended; False for each answer refused (a stale token)."""
+        return (await self.finish_batch(queue, answers)).accepted
+
+    async def finish_batch(self, queue: str, answers: Sequence[Answer]) -> Finished:
+        """``finish``, also naming the members of other queues' workflows whose end wrote
+        a notice (for the relay)."""
         s = self.settings
         members = codec.maybe_members(answers)
         reply = await self.scripts.run(
@@ -183,7 +199,10 @@ class Leases:
             codec.pack_answers(answers),
             members,
         )
-        return [r == 1 for r in reply]
+        answered = list(zip(answers, reply, strict=True))
+        noticed = [a.lease.id for a, r in answered if r == 2]
+        moved = {a.lease.id.rsplit(".", 2)[0] for a, r in answered if r == 3}  # member: W.K.I
+        return Finished([r != 0 for r in reply], noticed, sorted(moved))
 
     async def heartbeat(self, queue: str, leases: Sequence[Lease]) -> Renewal:
         """Renew leases; say which were lost to another attempt or asked to cancel."""

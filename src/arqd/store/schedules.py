@@ -40,11 +40,13 @@ class DueSchedule:
 
 @dataclass(frozen=True, slots=True)
 class Poll:
-    """What a poll found: Redis's time, the due schedules, and the soonest next time."""
+    """What a poll found: Redis's time, the due schedules, the soonest next time, and the
+    queues whose workflow notices or outboxes hold something (see ``relay``)."""
 
     now: datetime
     due: list[DueSchedule]
     soonest: datetime | None
+    relay: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +143,17 @@ class Schedules:
         )
         due: list[DueSchedule] = []
         soonest: list[int] = []
+        relay: list[str] = []
         now = 0
-        for reply in replies:
+        for group, reply in zip(groups.values(), replies, strict=True):
             now = max(now, int(reply[0]))
             if int(reply[1]) >= 0:
                 soonest.append(int(reply[1]))
-            for i in range(2, len(reply), 5):
+            relay += [group[int(position) - 1] for position in reply[2]]
+            for i in range(3, len(reply), 5):
                 definition = Schedule.from_dict(orjson.loads(reply[i + 2]))
                 due.append(DueSchedule(definition, text(reply[i + 3]), _at(int(reply[i + 4]))))
-        return Poll(_at(now), due, _at(min(soonest)) if soonest else None)
+        return Poll(_at(now), due, _at(min(soonest)) if soonest else None, relay)
 
     async def fire(
         self, due: DueSchedule, ticks: Sequence[Tick], following: datetime, dropped: int

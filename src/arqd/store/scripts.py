@@ -46,6 +46,10 @@ NAMES = (
     "progress",
     "workflow_start",
     "workflow_cancel",
+    "workflow_notices",
+    "workflow_deliver",
+    "workflow_sent",
+    "workflow_noticed",
 )
 
 # Scripts made from another's file (NAMES are the files) with a helper that file's own

@@ -33,6 +33,7 @@ from arqd.store.keys import Keys
 from arqd.store.leases import Leases
 from arqd.store.limits import Limits
 from arqd.store.nodes import Node, Nodes
+from arqd.store.relay import Relay
 from arqd.store.reports import Reports
 from arqd.store.schedules import Schedules
 from arqd.store.scripts import Scripts
@@ -83,6 +84,7 @@ class Store:
         self.control = Control(self.scripts, keys, settings)
         self.reports = Reports(self.scripts, keys, settings, self.tasks)
         self.workflows = Workflows(self.scripts, keys, settings)
+        self.relay = Relay(self.scripts, keys, settings, self.tasks)
 
     async def ping(self) -> None:
         """Raises redis-py's ConnectionError or TimeoutError when Redis does not answer."""

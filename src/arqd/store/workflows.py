@@ -4,7 +4,9 @@ current step's counters, the records of steps not started) and a string ``wf:<id
 with one byte per member, how it ended. A member is a task of the queue whose field
 ``wf`` names its workflow and its byte; every script that ends a task (finish, cancel,
 dequeue's lapse and expiry paths) counts its end there, once, and starts the next step
-in the same call.
+in the same call. A member on another queue (another slot on a Redis Cluster) starts
+through the workflow's outbox and reports its end through a notice on its own queue,
+both carried over by ``arqd.store.relay``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ STATUS_OF = {code: status.value for status, code in STATUS_CODES.items()}
 WORKFLOW_STATUS = {b"r": "running", b"ok": "succeeded", b"f": "failed", b"x": "cancelled"}
 
 
-def member_record(task: NewTask, payload_limit: int, first: bool) -> bytes:
+def member_record(task: NewTask, payload_limit: int, first: bool, home: str) -> bytes:
     """One member as workflow_member (common.lua) reads it: type, payload ('' when a
-    later step's member takes the previous result), prio, maxr, tmo, rttl, expin."""
+    later step's member takes the previous result), prio, maxr, tmo, rttl, expin, and its
+    queue ('' when it runs on the workflow's, ``home``)."""
     data = b"" if task.payload is None and not first else dumps_payload(task.payload, payload_limit)
     if US in data or RS in data:  # JSON escapes control characters: never, but be sure
         raise ValueError("a payload's JSON holds a control character")
@@ -39,8 +42,20 @@ def member_record(task: NewTask, payload_limit: int, first: bool) -> bytes:
             _number(None if task.timeout is None else round(task.timeout * 1000)),
             _number(None if task.result_ttl is None else round(task.result_ttl * 1000)),
             _number(None if task.expires_in is None else round(task.expires_in * 1000)),
+            _elsewhere(task, home).encode(),
         )
     )
+
+
+def _elsewhere(task: NewTask, home: str) -> str:
+    """The queue ``task`` runs on when not its workflow's ``home``, else ''."""
+    return "" if task.queue in (None, home) else str(task.queue)
+
+
+def step_queues(step: Step, home: str) -> bytes:
+    """Each member's queue ('' for ``home``), by \x1f; b'' when every member runs home."""
+    queues = [_elsewhere(m, home) for m in step.members]
+    return US.join(q.encode() for q in queues) if any(queues) else b""
 
 
 def _number(value: int | None) -> bytes:
@@ -90,12 +105,17 @@ class Workflows:
         s = self.settings
         limit = s.max_payload_bytes
         args: list[bytes | str | int] = [s.events_max, workflow_id, max(s.result_ttl, s.failed_ttl)]
-        args.append(b"" if on_error is None else member_record(on_error, limit, False))
+        args.append(b"" if on_error is None else member_record(on_error, limit, False, queue))
         args.append(len(steps))
         for k, step in enumerate(steps):
-            records = RS.join(member_record(m, limit, k == 0) for m in step.members)
+            records = RS.join(member_record(m, limit, k == 0, queue) for m in step.members)
             args += [step.policy, "1" if step.is_group else "0", len(step.members), records]
-        await self.scripts.on_key("SADD", self.keys.queues(), queue)
+            args.append(step_queues(step, queue))
+        elsewhere = {m.queue for step in steps for m in step.members} | {
+            on_error and on_error.queue
+        }
+        named = sorted({queue} | {q for q in elsewhere if q})
+        await self.scripts.on_key("SADD", self.keys.queues(), *named)
         reply = await self.scripts.run_acked("workflow_start", [self.keys.queue(queue)], *args)
         return bool(reply)
 
@@ -116,49 +136,80 @@ class Workflows:
 
     async def get(self, queue: str, workflow_id: str) -> WorkflowState | None:
         """The workflow with each member's status (one round trip for the workflow, one
-        for its started members)."""
+        for its started members, each read on its own queue)."""
         fields: Mapping[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             self.keys.workflow(queue, workflow_id)
         )
         if not fields:
             return None
         current = int(fields.get(b"k", b"0"))
-        ids = [
-            member_id(workflow_id, k, i)
-            for k in range(current + 1)
-            for i in range(int(fields[b"n%d" % k]))
-        ]
+        places = _places(queue, workflow_id, fields)
+        started = [m for k in range(current + 1) for m in places[k]]
         fails = int(fields.get(b"fails", b"0"))
-        ids += [member_id(workflow_id, f"err.{n}", 0) for n in range(1, fails + 1)]
-        statuses = await self._statuses(queue, ids)
-        return _state(check_queue(queue), workflow_id, fields, statuses)
+        on_error = _error_queue(queue, fields)
+        started += [(member_id(workflow_id, f"err.{n}", 0), on_error) for n in range(1, fails + 1)]
+        statuses = await self._statuses(started)
+        return _state(check_queue(queue), workflow_id, fields, places, statuses)
 
-    async def _statuses(self, queue: str, ids: Sequence[str]) -> dict[str, str]:
+    async def _statuses(self, members: Sequence[tuple[str, str]]) -> dict[str, str]:
         pipe = self.redis.pipeline(transaction=False)
-        for task_id in ids:
+        for task_id, queue in members:
             pipe.hget(self.keys.task(queue, task_id), "s")
         codes = await pipe.execute()
-        return {i: STATUS_OF.get(c, "gone") for i, c in zip(ids, codes, strict=True) if c}
+        found = zip(members, codes, strict=True)
+        return {i: STATUS_OF.get(c, "gone") for (i, _), c in found if c}
+
+
+def _places(
+    queue: str, workflow_id: str, fields: Mapping[bytes, bytes]
+) -> list[list[tuple[str, str]]]:
+    """Per step, each member's id and queue (field q<k>: the queues of a step with members
+    on other queues)."""
+    out = []
+    for k in range(int(fields[b"ns"])):
+        ids = [member_id(workflow_id, k, i) for i in range(int(fields[b"n%d" % k]))]
+        named = fields[b"q%d" % k].split(US) if b"q%d" % k in fields else [b""] * len(ids)
+        queues = [text(q) or queue for q in named]
+        out.append(list(zip(ids, queues, strict=True)))
+    return out
+
+
+def _error_queue(queue: str, fields: Mapping[bytes, bytes]) -> str:
+    """The queue of the error callback: its record's last field, or ``queue``."""
+    record = fields.get(b"err", b"").split(US)
+    return text(record[7]) if len(record) > 7 and record[7] else queue
 
 
 def _state(
-    queue: str, workflow_id: str, fields: Mapping[bytes, bytes], statuses: Mapping[str, str]
+    queue: str,
+    workflow_id: str,
+    fields: Mapping[bytes, bytes],
+    places: Sequence[Sequence[tuple[str, str]]],
+    statuses: Mapping[str, str],
 ) -> WorkflowState:
     steps = []
     current = int(fields.get(b"k", b"0"))
-    for k in range(int(fields[b"ns"])):
-        ids = [member_id(workflow_id, k, i) for i in range(int(fields[b"n%d" % k]))]
-        missing = "pending" if k > current else "gone"  # not started, or expired
-        members = [MemberState(i, statuses.get(i, missing)) for i in ids]
+    for k, members in enumerate(places):
+        found = []
+        for i, there in members:
+            elsewhere = None if there == queue else there
+            # not started; in the outbox (a member on another queue); or expired
+            missing = "pending" if k > current or (k == current and elsewhere) else "gone"
+            found.append(MemberState(i, statuses.get(i, missing), elsewhere))
         policy = text(fields[b"p%d" % k])
-        steps.append(StepState(fields[b"g%d" % k] == b"1", policy, members))
+        steps.append(StepState(fields[b"g%d" % k] == b"1", policy, found))
     fails = int(fields.get(b"fails", b"0"))
     errors = [member_id(workflow_id, f"err.{n}", 0) for n in range(1, fails + 1)]
+    on_error = _error_queue(queue, fields)
+    elsewhere = None if on_error == queue else on_error
     return WorkflowState(
         id=workflow_id,
         queue=queue,
         status=WORKFLOW_STATUS.get(fields[b"st"], text(fields[b"st"])),
         step=current,
         steps=steps,
-        error_callbacks=[MemberState(i, statuses.get(i, "gone")) for i in errors],
+        error_callbacks=[
+            MemberState(i, statuses.get(i, "pending" if elsewhere else "gone"), elsewhere)
+            for i in errors
+        ],
     )

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from arqd.core.lease import Answer, Lease
 from arqd.core.settings import Settings
 from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
+from arqd.store.leases import Finished
 from arqd.worker.attempt import Plan, Profile, StopReason, TaskContext, run_attempt
 from arqd.worker.leases import RunningAttempt, RunningSet
 from arqd.worker.registry import Registry
@@ -200,6 +202,8 @@ class Answers:
 
     def __init__(self, store: WorkerStore) -> None:
         self.store = store
+        # Told of what finishes left for the relay: notices, outboxes (see store.relay).
+        self.on_relay: Callable[[str, Finished], None] | None = None
         self._waiting: dict[str, list[Answer]] = defaultdict(list)
         self._ready = asyncio.Event()
         self._closed = False
@@ -235,11 +239,13 @@ class Answers:
             if not batch:
                 continue
             try:
-                accepted = await self.store.finish(queue, batch)
+                finished = await self.store.finish(queue, batch)
             except BaseException:
                 self._waiting[queue][:0] = batch
                 raise
-            for answer, ok in zip(batch, accepted, strict=True):
+            if (finished.noticed or finished.outboxes) and self.on_relay is not None:
+                self.on_relay(queue, finished)
+            for answer, ok in zip(batch, finished.accepted, strict=True):
                 if not ok:
                     log.warning(
                         "task %s: answer refused, a newer attempt holds the lease", answer.lease.id

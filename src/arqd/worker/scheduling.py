@@ -6,6 +6,9 @@ tick runs with the misfire policy (``core.schedules.due``, at Redis's time, so e
 worker decides alike), and sends the fire. The fire script advances the next fire time
 only if it still holds the tick this worker saw, and enqueues the tick's tasks in the
 same step: of many workers, exactly one enqueues each tick.
+
+The same poll says which queues hold workflow notices or outboxes: they are handed to
+``relay`` (the worker's ``Relayer``), so the sweep of workflows costs no poll of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
@@ -38,8 +41,10 @@ class Scheduler:
         queues: Sequence[str],
         declared: Sequence[Schedule],
         stopping: asyncio.Event,
+        relay: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.store = store
+        self.relay = relay
         self.queues = list(queues)
         self.declared = [s.on(store.settings.queue) for s in declared]
         self.stopping = stopping
@@ -63,6 +68,8 @@ class Scheduler:
     async def step(self) -> float:
         """Fire what is due; the seconds until the next poll."""
         poll = await self.store.poll_schedules(self.queues)
+        if poll.relay and self.relay is not None:
+            self.relay(poll.relay)
         for found in poll.due:
             await self._fire(found, poll.now)
         wait = IDLE_POLL

@@ -18,7 +18,7 @@ from arqd.resilience.breaker import BreakerPolicy
 from arqd.resilience.circuit import CircuitBreaker
 from arqd.store.codec import Fetched, Renewal
 from arqd.store.connection import connect
-from arqd.store.leases import Late, Limit
+from arqd.store.leases import Finished, Late, Limit
 from arqd.store.schedules import DueSchedule, Poll, Tick
 from arqd.store.store import Store
 from arqd.store.wakeup import IdleWait
@@ -59,8 +59,17 @@ class WorkerStore:
             wait, queues, block, counts, self.worker_id, self.limits, late
         )
 
-    async def finish(self, queue: str, answers: Sequence[Answer]) -> list[bool]:
-        return await self.store.leases.finish(queue, answers)
+    async def finish(self, queue: str, answers: Sequence[Answer]) -> Finished:
+        return await self.store.leases.finish_batch(queue, answers)
+
+    async def relay_notices(self, queue: str, members: Sequence[str]) -> int:
+        return await self.store.relay.notices(queue, members)
+
+    async def relay_outbox(self, queue: str, workflow_id: str) -> None:
+        await self.store.relay.outbox(queue, workflow_id)
+
+    async def relay_sweep(self, queue: str) -> int:
+        return await self.store.relay.sweep(queue)
 
     async def report(
         self,

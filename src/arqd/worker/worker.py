@@ -26,6 +26,7 @@ from arqd.store.store import Store
 from arqd.worker.fetching import Fetcher
 from arqd.worker.leases import Heartbeat
 from arqd.worker.registry import Registry
+from arqd.worker.relaying import Relayer
 from arqd.worker.running import Runner
 from arqd.worker.scheduling import Scheduler
 from arqd.worker.storage import WorkerStore
@@ -112,15 +113,21 @@ class Worker:
         done = asyncio.Event()
         heartbeat = Heartbeat(self.store, runner.running, self.describe, done)
         declared = list(self.registry.schedules.values())
-        scheduler = self.scheduler = Scheduler(self.store, self.queues, declared, self._stopping)
+        relayer = Relayer(self.store)
+        runner.answers.on_relay = relayer.finished
+        scheduler = self.scheduler = Scheduler(
+            self.store, self.queues, declared, self._stopping, relayer.sweep
+        )
         async with asyncio.TaskGroup() as group:
             group.create_task(heartbeat.run())
             group.create_task(scheduler.run())
             group.create_task(runner.answers.run())
+            group.create_task(relayer.run())
             await fetcher.run()
             await runner.drain(self.settings.shutdown_grace / 1000)
             done.set()
             runner.answers.close()
+            relayer.close()
 
     async def _sign_off(self, runner: Runner) -> None:
         try:

@@ -37,6 +37,6 @@ redis.call('PEXPIRE', key, f[5] or ARGV[4])
 index_finished(prefix, 'cancelled', id, now, tonumber(ARGV[3]), false)
 emit(prefix, maxlen, id, 'cancelled', f[2], f[4] or 0)
 if f[6] then  -- a workflow's member (common.lua, workflow_member_done)
-  workflows().member_done(prefix, maxlen, f[6], 'x', now, now_text)
+  workflows().member_done(prefix, maxlen, f[6], 'x', now, now_text, key)
 end
 return 'cancelled'

@@ -30,6 +30,11 @@
 --   pauses      hash   what is paused ('*' or the type) -> JSON {reason, at (ms), by}
 --   wf:<id>     hash   a workflow (see workflows below and store/workflows.py)
 --   wf:<id>:o   string a workflow's member outcomes, one byte a member (see workflows)
+--   wf:<id>:out hash   a workflow's members to start (or cancel) on other queues: its outbox
+--   wf:<id>:r   hash   results of a workflow's members on other queues, their generations
+--   wfout       set    ids of the queue's workflows whose outbox holds entries
+--   wfn         hash   notices of the queue's members of other queues' workflows: member id
+--                      -> how it ended (or that it was retried), for the relay (see workflows)
 
 -- A task's status as its hash keeps it (field 's'): a letter or two, since every queued
 -- task holds one (codec.py maps them to TaskStatus names). Index and event names stay words.
@@ -387,18 +392,35 @@ local function dedupe(prefix, maxlen, spec, id, data, now, delay)
   return false, delay
 end
 
--- Workflows (store/workflows.py; every member runs on the workflow's queue). A workflow is
+-- Workflows (store/workflows.py; members on other queues: store/relay.py). A workflow is
 -- steps run one after the other; a step is one task or a group. Hash wf:<id>: st (status:
 -- r running, ok, f failed, x cancelled), ns (steps), ttl (ms the state is kept once it
 -- ended), fails (error callbacks enqueued), err (the error callback's record), per step k:
 -- n<k> members, o<k> the offset of its first member's byte in wf:<id>:o, p<k> its failure
 -- policy (fail | continue | ignore), g<k> '1' for a group, s<k> its member records until
--- it starts; the current step: k, and its co (offset), cn (members), cp, cg, and done
--- (its members that ended).
+-- it starts, q<k> (only when some member runs on another queue) each member's queue ('':
+-- this one), separated by \31, in<k> the input of a step whose members on other queues
+-- take the previous result; the current step: k, and its co (offset), cn (members), cp,
+-- cg, and done (its members that ended).
 -- wf:<id>:o holds a byte per member (offset order): '\0' (or past the end) not ended,
 -- else how it ended: s succeeded, f failed, x cancelled, e expired. A member is counted
 -- when its byte first turns from not ended to ended, so an end recorded twice counts once.
 -- A member task's hash field wf is "<workflow id>:<offset>"; its id is <wf id>.<k>.<i>.
+--
+-- A member on another queue (another slot on a Redis Cluster: no script touches both)
+-- travels through outboxes that a relay (store/relay.py) carries over, each step safe to
+-- redo. Its start is an entry in its workflow's wf:<id>:out (field: its id; value
+-- m \31 queue \31 k \31 its record \31 wf: last, it holds \31 too), and the workflow's id in wfout; the relay
+-- creates it on its queue (workflow_deliver.lua: an id there already is left alone), then
+-- drops the entry (workflow_sent.lua). Its wf is "<workflow id>:<offset>\31<home queue>
+-- \31<generation>" (the generation counts retries by hand). Its end, or its retry, writes
+-- a notice into its own queue's hash wfn (field: its id; value home \31 workflow id \31
+-- offset \31 generation \31 code (s f x e, or r: re-opened) \31 result or error JSON);
+-- the relay applies it on the home queue (workflow_notices.lua: its result kept in
+-- wf:<id>:r, field <offset>; a notice of an older generation than g<offset> there is
+-- stale), then drops it if unchanged (workflow_noticed.lua). A cancel of the workflow
+-- writes c:<id> entries (c \31 queue \31 type \31 wf): the relay cancels the member, or
+-- writes it as cancelled when it was never created, so a late create finds it there.
 
 -- The workflow helpers, made only by a script call that needs them (workflows() returns
 -- them): a script runs every top-level definition it names on each call, and the scripts
@@ -406,7 +428,9 @@ end
 -- 3-5% more while they were top-level definitions).
 local function workflows()
   -- A member record: type, payload JSON ('': the previous step's result), prio, maxr,
-  -- tmo, rttl, expin (ms; '' when not given), separated by \31; records by \30.
+  -- tmo, rttl, expin (ms; '' when not given), and its queue ('': the workflow's; absent
+  -- from records written before members ran on other queues), separated by \31; records
+  -- by \30.
   -- Write one member task (ready now) from its record's fields; returns its priority.
   local function workflow_member(prefix, maxlen, id, wf, fields, prev, now, now_text)
     local t, d, prio, maxr, tmo, rttl, expin = unpack(fields)
@@ -427,42 +451,72 @@ local function workflows()
     return prio ~= '' and prio or '0'
   end
 
+  -- Members on other queues go to the outbox (see above): `entries` is field, value, ...
+  local function workflow_outbox(prefix, wkey, wid, k, entries, takes_prev, prev)
+    for first = 1, #entries, 512 do
+      redis.call('HSET', wkey .. ':out', unpack(entries, first, math.min(#entries, first + 511)))
+    end
+    if takes_prev then
+      redis.call('HSET', wkey, 'in' .. k, prev)
+    end
+    redis.call('SADD', prefix .. 'wfout', wid)
+  end
+
   -- Enqueue step k of workflow `wid` (hash at wkey): its members, given `prev` (the
   -- previous step's result, JSON) when their record has no payload; it becomes the current
   -- step. The error callback is enqueued the same way (k = 'err.<n>', see workflow_end).
+  -- Members on other queues are written to the outbox instead: then it returns true.
   local function workflow_enqueue(prefix, maxlen, wkey, wid, k, records, offset, prev, now,
                                   now_text)
-    local i = 0
+    local i, here, out, takes_prev = 0, 0, nil, false
     local field = '([^\30\31]*)'
-    local record = field .. string.rep('\31' .. field, 6) .. '\30?'
-    for a, b, c, d, e, f, g in string.gmatch(records, record) do
+    local record = field .. string.rep('\31' .. field, 6) .. '\31?' .. field .. '\30?'
+    for a, b, c, d, e, f, g, q in string.gmatch(records, record) do
       local id = wid .. '.' .. k .. '.' .. i
       local wf = offset and wid .. ':' .. string.format('%d', offset + i)
-      local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,
-                                   now_text)
-      -- One push a member (not push_ready_all's few): a helper named here would be made
-      -- on every call of the scripts that end tasks (bench.scriptcost).
-      push_ready(prefix, id, prio, false)
+      if q ~= '' then
+        out = out or {}
+        wf = wf and wf .. '\31' .. string.match(prefix, '{(.*)}:$') .. '\31' .. '0' or ''
+        out[#out + 1] = id
+        out[#out + 1] = table.concat({'m', q, k, a, b, c, d, e, f, g, wf}, '\31')
+        takes_prev = takes_prev or b == ''
+      else
+        local prio = workflow_member(prefix, maxlen, id, wf, {a, b, c, d, e, f, g}, prev, now,
+                                     now_text)
+        -- One push a member (not push_ready_all's few): a helper named here would be made
+        -- on every call of the scripts that end tasks (bench.scriptcost).
+        push_ready(prefix, id, prio, false)
+        here = here + 1
+      end
       i = i + 1
     end
-    wake(prefix)
-    return i
+    if here > 0 then
+      wake(prefix)
+    end
+    if out then
+      workflow_outbox(prefix, wkey, wid, k, out, takes_prev, prev)
+    end
+    return out ~= nil
   end
 
-  -- Start step k: its members are enqueued and its counters set.
+  -- Start step k: its members are enqueued and its counters set. True: some went to the
+  -- outbox.
   local function workflow_step(prefix, maxlen, wkey, wid, k, prev, now, now_text)
     local f = redis.call('HMGET', wkey, 's' .. k, 'o' .. k, 'n' .. k, 'p' .. k, 'g' .. k)
-    workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now, now_text)
+    local out = workflow_enqueue(prefix, maxlen, wkey, wid, k, f[1], tonumber(f[2]), prev, now,
+                                 now_text)
     redis.call('HDEL', wkey, 's' .. k)
     redis.call('HSET', wkey, 'k', k, 'co', f[2], 'cn', f[3], 'cp', f[4], 'cg', f[5] or '0',
                'done', '0')
+    return out
   end
 
   -- What a step that ended passes on: a task's result, or a group's results in order (a
   -- member that did not succeed: null when ignored; {"failed": status, "error": ...} when
   -- the policy is continue), read from the members' hashes; and the positions of those that
   -- did not succeed. A member's hash was kept while its step ran (workflow_member_done): it
-  -- expires from now on, after its own result TTL or the workflow's (`ttl`).
+  -- expires from now on, after its own result TTL or the workflow's (`ttl`). A member on
+  -- another queue has no hash here: its notice left its result or error in wf:<id>:r.
   local function workflow_results(prefix, wid, k, co, cn, policy, group, ttl)
     local outcomes = redis.call('GETRANGE', prefix .. 'wf:' .. wid .. ':o', co, co + cn - 1)
     local parts, failed = {}, {}
@@ -471,6 +525,11 @@ local function workflows()
       local code = string.sub(outcomes, i + 1, i + 1)
       local f = redis.call('HMGET', key, 'result', 'error', 'rttl')
       redis.call('PEXPIRE', key, f[3] or ttl)
+      if not f[1] and not f[2] then
+        local kept = redis.call('HGET', prefix .. 'wf:' .. wid .. ':r',
+                                string.format('%d', co + i))
+        f[code == 's' and 1 or 2] = kept
+      end
       if code == 's' then
         parts[#parts + 1] = f[1] or 'null'
       else
@@ -490,10 +549,12 @@ local function workflows()
   -- succeed, the workflow fails: the error callback (if any) is enqueued with the failed
   -- positions, under an id of its own per failure (a workflow re-opened by a retry may fail
   -- again). Else the next step starts with this one's results, or the workflow succeeded.
+  -- True: what it enqueued went (partly) to the outbox.
   local function workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
     local k, co, cn = tonumber(w[1]), tonumber(w[3]), tonumber(w[4])
     local ttl = redis.call('HGET', wkey, 'ttl')
     local result, failed = workflow_results(prefix, wid, k, co, cn, w[5], w[6] == '1', ttl)
+    local out = false
     if #failed > 0 and w[5] == 'fail' then
       local n = redis.call('HINCRBY', wkey, 'fails', '1')
       redis.call('HSET', wkey, 'st', 'f')
@@ -501,46 +562,79 @@ local function workflows()
       if err then
         local info = '{"workflow":"' .. wid .. '","step":' .. w[1] .. ',"failed":[' ..
                      table.concat(failed, ',') .. ']}'
-        workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now, now_text)
+        out = workflow_enqueue(prefix, maxlen, wkey, wid, 'err.' .. n, err, nil, info, now,
+                               now_text)
       end
     elseif k + 1 < tonumber(w[7]) then
-      workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
-      return
+      return workflow_step(prefix, maxlen, wkey, wid, k + 1, result, now, now_text)
     else
       redis.call('HSET', wkey, 'st', 'ok')
     end
     redis.call('PEXPIRE', wkey, ttl)
     redis.call('PEXPIRE', wkey .. ':o', ttl)
+    redis.call('PEXPIRE', wkey .. ':r', ttl)  -- (results of members on other queues, if any)
+    return out
   end
 
-  -- A member ended (wf: its hash field; code: s, f, x or e). Counted once; the step's last
-  -- member's end moves the workflow on, in the same script as the member's end.
-  local function workflow_member_done(prefix, maxlen, wf, code, now, now_text)
-    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+  -- Count the end of the member at `offset` (code: s, f, x or e) once; the step's last
+  -- member's end moves the workflow on. `data`: the result or error of a member on another
+  -- queue (nil for one of this queue, whose hash holds them). True: the workflow moved on
+  -- and its outbox got entries.
+  local function workflow_count(prefix, maxlen, wid, offset, code, data, now, now_text)
     local wkey = prefix .. 'wf:' .. wid
     local w = redis.call('HMGET', wkey, 'k', 'st', 'co', 'cn', 'cp', 'cg', 'ns')
     local old = w[2] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
     if not w[2] or old ~= '' and old ~= '\0' then
       return  -- its workflow expired, or this end was counted already
     end
+    if data then
+      redis.call('HSET', wkey .. ':r', offset, data)
+    end
     redis.call('SETRANGE', wkey .. ':o', offset, code)
     local position = tonumber(offset) - tonumber(w[3])
     if w[2] ~= 'r' or position < 0 or position >= tonumber(w[4]) then
       return  -- an earlier step's member (retried by hand), or the workflow was cancelled
     end
-    -- Its result is read when the step ends, however long the step runs: kept till then.
-    redis.call('PERSIST', prefix .. 't:' .. wid .. '.' .. w[1] .. '.' .. position)
-    if redis.call('HINCRBY', wkey, 'done', '1') == tonumber(w[4]) then
-      workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
+    if not data then
+      -- Its result is read when the step ends, however long the step runs: kept till then.
+      redis.call('PERSIST', prefix .. 't:' .. wid .. '.' .. w[1] .. '.' .. position)
     end
+    if redis.call('HINCRBY', wkey, 'done', '1') == tonumber(w[4]) then
+      return workflow_end(prefix, maxlen, wkey, wid, w, now, now_text)
+    end
+  end
+
+  -- A member on another queue ended (code s, f, x, e) or was retried (r): a notice in its
+  -- queue's wfn, for the relay to apply on its workflow's queue (see above). Returns 'n'.
+  local function workflow_notice(prefix, wf, code, key)
+    local wid, offset, home, gen = string.match(wf, '^(.*):(%d+)\31([^\31]*)\31(%d+)$')
+    local data = ''
+    if code ~= 'r' then
+      local f = redis.call('HMGET', key, 'result', 'error')
+      data = (code == 's' and f[1] or f[2]) or 'null'
+    end
+    redis.call('HSET', prefix .. 'wfn', string.sub(key, #prefix + 3),
+               table.concat({home, wid, offset, gen, code, data}, '\31'))
+    return 'n'
+  end
+
+  -- A member ended (wf: its hash field; code: s, f, x or e; key: its hash). Counted once;
+  -- the step's last member's end moves the workflow on, in the same script as the member's
+  -- end. What is left for the relay: 'n' a member on another queue than its workflow's
+  -- wrote a notice instead; 'o' the workflow moved on and its outbox got entries; or false.
+  local function workflow_member_done(prefix, maxlen, wf, code, now, now_text, key)
+    if string.find(wf, '\31', 1, true) then
+      return workflow_notice(prefix, wf, code, key)
+    end
+    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+    return workflow_count(prefix, maxlen, wid, offset, code, nil, now, now_text) and 'o'
   end
 
   -- A member that failed or was cancelled is queued again by hand (retry.lua): it has not
   -- ended any more. In the current step it is uncounted, and a workflow that failed (or
   -- succeeded: policy continue or ignore on its last step) there runs again; it moves on
   -- when the member ends, once, as before. A member of an earlier step changes only its byte.
-  local function workflow_member_reopened(prefix, wf)
-    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+  local function workflow_reopen(prefix, wid, offset)
     local wkey = prefix .. 'wf:' .. wid
     local w = redis.call('HMGET', wkey, 'st', 'co', 'cn')
     local old = w[1] and redis.call('GETRANGE', wkey .. ':o', offset, offset)
@@ -557,9 +651,50 @@ local function workflows()
       redis.call('HSET', wkey, 'st', 'r')
       redis.call('PERSIST', wkey)
       redis.call('PERSIST', wkey .. ':o')
+      redis.call('PERSIST', wkey .. ':r')
+    end
+  end
+
+  -- retry.lua's call for a member (key: its hash). A member on another queue starts a
+  -- new generation and writes a notice instead: 'n'.
+  local function workflow_member_reopened(prefix, wf, key)
+    if string.find(wf, '\31', 1, true) then
+      local head, gen = string.match(wf, '^(.*\31)(%d+)$')
+      wf = head .. string.format('%d', tonumber(gen) + 1)
+      redis.call('HSET', key, 'wf', wf)
+      return workflow_notice(prefix, wf, 'r', key)
+    end
+    local wid, offset = string.match(wf, '^(.*):(%d+)$')
+    workflow_reopen(prefix, wid, offset)
+  end
+
+  -- A notice of a member on another queue, on its workflow's queue (workflow_notices.lua).
+  -- A newer generation re-opens the member first; an older one is stale. wf:<id>:r lives
+  -- as long as the workflow's hash.
+  local function workflow_apply(prefix, maxlen, wid, offset, gen, code, data, now, now_text)
+    local wkey = prefix .. 'wf:' .. wid
+    if redis.call('EXISTS', wkey) == 0 then
+      return  -- the workflow expired
+    end
+    local rkey = wkey .. ':r'
+    local seen = tonumber(redis.call('HGET', rkey, 'g' .. offset) or '0')
+    if tonumber(gen) < seen then
+      return
+    elseif tonumber(gen) > seen then
+      redis.call('HSET', rkey, 'g' .. offset, gen)
+      workflow_reopen(prefix, wid, offset)
+    end
+    if code ~= 'r' then
+      workflow_count(prefix, maxlen, wid, offset, code, data, now, now_text)
+    end
+    local ttl = redis.call('PTTL', wkey)
+    if ttl > 0 then
+      redis.call('PEXPIRE', rkey, ttl)
+    else
+      redis.call('PERSIST', rkey)
     end
   end
 
   return {member_done = workflow_member_done, reopened = workflow_member_reopened,
-          step = workflow_step}
+          step = workflow_step, member = workflow_member, apply = workflow_apply}
 end

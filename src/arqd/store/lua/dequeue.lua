@@ -93,7 +93,7 @@ if due then
         emit(prefix, maxlen, id, 'failed', f[1], att, err)
         count_finished(prefix, now, 0, 1)  -- a failure for good, as finish.lua counts one
         if f[8] then
-          workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text)
+          workflows().member_done(prefix, maxlen, f[8], 'f', now, now_text, key)
         end
       end
     end
@@ -284,7 +284,7 @@ if lapsed then
       emit(prefix, maxlen, id, 'expired', e[3], e[4] or '0')
       out[EXPIRED_N] = out[EXPIRED_N] + 1
       if wf then
-        workflows().member_done(prefix, maxlen, wf, 'e', now, now_text)
+        workflows().member_done(prefix, maxlen, wf, 'e', now, now_text, key)
       end
     end
   end

@@ -21,7 +21,9 @@
 --          case) when none: the other tasks pay nothing for workflows (bench.scriptcost).
 --          Two scripts are made from this file (scripts.py): `finish_members` with the
 --          workflow helpers, called when ARGV[7] names any, and `finish` without them.
--- Returns  per answer: 1 accepted, 0 refused
+-- Returns  per answer: 1 accepted, 0 refused; accepted and left for the relay (the caller
+--          relays it at once: store/relay.py): 2 a notice written (a member of a workflow on
+--          another queue), 3 its workflow's next step has members on other queues
 -- A workflow member's end (its field 'wf') is counted in its workflow, whose next step (or
 -- error callback) is enqueued in this same script (common.lua, workflows).
 -- The tasks that succeeded and failed (for good) are counted per minute (count_finished).
@@ -128,13 +130,19 @@ for id, token, outcome, value, delay, signal, threshold, open_ms in
     end
     -- A workflow's member (field 'wf') counts its end in its workflow, whose next step
     -- (or error callback) this script enqueues (common.lua, workflows).
+    -- What it left for the relay makes its answer 2 or 3 (see above).
     if member_end and members and members[id] then
       local wf = redis.call('HGET', key, 'wf')
-      if wf then
-        workflows().member_done(prefix, maxlen, wf, member_end, now, now_text)
+      local relay = wf and workflows().member_done(prefix, maxlen, wf, member_end, now, now_text,
+                                                   key)
+      if relay then
+        out[#out + 1] = relay == 'n' and 2 or 3
+      else
+        out[#out + 1] = 1
       end
+    else
+      out[#out + 1] = 1
     end
-    out[#out + 1] = 1
   end
 end
 zrem_all(prefix .. 'active', ended_ids)

@@ -25,6 +25,6 @@ push_ready(prefix, id, f[3] or '0', false)
 emit(prefix, maxlen, id, 'queued', f[2], 0)
 wake(prefix)
 if f[4] then  -- a workflow's member: its workflow runs again (common.lua, workflows)
-  workflows().reopened(prefix, f[4])
+  workflows().reopened(prefix, f[4], key)
 end
 return redis.call('HGETALL', key)
