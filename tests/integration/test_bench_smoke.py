@@ -184,3 +184,13 @@ def test_the_progress_benchmark_counts_writes_and_events(redis_server: RedisServ
     for writes, events in rows:
         assert 1 <= int(writes) <= 20  # one every 150 ms over about a second, and the last
         assert events == writes  # each write carried something new
+
+
+def test_the_workflows_benchmark_creates_and_ends_groups(tmp_path: Path) -> None:
+    out = tmp_path / "workflows.md"
+    run_module("bench.workflows", ["--members", "300", "--runs", "2", "--out", str(out)], 120)
+    report = out.read_text()
+    (row,) = [line for line in report.splitlines() if "bytes a member adds" in line]
+    per_member = float(row.split("|")[2].replace(",", ""))
+    assert 0 < per_member < 100  # the bound: about 100 B of Redis a member
+    assert "the finish that ends the group" in report
