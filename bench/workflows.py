@@ -60,7 +60,7 @@ async def _one_run(client: Client, store: Store, members: int) -> tuple[float, f
     return created, size / members + task_bytes - plain_bytes, last
 
 
-async def measure(url: str, members: int, runs: int) -> tuple[list[tuple[float, ...]], str]:
+async def measure(url: str, members: int, runs: int) -> tuple[list[tuple[float, float, float]], str]:
     settings = Settings(redis_url=url)
     client, store = Client.connect(url, settings), Store(connect(url), settings)
     try:
@@ -75,7 +75,7 @@ async def measure(url: str, members: int, runs: int) -> tuple[list[tuple[float, 
         await store.close()
 
 
-def render(results: list[tuple[float, ...]], version: str, members: int) -> str:
+def render(results: list[tuple[float, float, float]], version: str, members: int) -> str:
     created, per_member, ending = zip(*results, strict=True)
     lines = [f"# Workflows: a {members:,}-member group", ""]
     lines += table(["", ""], [*machine_info(version).items(), ("runs", str(len(results)))])

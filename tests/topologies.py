@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -342,3 +342,16 @@ def _has_online_replica(port: int) -> bool:
         client.close()
     replicas = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()]
     return any(isinstance(v, dict) and v.get("state") == "online" for v in replicas)
+
+
+def crossslot_errors(ports: Iterable[int]) -> int:
+    """CROSSSLOT errors the servers on ``ports`` have answered so far."""
+    total = 0
+    for port in ports:
+        node = redis.Redis(port=port, socket_timeout=2)
+        try:
+            stats: Any = node.info("errorstats")
+            total += int(stats.get("errorstat_CROSSSLOT", {}).get("count", 0))
+        finally:
+            node.close()
+    return total

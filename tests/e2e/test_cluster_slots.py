@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from websockets.asyncio.client import connect as ws_connect
 
 from arqd import demo
@@ -28,21 +27,8 @@ from arqd.store.keys import Keys
 from arqd.worker import Registry, Worker
 from conftest import eventually
 from e2e.live import AUTH, LiveServer, settings_for
-from topologies import ClusterSetup
+from topologies import ClusterSetup, crossslot_errors
 from ui.conftest import signed_in
-
-
-def crossslot_errors(cluster: ClusterSetup) -> int:
-    """CROSSSLOT errors every master has answered so far."""
-    total = 0
-    for port in cluster.masters():
-        node = redis.Redis(port=port, socket_timeout=2)
-        try:
-            stats: Any = node.info("errorstats")
-            total += int(stats.get("errorstat_CROSSSLOT", {}).get("count", 0))
-        finally:
-            node.close()
-    return total
 
 
 def queues_on_every_master(cluster: ClusterSetup, keys: Keys) -> list[str]:
@@ -72,7 +58,7 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 async def test_no_script_or_route_spans_slots_on_a_cluster(
     cluster_setup: ClusterSetup, settings: Settings, client: Client
 ) -> None:
-    before = crossslot_errors(cluster_setup)
+    before = crossslot_errors(cluster_setup.masters())
     queues = queues_on_every_master(cluster_setup, client.store.keys)
     server = LiveServer(create_app(settings, with_worker=True))
     server.start()
@@ -91,7 +77,7 @@ async def test_no_script_or_route_spans_slots_on_a_cluster(
         worker.stop()
         await asyncio.wait_for(asyncio.gather(*running), 30)
         server.stop()
-    assert crossslot_errors(cluster_setup) == before
+    assert crossslot_errors(cluster_setup.masters()) == before
 
 
 async def start_worker(

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import redis
 from test_workflows import arithmetic, finished
 
 from arqd.client import Client
@@ -21,7 +20,7 @@ from arqd.core.workflows import chain, group, steps
 from arqd.store.store import Store
 from arqd.worker import Registry
 from conftest import StartWorker, eventually
-from topologies import ClusterSetup
+from topologies import ClusterSetup, crossslot_errors
 
 HOME, ELSEWHERE = "default", "remote"
 
@@ -39,18 +38,6 @@ def queues(topology: str, store: Store, request: pytest.FixtureRequest) -> list[
         if len(found) == 3:
             return list(found.values())
     raise AssertionError("unreachable")
-
-
-def crossslot_errors(ports: list[int]) -> int:
-    total = 0
-    for port in ports:
-        node = redis.Redis(port=port, socket_timeout=2)
-        try:
-            stats: Any = node.info("errorstats")
-            total += int(stats.get("errorstat_CROSSSLOT", {}).get("count", 0))
-        finally:
-            node.close()
-    return total
 
 
 @pytest.mark.topologies
