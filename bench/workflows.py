@@ -32,9 +32,10 @@ from bench.procs import private_redis
 from bench.report import machine_info, table
 
 BATCH = 64  # tasks a busy worker leases and answers a call (worker.py)
+Run = tuple[float, float, float]  # see _one_run
 
 
-async def _one_run(client: Client, store: Store, members: int) -> tuple[float, float, float]:
+async def _one_run(client: Client, store: Store, members: int) -> Run:
     """Creation seconds, bytes a member adds, seconds of the finish that ends the group."""
     started = time.perf_counter()
     state = await client.workflows.group(
@@ -60,7 +61,7 @@ async def _one_run(client: Client, store: Store, members: int) -> tuple[float, f
     return created, size / members + task_bytes - plain_bytes, last
 
 
-async def measure(url: str, members: int, runs: int) -> tuple[list[tuple[float, float, float]], str]:
+async def measure(url: str, members: int, runs: int) -> tuple[list[Run], str]:
     settings = Settings(redis_url=url)
     client, store = Client.connect(url, settings), Store(connect(url), settings)
     try:
@@ -75,7 +76,7 @@ async def measure(url: str, members: int, runs: int) -> tuple[list[tuple[float, 
         await store.close()
 
 
-def render(results: list[tuple[float, float, float]], version: str, members: int) -> str:
+def render(results: list[Run], version: str, members: int) -> str:
     created, per_member, ending = zip(*results, strict=True)
     lines = [f"# Workflows: a {members:,}-member group", ""]
     lines += table(["", ""], [*machine_info(version).items(), ("runs", str(len(results)))])
