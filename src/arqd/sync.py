@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from arqd.client import Client, QueueStats, TaskPage, WorkerInfo
+from arqd.client import BreakerInfo, Client, QueueStats, TaskPage, Throughput, WorkerInfo
 from arqd.core.errors import TaskNotFound
 from arqd.core.reports import LogLine
 from arqd.core.settings import Settings
@@ -21,6 +21,7 @@ from arqd.core.task import NewTask, Task, TaskStatus
 from arqd.enqueueing import created_at, prepare, settle, snapshot
 from arqd.store.blocking import BlockingEnqueuer
 from arqd.store.connection import resolve_url
+from arqd.store.history import KEPT_MINUTES
 from arqd.sync_control import SyncQueueControl, SyncScheduleControl, SyncWorkflowControl
 
 T = TypeVar("T")
@@ -116,6 +117,27 @@ class SyncClient:
 
     def workers(self) -> list[WorkerInfo]:
         return self._run(self._client.workers())
+
+    def run_now(self, task_id: str, queue: str | None = None) -> Task:
+        return self._run(self._client.run_now(task_id, queue))
+
+    def delete(self, queue: str, status: TaskStatus | str, task_ids: Sequence[str]) -> int:
+        return self._run(self._client.delete(queue, status, task_ids))
+
+    def throughput(self, queue: str, minutes: int = KEPT_MINUTES) -> Throughput:
+        return self._run(self._client.throughput(queue, minutes))
+
+    def breakers(self) -> list[BreakerInfo]:
+        return self._run(self._client.breakers())
+
+    def breaker(self, name: str) -> BreakerInfo | None:
+        return self._run(self._client.breaker(name))
+
+    def reset_breaker(self, name: str) -> BreakerInfo:
+        return self._run(self._client.reset_breaker(name))
+
+    def ping(self) -> None:
+        self._run(self._client.ping())
 
 
 async def _make(url: str, settings: Settings) -> Client:

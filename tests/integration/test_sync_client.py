@@ -139,3 +139,15 @@ def test_logs_of_a_task_that_has_not_run_are_empty(sync_client: SyncClient) -> N
     assert sync_client.logs(task.id) == []
     with pytest.raises(TaskNotFound):
         sync_client.logs("no-such-task")
+
+
+def test_operators_calls_block_too(sync_client: SyncClient) -> None:
+    sync_client.ping()
+    later = sync_client.enqueue("report", None, delay=3600)
+    assert sync_client.run_now(later.id).status is TaskStatus.QUEUED
+    cancelled = sync_client.cancel(sync_client.enqueue("report", None).id)
+    assert sync_client.delete("default", "cancelled", [cancelled.id]) == 1
+    assert sync_client.get(cancelled.id) is None
+    assert sync_client.throughput("default", minutes=5).queue == "default"
+    assert sync_client.breakers() == []
+    assert sync_client.breaker("payments") is None

@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from arqd.client import Client
 from arqd.queue_control import QueueControl
 from arqd.schedule_control import ScheduleControl
+from arqd.sync import SyncClient
 from arqd.sync_control import (
     Blocking,
     SyncQueueControl,
@@ -72,3 +74,18 @@ def test_a_blocking_method_runs_the_async_one_on_the_runner() -> None:
     assert queues.paused("mail") == "state"  # type: ignore[comparison-overlap]
     assert calls == [("paused", "mail")]
     assert len(ran) == 1
+
+
+# What a producer or an operator does through Client has a blocking twin on SyncClient;
+# these are the client's own plumbing, or feeds (async iterators) a blocking caller cannot
+# hold open, or enqueue_task (enqueue's NewTask form: enqueue_many takes NewTask objects).
+NOT_TWINNED = {"audit", "audit_log", "by_idempotency_key", "close", "enqueue_task", "memory"}
+NOT_TWINNED |= {"placement", "refresh", "refusals", "task_history", "topology"}
+
+
+def test_every_operation_of_the_client_has_a_blocking_twin() -> None:
+    for name in sorted(public_coroutines(Client) - NOT_TWINNED):
+        twin = getattr(SyncClient, name, None)
+        assert twin is not None, f"SyncClient has no {name}"
+        assert not inspect.iscoroutinefunction(twin), name
+        assert inspect.signature(twin) == inspect.signature(getattr(Client, name)), name
