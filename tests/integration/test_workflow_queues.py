@@ -7,9 +7,9 @@ notice applied twice counts once, and a cancel reaches members on other queues."
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+import member_ends
 import pytest
 from test_workflows import arithmetic, finished
 
@@ -102,88 +102,28 @@ async def test_a_failure_elsewhere_runs_the_error_callback_and_a_retry_reopens(
 
 
 async def leases(store: Store, count: int, worker: str = "w") -> list[Lease]:
-    got = (await store.leases.dequeue(ELSEWHERE, max(count, 1), worker)).leases
-    assert len(got) == count
-    return got
+    return await member_ends.leases(store, ELSEWHERE, count, worker)
 
 
-async def ends_succeeded(store: Store, client: Client, member: str) -> None:
+async def ends_succeeded_with_a_notice(
+    store: Store, client: Client, queue: str, member: str
+) -> None:
     (lease,) = await leases(store, 1)
-    finished_ = await store.leases.finish_batch(ELSEWHERE, [Answer(lease, "succeeded", b'"ok"')])
+    finished_ = await store.leases.finish_batch(queue, [Answer(lease, "succeeded", b'"ok"')])
     assert finished_.noticed == [member]
 
 
-async def ends_failed_after_retries(store: Store, client: Client, member: str) -> None:
-    (lease,) = await leases(store, 1)
-    error = b'{"type":"E","message":"x"}'
-    await store.leases.finish(ELSEWHERE, [Answer(lease, "retry", error, 0)])
-    got: list[Lease] = []
-
-    async def taken_again() -> bool:
-        got[:] = (await store.leases.dequeue(ELSEWHERE, 1, "w")).leases
-        return bool(got)
-
-    await eventually(taken_again)
-    await store.leases.finish(ELSEWHERE, [Answer(got[0], "failed", error)])
+# Every way a member ends; a success on another queue also says it wrote a notice.
+PATHS = [(ends_succeeded_with_a_notice, {}, "succeeded"), *member_ends.PATHS[1:]]
 
 
-async def ends_cancelled(store: Store, client: Client, member: str) -> None:
-    await client.cancel(member)
-
-
-async def ends_cancelled_running(store: Store, client: Client, member: str) -> None:
-    (lease,) = await leases(store, 1)
-    await client.cancel(member)
-    await store.leases.finish(ELSEWHERE, [Answer(lease, "cancelled")])
-
-
-async def ends_expired(store: Store, client: Client, member: str) -> None:
-    async def expired() -> bool:
-        await store.leases.dequeue(ELSEWHERE, 1, "w")
-        task = await client.get(member, ELSEWHERE)
-        return task is not None and task.status is TaskStatus.EXPIRED
-
-    await eventually(expired)
-
-
-async def ends_lease_lost_and_reclaimed(store: Store, client: Client, member: str) -> None:
-    await leases(store, 1, "dead-worker")
-    got: list[Lease] = []
-
-    async def reclaimed() -> bool:
-        got[:] = (await store.leases.dequeue(ELSEWHERE, 1, "w2")).leases
-        return bool(got)
-
-    await eventually(reclaimed)
-    await store.leases.finish(ELSEWHERE, [Answer(got[0], "succeeded", b'"ok"')])
-
-
-async def ends_lease_lost_for_good(store: Store, client: Client, member: str) -> None:
-    await leases(store, 1, "dead-worker")
-
-    async def failed() -> bool:
-        await store.leases.dequeue(ELSEWHERE, 1, "w2")
-        task = await client.get(member, ELSEWHERE)
-        return task is not None and task.status is TaskStatus.FAILED
-
-    await eventually(failed)
-
-
-Path = Callable[[Store, Client, str], Awaitable[None]]
-PATHS: list[tuple[Path, dict[str, float], str]] = [
-    (ends_succeeded, {}, "succeeded"),
-    (ends_failed_after_retries, {}, "failed"),
-    (ends_cancelled, {}, "cancelled"),
-    (ends_cancelled_running, {}, "cancelled"),
-    (ends_expired, {"expires_in": 0.05}, "expired"),
-    (ends_lease_lost_and_reclaimed, {}, "succeeded"),
-    (ends_lease_lost_for_good, {"max_retries": 0}, "failed"),
-]
-
-
-@pytest.mark.parametrize(("path", "options", "status"), PATHS, ids=[p[0].__name__ for p in PATHS])
+@pytest.mark.parametrize(("path", "options", "status"), PATHS, ids=member_ends.IDS)
 async def test_every_way_a_member_elsewhere_ends_moves_the_workflow_on(
-    client: Client, store: Store, path: Path, options: dict[str, float], status: str
+    client: Client,
+    store: Store,
+    path: member_ends.Path,
+    options: dict[str, float],
+    status: str,
 ) -> None:
     state = await client.workflows.group(
         [NewTask("m", 1, queue=ELSEWHERE, **options)],  # type: ignore[arg-type]
@@ -192,7 +132,7 @@ async def test_every_way_a_member_elsewhere_ends_moves_the_workflow_on(
     )
     member = state.steps[0].members[0].id
     assert await client.get(member, ELSEWHERE) is not None  # the start relayed it
-    await path(store, client, member)
+    await path(store, client, ELSEWHERE, member)
     ended = await client.get(member, ELSEWHERE)
     assert ended is not None
     assert ended.status.value == status

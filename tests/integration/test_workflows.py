@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
+import member_ends
 import orjson
 import pytest
 
@@ -155,95 +155,36 @@ async def test_a_replayed_finish_is_counted_once(client: Client, store: Store) -
 
 
 async def leases(store: Store, count: int, worker: str = "w") -> list[Lease]:
-    got = (await store.leases.dequeue("default", max(count, 1), worker)).leases
-    assert len(got) == count
-    return got
+    return await member_ends.leases(store, "default", count, worker)
 
 
-async def lease_lapses(store: Store) -> None:
-    """A lease taken by a worker that dies: it lapses after the lease timeout."""
-    await leases(store, 1, "dead-worker")
-
-
-# Each way a member ends, driven through the store: (how, max_retries, the status the
-# callback sees it in).
-async def ends_succeeded(store: Store, client: Client, member: str) -> None:
-    (lease,) = await leases(store, 1)
-    await store.leases.finish("default", [Answer(lease, "succeeded", b'"ok"')])
-
-
-async def ends_failed_after_retries(store: Store, client: Client, member: str) -> None:
-    (lease,) = await leases(store, 1)
-    await store.leases.finish("default", [Answer(lease, "retry", b'{"type":"E","message":"x"}', 0)])
-    got: list[Lease] = []
-
-    async def taken_again() -> bool:
-        got[:] = (await store.leases.dequeue("default", 1, "w")).leases
-        return bool(got)
-
-    await eventually(taken_again)
-    await store.leases.finish("default", [Answer(got[0], "failed", b'{"type":"E","message":"y"}')])
-
-
-async def ends_cancelled(store: Store, client: Client, member: str) -> None:
-    await client.cancel(member)
-
-
-async def ends_cancelled_running(store: Store, client: Client, member: str) -> None:
-    (lease,) = await leases(store, 1)
-    await client.cancel(member)
-    await store.leases.finish("default", [Answer(lease, "cancelled")])
-
-
-async def ends_expired(store: Store, client: Client, member: str) -> None:
+async def test_a_dequeue_leaves_an_expired_member_s_end_to_dequeue_members(
+    client: Client, store: Store
+) -> None:
+    state = await client.workflows.group(
+        [NewTask("m", 1, expires_in=0.05)], on_failure="continue", callback=NewTask("cb")
+    )
     await asyncio.sleep(0.1)  # past its 50 ms deadline
     # The dequeue that takes it leaves its end to the script with the workflow helpers,
-    # which the next dequeue runs (and either may lease what follows it).
+    # which the next dequeue runs.
     first = await store.leases.dequeue("default", 1, "w")
     assert first.member_left
     assert first.next_event_ms == 0
     assert not (await store.leases.dequeue("default", 1, "w")).member_left
-
-
-async def ends_lease_lost_and_reclaimed(store: Store, client: Client, member: str) -> None:
-    await lease_lapses(store)
-    got: list[Lease] = []
-
-    async def reclaimed() -> bool:
-        got[:] = (await store.leases.dequeue("default", 1, "w2")).leases
-        return bool(got)
-
-    await eventually(reclaimed)
-    await store.leases.finish("default", [Answer(got[0], "succeeded", b'"ok"')])
-
-
-async def ends_lease_lost_for_good(store: Store, client: Client, member: str) -> None:
-    await lease_lapses(store)
-
-    async def failed() -> bool:
-        await store.leases.dequeue("default", 1, "w2")
-        task = await client.get(member)
-        return task is not None and task.status is TaskStatus.FAILED
-
-    await eventually(failed)
-
-
-Path = Callable[[Store, Client, str], Awaitable[None]]
-PATHS: list[tuple[Path, dict[str, float], str]] = [
-    (ends_succeeded, {}, "succeeded"),
-    (ends_failed_after_retries, {}, "failed"),
-    (ends_cancelled, {}, "cancelled"),
-    (ends_cancelled_running, {}, "cancelled"),
-    (ends_expired, {"expires_in": 0.05}, "expired"),
-    (ends_lease_lost_and_reclaimed, {}, "succeeded"),
-    (ends_lease_lost_for_good, {"max_retries": 0}, "failed"),
-]
+    ended = await client.get(state.steps[0].members[0].id)
+    assert ended is not None
+    assert ended.status is TaskStatus.EXPIRED
 
 
 @pytest.mark.parametrize("policy", ["continue", "fail"])
-@pytest.mark.parametrize(("path", "options", "status"), PATHS, ids=[p[0].__name__ for p in PATHS])
+@pytest.mark.parametrize(("path", "options", "status"), member_ends.PATHS, ids=member_ends.IDS)
 async def test_every_way_a_member_ends_moves_the_workflow_on(
-    client: Client, store: Store, path: Path, options: dict[str, float], status: str, policy: str
+    client: Client,
+    store: Store,
+    path: member_ends.Path,
+    options: dict[str, float],
+    status: str,
+    policy: str,
 ) -> None:
     state = await client.workflows.group(
         [NewTask("m", 1, **options)],  # type: ignore[arg-type]
@@ -252,7 +193,7 @@ async def test_every_way_a_member_ends_moves_the_workflow_on(
         on_error=NewTask("err"),
     )
     member = state.steps[0].members[0].id
-    await path(store, client, member)
+    await path(store, client, "default", member)
     ended = await client.get(member)
     assert ended is not None
     assert ended.status.value == status
